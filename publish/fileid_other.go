@@ -1,0 +1,11 @@
+//go:build !unix
+
+package publish
+
+import "io/fs"
+
+// fileID identifies a file on disk. On this platform no device/inode numbers
+// are available, so only size and modification time detect changes.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(fs.FileInfo) fileID { return fileID{} }

@@ -1,0 +1,202 @@
+package publish
+
+import (
+	"crypto/sha1"
+	"encoding"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// ErrIncomplete: Reader.Digest was called before every byte was read.
+var ErrIncomplete = errors.New("publish: digest requested before the last chunk was read")
+
+// ChangedError reports that a file changed while it was being read or hashed.
+// errors.Is(err, ErrChanged) is true for it.
+type ChangedError struct {
+	VPath  string
+	Reason string
+}
+
+func (e *ChangedError) Error() string {
+	return fmt.Sprintf("publish: %q changed while being read: %s", e.VPath, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrChanged) true.
+func (e *ChangedError) Is(target error) bool { return target == ErrChanged }
+
+// Reader reads one published file chunk by chunk for a transfer. It keeps a
+// running SHA-1 of the content from offset 0 (the prefix before the start
+// offset of OpenAt is hashed when the Reader is opened) and detects a file
+// that changes while it is being sent. A Reader is not safe for concurrent use.
+type Reader struct {
+	vpath  string
+	fsPath string // physical path, to detect replacement
+	f      *os.File
+	key    statKey
+	modt   fs.FileInfo
+	h      hash.Hash
+	hashed int64 // bytes [0, hashed) have been fed to h
+	closed bool
+}
+
+// Open opens a published file for sending from offset 0.
+func (t *Tree) Open(vpath string) (*Reader, error) { return t.OpenAt(vpath, 0) }
+
+// OpenAt opens a published file for sending from offset n (a resume after a
+// verified prefix, see Decide): the first n bytes are hashed now (or the hash
+// state saved by a just-made PrefixDigest call is reused) so that Digest covers
+// the whole content. ErrRange if n exceeds the file's size.
+func (t *Tree) OpenAt(vpath string, n int64) (*Reader, error) {
+	e, f, fi, err := t.openFile(vpath)
+	if err != nil {
+		return nil, err
+	}
+	key := keyOf(fi)
+	if n < 0 || n > fi.Size() {
+		f.Close()
+		return nil, fmt.Errorf("%w: %q: offset %d, size %d", ErrRange, vpath, n, fi.Size())
+	}
+	r := &Reader{vpath: vpath, fsPath: filepath.Join(t.mounts[e.mount].Dir, osRel(e.rel)),
+		f: f, key: key, modt: fi, h: sha1.New()}
+	if n > 0 {
+		t.dmu.Lock()
+		st, ok := t.prefixes.get(prefixKey{vpath: vpath, key: key, n: n})
+		t.dmu.Unlock()
+		seeded := false
+		if u, isU := r.h.(encoding.BinaryUnmarshaler); ok && isU {
+			seeded = u.UnmarshalBinary(st) == nil
+		}
+		if !seeded {
+			r.h.Reset()
+			if err := hashPrefix(f, r.h, n); err != nil {
+				f.Close()
+				if err == io.ErrUnexpectedEOF {
+					return nil, &ChangedError{VPath: vpath, Reason: "shrank while hashing"}
+				}
+				return nil, fmt.Errorf("publish: read %q: %w", vpath, err)
+			}
+		}
+		r.hashed = n
+	}
+	return r, nil
+}
+
+// VPath returns the virtual path being read.
+func (r *Reader) VPath() string { return r.vpath }
+
+// Size returns the file's size as seen when it was opened.
+func (r *Reader) Size() int64 { return r.key.size }
+
+// Info returns the file's information as seen when it was opened.
+func (r *Reader) Info() fs.FileInfo { return r.modt }
+
+// ReadChunk reads up to len(buf) bytes at offset into buf (no allocation) and
+// returns how many were read and whether this chunk ends the file (offset+n ==
+// Size; a zero-length file or offset == Size gives n=0, eof=true). After each
+// read the file is checked: if its size, modification time or identity (inode,
+// or the path now naming another file) differs from what Open saw, ReadChunk
+// returns an error wrapping ErrChanged and the chunk must not be sent.
+//
+// Chunks are normally read in order; if offset skips ahead the skipped bytes
+// are read and hashed first (using buf), so Digest stays correct.
+func (r *Reader) ReadChunk(buf []byte, offset int64) (n int, eof bool, err error) {
+	if r.closed {
+		return 0, false, fmt.Errorf("publish: read %q: %w", r.vpath, os.ErrClosed)
+	}
+	size := r.key.size
+	if offset < 0 || offset > size {
+		return 0, false, fmt.Errorf("%w: %q: offset %d, size %d", ErrRange, r.vpath, offset, size)
+	}
+	if offset == size {
+		return 0, true, r.check()
+	}
+	if len(buf) == 0 {
+		return 0, false, fmt.Errorf("publish: read %q: empty buffer", r.vpath)
+	}
+	for r.hashed < offset { // fill a gap so the running hash stays whole
+		want := int64(len(buf))
+		if offset-r.hashed < want {
+			want = offset - r.hashed
+		}
+		m, err := r.f.ReadAt(buf[:want], r.hashed)
+		if int64(m) < want {
+			if err == nil || err == io.EOF {
+				return 0, false, &ChangedError{VPath: r.vpath, Reason: "truncated"}
+			}
+			return 0, false, fmt.Errorf("publish: read %q: %w", r.vpath, err)
+		}
+		r.h.Write(buf[:m])
+		r.hashed += int64(m)
+	}
+	want := int64(len(buf))
+	if size-offset < want {
+		want = size - offset
+	}
+	n, err = r.f.ReadAt(buf[:want], offset)
+	if int64(n) < want {
+		if err == nil || err == io.EOF {
+			return 0, false, &ChangedError{VPath: r.vpath, Reason: "truncated"}
+		}
+		return 0, false, fmt.Errorf("publish: read %q: %w", r.vpath, err)
+	}
+	if err := r.check(); err != nil {
+		return 0, false, err
+	}
+	if end := offset + int64(n); end > r.hashed {
+		r.h.Write(buf[r.hashed-offset : n])
+		r.hashed = end
+	}
+	return n, offset+int64(n) == size, nil
+}
+
+// check compares the file with what Open saw.
+func (r *Reader) check() error {
+	if err := checkSame(r.f, r.vpath, r.key); err != nil {
+		return err
+	}
+	fi, err := os.Stat(r.fsPath)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return &ChangedError{VPath: r.vpath, Reason: "removed"}
+		}
+		return fmt.Errorf("publish: stat %q: %w", r.vpath, err)
+	}
+	if k := keyOf(fi); k != r.key {
+		return &ChangedError{VPath: r.vpath, Reason: changeReason(r.key, k)}
+	}
+	return nil
+}
+
+// Digest returns the SHA-1 (uppercase hex) of the whole content as read. It
+// returns ErrIncomplete until every byte up to Size has been read.
+func (r *Reader) Digest() (string, error) {
+	if r.hashed != r.key.size {
+		return "", fmt.Errorf("%w: %q: %d of %d bytes", ErrIncomplete, r.vpath, r.hashed, r.key.size)
+	}
+	return hexSum(r.h), nil
+}
+
+// Headers returns the headers of the eof chunk: SHA1 (as Digest) and SIZE
+// (decimal).
+func (r *Reader) Headers() (map[string]string, error) {
+	d, err := r.Digest()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"SHA1": d, "SIZE": strconv.FormatInt(r.key.size, 10)}, nil
+}
+
+// Close closes the file. It is safe to call more than once.
+func (r *Reader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	return r.f.Close()
+}

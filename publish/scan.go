@@ -1,0 +1,484 @@
+package publish
+
+import (
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Op is the kind of a Change.
+type Op uint8
+
+// Change operations.
+const (
+	Created Op = iota + 1 // a file was published
+	Updated               // a published file has new content
+	Deleted               // a file is no longer published
+)
+
+func (o Op) String() string {
+	switch o {
+	case Created:
+		return "created"
+	case Updated:
+		return "updated"
+	case Deleted:
+		return "deleted"
+	}
+	return "Op(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Change is one entry of the change feed. A rename appears as Deleted(old) +
+// Created(new).
+type Change struct {
+	Op      Op
+	VPath   string
+	Size    int64     // new size (Created/Updated), last published size (Deleted)
+	ModTime time.Time // new modification time (Created/Updated), last published one (Deleted)
+}
+
+// maxDepth bounds directory nesting (a safety net against link loops on
+// platforms without inode numbers).
+const maxDepth = 256
+
+// dirNode is one scanned directory.
+type dirNode struct {
+	mount  int
+	rel    string // slash-separated, "" for the mount directory
+	vdir   string
+	fsPath string // physical path, as given to fsnotify
+	id     fileID
+	link   bool // reached through a symbolic link
+	depth  int
+	parent *dirNode
+	files  map[string]Entry    // last observation of the files in it, by name
+	subs   map[string]*dirNode // subdirectories, by name
+	gone   bool
+}
+
+type subInfo struct {
+	id   fileID
+	link bool
+}
+
+type dirResult struct {
+	files map[string]Entry
+	dirs  map[string]subInfo
+	err   error
+}
+
+type candidate struct {
+	e     Entry
+	since time.Time // when this exact state was first observed
+}
+
+// scanner owns the observed state of the directories. It is used by one
+// goroutine at a time (Tree.scanMu).
+type scanner struct {
+	t     *Tree
+	roots []*dirNode
+	byFS  map[string]*dirNode
+	cand  map[string]candidate // observed, not yet published (or not yet republished)
+	w     *fsnotify.Watcher    // nil when not watching
+}
+
+func newScanner(t *Tree) *scanner {
+	s := &scanner{t: t, byFS: make(map[string]*dirNode), cand: make(map[string]candidate)}
+	for i, m := range t.mounts {
+		n := &dirNode{mount: i, vdir: m.Alias, fsPath: filepath.Clean(m.Dir),
+			files: map[string]Entry{}, subs: map[string]*dirNode{}}
+		if fi, err := m.root.Stat("."); err == nil {
+			n.id = idOf(fi)
+		}
+		s.roots = append(s.roots, n)
+		s.byFS[n.fsPath] = n
+	}
+	return s
+}
+
+// changeSet collects the effects of one scan pass before they are applied.
+type changeSet struct {
+	puts map[string]Entry
+	dels map[string]bool
+}
+
+func (c *changeSet) put(e Entry) {
+	if c.puts == nil {
+		c.puts = make(map[string]Entry)
+	}
+	c.puts[e.VPath] = e
+}
+
+func (c *changeSet) del(vp string) {
+	if c.dels == nil {
+		c.dels = make(map[string]bool)
+	}
+	c.dels[vp] = true
+	delete(c.puts, vp)
+}
+
+// published returns the published entry for vp as it will be after ch.
+func (s *scanner) published(vp string, ch *changeSet) (Entry, bool) {
+	if e, ok := ch.puts[vp]; ok {
+		return e, true
+	}
+	if ch.dels[vp] {
+		return Entry{}, false
+	}
+	e, ok := s.t.pub[vp] // only the scanner writes pub, so reading it here is safe
+	return e, ok
+}
+
+// allNodes lists every live directory node.
+func (s *scanner) allNodes() []*dirNode {
+	var out []*dirNode
+	var walk func(n *dirNode)
+	walk = func(n *dirNode) {
+		out = append(out, n)
+		for _, c := range n.subs {
+			walk(c)
+		}
+	}
+	for _, r := range s.roots {
+		walk(r)
+	}
+	return out
+}
+
+// full rescans every directory. With force, every observed file is published
+// at once; otherwise new states wait for the stability window.
+func (s *scanner) full(now time.Time, force bool) ([]Change, error) {
+	nodes := s.allNodes()
+	if s.w != nil {
+		for _, n := range nodes { // repair watches lost to renames or errors
+			s.watch(n)
+		}
+	}
+	return s.process(nodes, now, force), nil
+}
+
+// read lists one directory (not recursively).
+func (s *scanner) read(n *dirNode) dirResult {
+	root := s.t.mounts[n.mount].root
+	f, err := root.Open(osRel(n.rel))
+	if err != nil {
+		return dirResult{err: err}
+	}
+	defer f.Close()
+	ents, err := f.ReadDir(-1)
+	if err != nil && len(ents) == 0 {
+		return dirResult{err: err}
+	}
+	res := dirResult{files: make(map[string]Entry, len(ents)), dirs: map[string]subInfo{}}
+	for _, d := range ents {
+		name := d.Name()
+		if strings.HasPrefix(name, ".") || !goodName(name) {
+			continue
+		}
+		rel := relJoin(n.rel, name)
+		typ := d.Type()
+		var fi fs.FileInfo
+		link := false
+		if typ&fs.ModeSymlink != 0 {
+			// Followed only if the target stays inside the mount: os.Root
+			// refuses anything else.
+			fi, err = root.Stat(osRel(rel))
+			if err != nil {
+				s.t.log.Debug("publish: skipping symlink", "path", filepath.Join(n.fsPath, name), "err", err)
+				continue
+			}
+			link = true
+		} else if typ.IsRegular() || typ.IsDir() {
+			fi, err = d.Info()
+			if err != nil {
+				continue // vanished meanwhile
+			}
+		} else {
+			continue // devices, pipes, sockets
+		}
+		switch {
+		case fi.Mode().IsRegular():
+			res.files[name] = Entry{VPath: vjoin(s.t.mounts[n.mount].Alias, rel), Size: fi.Size(),
+				ModTime: fi.ModTime(), id: idOf(fi), mount: n.mount, rel: rel}
+		case fi.IsDir():
+			res.dirs[name] = subInfo{id: idOf(fi), link: link}
+		}
+	}
+	return res
+}
+
+// goodName rejects names a client would refuse (control characters, backslash).
+func goodName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// process rescans the given directories (and any new subdirectory found, in
+// full), updates the candidates, promotes stable ones and applies the result to
+// the published index. It returns the changes sorted by virtual path.
+func (s *scanner) process(dirty []*dirNode, now time.Time, force bool) []Change {
+	var ch changeSet
+	sort.Slice(dirty, func(i, j int) bool { return dirty[i].vdir < dirty[j].vdir })
+	results := make([]dirResult, len(dirty))
+	for i, n := range dirty {
+		if !n.gone {
+			results[i] = s.read(n)
+		}
+	}
+	// Phase 1: removed or replaced subdirectories (before any new watch is
+	// added, so a directory moved within the tree keeps its watch).
+	for i, n := range dirty {
+		if n.gone || !s.usable(n, &results[i]) {
+			continue
+		}
+		for name, sub := range n.subs {
+			if si, ok := results[i].dirs[name]; !ok || si.id != sub.id {
+				s.removeTree(sub, &ch)
+				delete(n.subs, name)
+			}
+		}
+	}
+	// Phase 2: files of the rescanned directories.
+	var queue []*dirNode
+	for i, n := range dirty {
+		if n.gone || !s.usable(n, &results[i]) {
+			continue
+		}
+		s.applyFiles(n, results[i].files, now, &ch)
+		queue = s.addSubs(n, results[i].dirs, queue)
+	}
+	// Phase 3: new subdirectories, recursively.
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		res := s.read(n)
+		if !s.usable(n, &res) {
+			continue
+		}
+		s.applyFiles(n, res.files, now, &ch)
+		queue = s.addSubs(n, res.dirs, queue)
+	}
+	if !force {
+		s.recheck(now)
+	}
+	s.promote(now, force, &ch)
+	return s.apply(&ch)
+}
+
+// usable decides what to do with a read result: a directory that vanished (or
+// is no longer a directory) reads as empty; other errors keep the previous
+// observation (logged).
+func (s *scanner) usable(n *dirNode, r *dirResult) bool {
+	if r.err == nil {
+		return true
+	}
+	if errors.Is(r.err, fs.ErrNotExist) || errors.Is(r.err, syscall.ENOTDIR) || errors.Is(r.err, syscall.ELOOP) {
+		r.files, r.dirs, r.err = nil, nil, nil
+		return true
+	}
+	s.t.log.Warn("publish: cannot read directory", "path", n.fsPath, "err", r.err)
+	return false
+}
+
+func (s *scanner) addSubs(n *dirNode, dirs map[string]subInfo, queue []*dirNode) []*dirNode {
+	names := make([]string, 0, len(dirs))
+	for name := range dirs {
+		if _, ok := n.subs[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		si := dirs[name]
+		if !s.followable(n, si) {
+			s.t.log.Debug("publish: not following directory link (loop or depth)", "path", filepath.Join(n.fsPath, name))
+			continue
+		}
+		rel := relJoin(n.rel, name)
+		c := &dirNode{mount: n.mount, rel: rel, vdir: vjoin(s.t.mounts[n.mount].Alias, rel),
+			fsPath: filepath.Join(n.fsPath, name), id: si.id, link: si.link, depth: n.depth + 1, parent: n,
+			files: map[string]Entry{}, subs: map[string]*dirNode{}}
+		n.subs[name] = c
+		s.byFS[c.fsPath] = c
+		s.watch(c) // before reading it, so nothing created meanwhile is missed
+		queue = append(queue, c)
+	}
+	return queue
+}
+
+// followable rejects directory links that loop back to an ancestor, and
+// excessive depth.
+func (s *scanner) followable(parent *dirNode, si subInfo) bool {
+	if parent.depth+1 > maxDepth {
+		return false
+	}
+	if !si.link {
+		return true
+	}
+	if si.id == (fileID{}) {
+		return false // cannot detect loops without inode numbers
+	}
+	for p := parent; p != nil; p = p.parent {
+		if p.id == si.id {
+			return false
+		}
+	}
+	return true
+}
+
+// applyFiles compares a fresh observation of n's files with the previous one.
+func (s *scanner) applyFiles(n *dirNode, obs map[string]Entry, now time.Time, ch *changeSet) {
+	for name, old := range n.files {
+		if _, ok := obs[name]; !ok {
+			delete(s.cand, old.VPath)
+			if _, ok := s.published(old.VPath, ch); ok {
+				ch.del(old.VPath)
+			}
+		}
+	}
+	for _, e := range obs {
+		s.observe(e, now, ch)
+	}
+	if obs == nil {
+		obs = map[string]Entry{}
+	}
+	n.files = obs
+}
+
+// observe records one observation of a file.
+func (s *scanner) observe(e Entry, now time.Time, ch *changeSet) {
+	if p, ok := s.published(e.VPath, ch); ok && p.same(e) {
+		delete(s.cand, e.VPath)
+		return
+	}
+	if c, ok := s.cand[e.VPath]; ok && c.e.same(e) {
+		return
+	}
+	s.cand[e.VPath] = candidate{e: e, since: now}
+}
+
+// removeTree forgets a directory and everything under it.
+func (s *scanner) removeTree(n *dirNode, ch *changeSet) {
+	n.gone = true
+	for _, e := range n.files {
+		delete(s.cand, e.VPath)
+		if _, ok := s.published(e.VPath, ch); ok {
+			ch.del(e.VPath)
+		}
+	}
+	for _, c := range n.subs {
+		s.removeTree(c, ch)
+	}
+	if s.byFS[n.fsPath] == n {
+		delete(s.byFS, n.fsPath)
+	}
+	if s.w != nil {
+		_ = s.w.Remove(n.fsPath) // may already be gone with the directory
+	}
+}
+
+func (s *scanner) watch(n *dirNode) {
+	if s.w == nil {
+		return
+	}
+	if err := s.w.Add(n.fsPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.t.log.Warn("publish: cannot watch directory; relying on periodic rescan", "path", n.fsPath, "err", err)
+	}
+}
+
+// stable reports whether a candidate may be published at now.
+func (s *scanner) stable(c candidate, now time.Time) bool {
+	st := s.t.settle
+	return now.Sub(c.since) >= st || now.Sub(c.e.ModTime) >= st
+}
+
+// deadline returns when the earliest pending candidate becomes stable.
+func (s *scanner) deadline() (time.Time, bool) {
+	var best time.Time
+	found := false
+	for _, c := range s.cand {
+		d := c.since.Add(s.t.settle)
+		if m := c.e.ModTime.Add(s.t.settle); m.Before(d) {
+			d = m
+		}
+		if !found || d.Before(best) {
+			best, found = d, true
+		}
+	}
+	return best, found
+}
+
+// recheck re-stats candidates that are due, so a file still being written
+// (whose change notifications may not have arrived yet) restarts its window.
+func (s *scanner) recheck(now time.Time) {
+	for vp, c := range s.cand {
+		if !s.stable(c, now) {
+			continue
+		}
+		fi, err := s.t.mounts[c.e.mount].root.Stat(osRel(c.e.rel))
+		if err != nil || !fi.Mode().IsRegular() {
+			delete(s.cand, vp) // the directory rescan will sort it out
+			continue
+		}
+		e := c.e
+		e.Size, e.ModTime, e.id = fi.Size(), fi.ModTime(), idOf(fi)
+		if !e.same(c.e) {
+			s.cand[vp] = candidate{e: e, since: now}
+		}
+	}
+}
+
+// promote publishes the candidates that are stable (all of them with force).
+func (s *scanner) promote(now time.Time, force bool, ch *changeSet) {
+	for vp, c := range s.cand {
+		if force || s.stable(c, now) {
+			ch.put(c.e)
+			delete(s.cand, vp)
+		}
+	}
+}
+
+// apply writes a change set to the published index and returns the changes.
+func (s *scanner) apply(ch *changeSet) []Change {
+	if len(ch.puts) == 0 && len(ch.dels) == 0 {
+		return nil
+	}
+	t := s.t
+	var out []Change
+	t.mu.Lock()
+	for vp := range ch.dels {
+		if _, put := ch.puts[vp]; put {
+			continue
+		}
+		if old, ok := t.pub[vp]; ok {
+			out = append(out, Change{Op: Deleted, VPath: vp, Size: old.Size, ModTime: old.ModTime})
+			delete(t.pub, vp)
+		}
+	}
+	for vp, e := range ch.puts {
+		old, had := t.pub[vp]
+		t.pub[vp] = e
+		switch {
+		case !had:
+			out = append(out, Change{Op: Created, VPath: vp, Size: e.Size, ModTime: e.ModTime})
+		case !old.same(e):
+			out = append(out, Change{Op: Updated, VPath: vp, Size: e.Size, ModTime: e.ModTime})
+		}
+	}
+	t.sorted = nil
+	t.mu.Unlock()
+	t.forgetDigests(ch)
+	sort.Slice(out, func(i, j int) bool { return out[i].VPath < out[j].VPath })
+	return out
+}
