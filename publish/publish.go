@@ -100,6 +100,8 @@ type Options struct {
 
 	// testReady, if set, is called once Watch has registered its watches.
 	testReady func()
+	// testNoNotify makes Watch ignore fsnotify events (tests the rescan).
+	testNoNotify bool
 }
 
 // Entry is one published file.

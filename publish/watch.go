@@ -119,7 +119,7 @@ func (t *Tree) Watch(ctx context.Context, fn func([]Change)) error {
 			if !ok {
 				return errors.New("publish: file-system watcher stopped")
 			}
-			if s.event(ev, dirty) {
+			if !t.opt.testNoNotify && s.event(ev, dirty) {
 				arm()
 			}
 		case err, ok := <-w.Errors:

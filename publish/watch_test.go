@@ -1,0 +1,275 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recorder collects the batches a Watch reports.
+type recorder struct {
+	mu      sync.Mutex
+	batches [][]Change
+	notify  chan struct{}
+}
+
+func (r *recorder) add(ch []Change) {
+	r.mu.Lock()
+	r.batches = append(r.batches, ch)
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) all() []Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Change
+	for _, b := range r.batches {
+		out = append(out, b...)
+	}
+	return out
+}
+
+// take returns and forgets everything recorded so far.
+func (r *recorder) take() []Change {
+	out := r.all()
+	r.mu.Lock()
+	r.batches = nil
+	r.mu.Unlock()
+	return out
+}
+
+func describe(ch []Change) []string {
+	out := []string{}
+	for _, c := range ch {
+		out = append(out, fmt.Sprintf("%s %s %d", c.Op, c.VPath, c.Size))
+	}
+	return out
+}
+
+// waitFor waits (bounded) until the recorded changes contain every wanted
+// "op vpath size" line, and returns what was recorded.
+func (r *recorder) waitFor(t *testing.T, want ...string) []string {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		got := describe(r.all())
+		if containsAll(got, want) {
+			return got
+		}
+		select {
+		case <-r.notify:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("timed out waiting for %q; got %q", want, got)
+		}
+	}
+}
+
+func containsAll(have, want []string) bool {
+	set := map[string]bool{}
+	for _, h := range have {
+		set[h] = true
+	}
+	for _, w := range want {
+		if !set[w] {
+			return false
+		}
+	}
+	return true
+}
+
+// startWatch runs Watch in a goroutine and waits until its watches are in place.
+func startWatch(t *testing.T, dir string, opt Options) (*Tree, *recorder) {
+	t.Helper()
+	ready := make(chan struct{})
+	opt.testReady = func() { close(ready) }
+	tr := newTree(t, []Mount{{dir, "/m"}}, opt)
+	rec := &recorder{notify: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Watch(ctx, rec.add) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Watch returned %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("Watch did not stop")
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Watch: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Watch not ready")
+	}
+	return tr, rec
+}
+
+func TestWatchCreateUpdateDeleteRename(t *testing.T) {
+	d := t.TempDir()
+	write(t, d, "old.txt", "old")
+	write(t, d, "keep/k.txt", "k")
+	tr, rec := startWatch(t, d, Options{Settle: 100 * time.Millisecond, Rescan: time.Hour})
+
+	if _, err := tr.Rescan(); !errors.Is(err, ErrWatching) {
+		t.Fatalf("Rescan while watching: %v", err)
+	}
+	if err := tr.Watch(context.Background(), func([]Change) {}); !errors.Is(err, ErrWatching) {
+		t.Fatalf("second Watch: %v", err)
+	}
+
+	write(t, d, "new.txt", "hello")
+	rec.waitFor(t, "created /m/new.txt 5")
+	if _, ok := tr.Lookup("/m/new.txt"); !ok {
+		t.Fatal("index not updated before callback")
+	}
+
+	write(t, d, "new.txt", "hello, world")
+	rec.waitFor(t, "updated /m/new.txt 12")
+
+	os.Remove(filepath.Join(d, "new.txt"))
+	rec.waitFor(t, "deleted /m/new.txt 12")
+	rec.take()
+
+	if err := os.Rename(filepath.Join(d, "old.txt"), filepath.Join(d, "keep", "renamed.txt")); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, "deleted /m/old.txt 3", "created /m/keep/renamed.txt 3")
+	rec.take()
+
+	// New directory tree with files made right after mkdir.
+	write(t, d, "deep/a/b/c.txt", "c")
+	write(t, d, "deep/a/d.txt", "dd")
+	rec.waitFor(t, "created /m/deep/a/b/c.txt 1", "created /m/deep/a/d.txt 2")
+	// Files added later inside the new directories are seen (watch was added).
+	write(t, d, "deep/a/b/e.txt", "eee")
+	rec.waitFor(t, "created /m/deep/a/b/e.txt 3")
+	rec.take()
+
+	// Directory rename: every file deleted under the old name, created under the new.
+	if err := os.Rename(filepath.Join(d, "deep"), filepath.Join(d, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, "deleted /m/deep/a/b/c.txt 1", "deleted /m/deep/a/d.txt 2", "deleted /m/deep/a/b/e.txt 3",
+		"created /m/moved/a/b/c.txt 1", "created /m/moved/a/d.txt 2", "created /m/moved/a/b/e.txt 3")
+	rec.take()
+	// The moved directory is still watched under its new name.
+	write(t, d, "moved/a/f.txt", "f")
+	rec.waitFor(t, "created /m/moved/a/f.txt 1")
+	rec.take()
+
+	// Directory deletion.
+	os.RemoveAll(filepath.Join(d, "moved"))
+	rec.waitFor(t, "deleted /m/moved/a/b/c.txt 1", "deleted /m/moved/a/d.txt 2",
+		"deleted /m/moved/a/b/e.txt 3", "deleted /m/moved/a/f.txt 1")
+
+	// Hidden files never show up; partial-style temp then rename does.
+	write(t, d, ".tmp.x", "xx")
+	os.Rename(filepath.Join(d, ".tmp.x"), filepath.Join(d, "x"))
+	rec.waitFor(t, "created /m/x 2")
+	for _, c := range rec.all() {
+		if strings.Contains(c.VPath, "/.") {
+			t.Fatalf("hidden file reported: %v", c)
+		}
+	}
+	want := []string{"/m/keep/k.txt", "/m/keep/renamed.txt", "/m/x"}
+	if got := vpaths(tr.Snapshot()); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("Snapshot = %v, want %v", got, want)
+	}
+	// Batches are sorted and never empty.
+	rec.mu.Lock()
+	for _, b := range rec.batches {
+		if len(b) == 0 || !sort.SliceIsSorted(b, func(i, j int) bool { return b[i].VPath < b[j].VPath }) {
+			t.Errorf("bad batch %v", b)
+		}
+	}
+	rec.mu.Unlock()
+}
+
+func TestWatchHalfWrittenFile(t *testing.T) {
+	d := t.TempDir()
+	const settle = 300 * time.Millisecond
+	_, rec := startWatch(t, d, Options{Settle: settle, Rescan: 100 * time.Millisecond})
+	p := filepath.Join(d, "growing.bin")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keep writing for 4 windows' worth of time, never pausing for Settle.
+	stop := time.Now().Add(4 * settle)
+	size := 0
+	for time.Now().Before(stop) {
+		f.Write([]byte(strings.Repeat("x", 1000)))
+		size += 1000
+		time.Sleep(settle / 6)
+		if got := rec.all(); len(got) != 0 {
+			t.Fatalf("file reported while being written: %v", describe(got))
+		}
+	}
+	f.Close()
+	start := time.Now()
+	got := rec.waitFor(t, fmt.Sprintf("created /m/growing.bin %d", size))
+	if len(got) != 1 {
+		t.Fatalf("want exactly the final version, got %v", got)
+	}
+	if el := time.Since(start); el < settle/2 {
+		t.Fatalf("reported %v after the last write; want about Settle (%v)", el, settle)
+	}
+}
+
+func TestWatchRescanSafetyNet(t *testing.T) {
+	d := t.TempDir()
+	write(t, d, "gone", "g")
+	_, rec := startWatch(t, d, Options{Settle: 50 * time.Millisecond, Rescan: 150 * time.Millisecond, testNoNotify: true})
+	write(t, d, "sub/new", "nn")
+	os.Remove(filepath.Join(d, "gone"))
+	rec.waitFor(t, "created /m/sub/new 2", "deleted /m/gone 1")
+}
+
+func TestWatchSeesChangesSinceNew(t *testing.T) {
+	d := t.TempDir()
+	write(t, d, "a", "a")
+	ready := make(chan struct{})
+	tr := newTree(t, []Mount{{d, "/"}}, Options{Settle: 20 * time.Millisecond, Rescan: time.Hour, testReady: func() { close(ready) }})
+	write(t, d, "b", "bb") // before Watch starts
+	rec := &recorder{notify: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Watch(ctx, rec.add) }()
+	rec.waitFor(t, "created /b 2")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// A Tree can be watched again after a Watch ends, and Rescan works again.
+	if _, err := tr.Rescan(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWatchClosedAndNilCallback(t *testing.T) {
+	d := t.TempDir()
+	tr := newTree(t, []Mount{{d, "/"}}, Options{})
+	if err := tr.Watch(context.Background(), nil); err == nil {
+		t.Fatal("nil callback accepted")
+	}
+	tr.Close()
+	if err := tr.Watch(context.Background(), func([]Change) {}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed: %v", err)
+	}
+}
