@@ -772,4 +772,3 @@ func Bits(t codec.FieldType) int {
 	}
 	return 0
 }
-
