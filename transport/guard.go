@@ -1,0 +1,475 @@
+package transport
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// connOwner is the socket a guarded connection belongs to.
+type connOwner interface {
+	// messageDone is called when the last byte of a complete inbound message
+	// is about to be handed to zmq4. false: the connection is already cut and
+	// the message must not be delivered.
+	messageDone(c *gconn) bool
+	// connClosed is called once, when the connection is cut (reason "" means
+	// a normal close: by the peer, when peerEOF, or by us).
+	connClosed(c *gconn, reason string, peerEOF bool, err error)
+	counters() *counters
+}
+
+// cutError is what zmq4 sees once a connection is cut. It is a net.Error
+// whose Timeout() is false, so zmq4 marks its Conn closed and reaps it.
+type cutError struct {
+	reason string
+	eof    bool
+}
+
+func (e *cutError) Error() string {
+	if e.eof {
+		return "transport: connection closed by peer"
+	}
+	if e.reason == "" {
+		return "transport: connection closed"
+	}
+	return "transport: connection cut: " + e.reason
+}
+func (e *cutError) Timeout() bool   { return false }
+func (e *cutError) Temporary() bool { return false }
+func (e *cutError) Unwrap() error {
+	if e.eof {
+		return io.EOF
+	}
+	return net.ErrClosed
+}
+
+// gconn is a guarded ZMTP connection: it performs the real handshake, then
+// replays a synthetic NULL handshake to zmq4 and validates everything after.
+type gconn struct {
+	raw    net.Conn
+	br     *bufio.Reader
+	opt    *Options
+	owner  connOwner
+	log    *slog.Logger
+	server bool
+	remote string
+
+	// set by the handshake
+	peerType string
+	peerID   string // routing identity used by zmq4 (Router side)
+	user     string // PLAIN login (Router side)
+
+	// zmq4-facing synthetic handshake
+	replay  []byte
+	swallow swallower
+
+	in inState // touched only by zmq4's (single) reader
+
+	mu          sync.Mutex
+	closed      bool
+	reason      string
+	established bool // registered with the owner
+	done        chan struct{}
+	zmqGone     chan struct{} // closed when Read first fails after hand-over
+	zmqGoneOnce sync.Once
+	onZmqGone   func()
+
+	wmu   sync.Mutex
+	queue *writeQueue // nil: direct writes
+}
+
+func newGconn(raw net.Conn, opt *Options, owner connOwner, server bool) *gconn {
+	return &gconn{
+		raw:     raw,
+		br:      bufio.NewReaderSize(raw, 64<<10),
+		opt:     opt,
+		owner:   owner,
+		log:     opt.Logger,
+		server:  server,
+		remote:  raw.RemoteAddr().String(),
+		done:    make(chan struct{}),
+		zmqGone: make(chan struct{}),
+		swallow: swallower{greet: greetingLen},
+	}
+}
+
+func (c *gconn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+func (c *gconn) closedErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reason == reasonPeerEOF {
+		return &cutError{eof: true}
+	}
+	return &cutError{reason: c.reason}
+}
+
+const reasonPeerEOF = "\x00peer-eof" // internal marker, never a Drops key
+
+// cut closes the connection once, recording why. reason "" is a local close,
+// reasonPeerEOF the peer's; anything else is a drop.
+func (c *gconn) cut(reason string, err error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.reason = reason
+	c.mu.Unlock()
+	close(c.done)
+	c.raw.Close()
+	if reason == reasonPeerEOF {
+		c.owner.connClosed(c, "", true, err)
+	} else {
+		c.owner.connClosed(c, reason, false, err)
+	}
+}
+
+func (c *gconn) markZmqGone() {
+	c.zmqGoneOnce.Do(func() {
+		close(c.zmqGone)
+		if c.onZmqGone != nil {
+			c.onZmqGone()
+		}
+	})
+}
+
+// ---- net.Conn for zmq4 ----
+
+func (c *gconn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
+func (c *gconn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
+func (c *gconn) SetDeadline(t time.Time) error      { return nil }
+func (c *gconn) SetReadDeadline(t time.Time) error  { return nil }
+func (c *gconn) SetWriteDeadline(t time.Time) error { return nil }
+
+// Close is called by zmq4 (after a read error, or when its socket closes).
+func (c *gconn) Close() error {
+	c.cut("", nil)
+	return nil
+}
+
+// inState tracks the inbound ZMTP stream after the handshake.
+type inState struct {
+	hdr      [9]byte
+	out      []byte // validated header bytes of a message frame not yet returned
+	body     uint64 // body bytes of the current message frame not yet returned
+	final    bool   // current frame ends its message
+	inMsg    bool   // a MORE frame was seen
+	parts    int
+	msgBytes uint64
+	cmd      [maxTrafficCmd]byte
+}
+
+// Read serves zmq4: first the synthetic handshake, then the peer's stream,
+// validated frame by frame. Commands (PING/PONG) are consumed here.
+func (c *gconn) Read(p []byte) (int, error) {
+	if len(c.replay) > 0 {
+		n := copy(p, c.replay)
+		c.replay = c.replay[n:]
+		return n, nil
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	in := &c.in
+	for {
+		if c.isClosed() {
+			return 0, c.readFail(nil)
+		}
+		if len(in.out) > 0 {
+			n := copy(p, in.out)
+			in.out = in.out[n:]
+			if len(in.out) == 0 && in.body == 0 && in.final && !c.owner.messageDone(c) {
+				return 0, c.readFail(nil)
+			}
+			return n, nil
+		}
+		if in.body > 0 {
+			m := uint64(len(p))
+			if m > in.body {
+				m = in.body
+			}
+			n, err := c.br.Read(p[:m])
+			in.body -= uint64(n)
+			if err != nil {
+				return 0, c.readFail(err)
+			}
+			if in.body == 0 && in.final && !c.owner.messageDone(c) {
+				return 0, c.readFail(nil)
+			}
+			return n, nil
+		}
+		if err := c.nextFrame(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// readFail cuts the connection after a failed read (err nil: already cut)
+// and returns the error zmq4 gets.
+func (c *gconn) readFail(err error) error {
+	if err != nil {
+		var pe *ProtocolError
+		switch {
+		case errors.As(err, &pe):
+			c.cut(pe.Reason, err)
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			c.cut(reasonPeerEOF, err)
+		default:
+			c.cut(ReasonReadError, err)
+		}
+	}
+	c.markZmqGone()
+	return c.closedErr()
+}
+
+// nextFrame reads and checks one frame header; a command frame is read,
+// checked and consumed whole.
+func (c *gconn) nextFrame() error {
+	in := &c.in
+	flags, err := c.br.ReadByte()
+	if err != nil {
+		return c.readFail(err)
+	}
+	hl := headerLen(flags)
+	in.hdr[0] = flags
+	if _, err := io.ReadFull(c.br, in.hdr[1:hl]); err != nil {
+		return c.readFail(err)
+	}
+	h, err := parseFrameHeader(in.hdr[:hl], uint64(c.opt.MaxFrame), maxTrafficCmd)
+	if err != nil {
+		return c.readFail(err)
+	}
+	if h.command() {
+		if in.inMsg {
+			return c.readFail(protoErr(ReasonBadFrame, "command frame inside a multipart message"))
+		}
+		body := in.cmd[:h.Size]
+		if _, err := io.ReadFull(c.br, body); err != nil {
+			return c.readFail(err)
+		}
+		if err := checkTrafficCommand(body); err != nil {
+			return c.readFail(err)
+		}
+		c.owner.counters().add(func(s *Stats) { s.PingsDropped++ })
+		return nil
+	}
+	in.parts++
+	in.msgBytes += h.Size
+	if in.parts > maxParts {
+		return c.readFail(protoErr(ReasonBadFrame, "message of more than %d frames", maxParts))
+	}
+	if in.msgBytes > uint64(c.opt.MaxFrame) {
+		return c.readFail(protoErr(ReasonFrameTooLarge, "message of more than %d bytes", c.opt.MaxFrame))
+	}
+	in.final = !h.more()
+	in.inMsg = h.more()
+	if in.final {
+		in.parts, in.msgBytes = 0, 0
+	}
+	in.out = in.hdr[:hl]
+	in.body = h.Size
+	return nil
+}
+
+// checkTrafficCommand accepts the only commands valid after a ROUTER/DEALER
+// handshake: PING (TTL + context) and PONG (context).
+func checkTrafficCommand(body []byte) error {
+	name, data, err := parseCommand(body)
+	if err != nil {
+		return err
+	}
+	switch name {
+	case "PING":
+		if len(data) < 2 || len(data)-2 > maxPingContext {
+			return protoErr(ReasonBadCommand, "PING with %d bytes", len(data))
+		}
+	case "PONG":
+		if len(data) > maxPingContext {
+			return protoErr(ReasonBadCommand, "PONG with %d bytes", len(data))
+		}
+	default:
+		return protoErr(ReasonBadCommand, "unexpected %s command after handshake", name)
+	}
+	return nil
+}
+
+// swallower consumes the synthetic handshake zmq4 writes (greeting and one
+// command frame): the real one was already exchanged by the guard.
+type swallower struct {
+	greet int
+	hdr   []byte
+	body  uint64
+	done  bool
+}
+
+// consume eats handshake bytes and returns what is left of p.
+func (s *swallower) consume(p []byte) []byte {
+	for len(p) > 0 && !s.done {
+		switch {
+		case s.greet > 0:
+			n := min(s.greet, len(p))
+			s.greet -= n
+			p = p[n:]
+		case len(s.hdr) == 0 || len(s.hdr) < headerLen(s.hdr[0]):
+			s.hdr = append(s.hdr, p[0])
+			p = p[1:]
+			if len(s.hdr) == headerLen(s.hdr[0]) {
+				h, _ := parseFrameHeader(s.hdr, 1<<20, 1<<20)
+				s.body = h.Size
+				s.done = s.body == 0
+			}
+		default:
+			n := uint64(len(p))
+			if n > s.body {
+				n = s.body
+			}
+			s.body -= n
+			p = p[n:]
+			s.done = s.body == 0
+		}
+	}
+	return p
+}
+
+// Write serves zmq4: swallow its synthetic handshake, then queue (Router)
+// or write under a deadline (Dealer).
+func (c *gconn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	if !c.swallow.done {
+		rest := c.swallow.consume(p)
+		c.wmu.Unlock()
+		if len(rest) == 0 {
+			return len(p), nil
+		}
+		n, err := c.Write(rest)
+		return len(p) - len(rest) + n, err
+	}
+	c.wmu.Unlock()
+	if c.queue != nil {
+		return c.queue.write(c, p)
+	}
+	return c.writeDirect(p)
+}
+
+func (c *gconn) writeDirect(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.isClosed() {
+		return 0, c.closedErr()
+	}
+	c.raw.SetWriteDeadline(time.Now().Add(c.opt.WriteTimeout))
+	n, err := c.raw.Write(p)
+	if err != nil {
+		c.cut(writeReason(err), err)
+		return n, c.closedErr()
+	}
+	return n, nil
+}
+
+func writeReason(err error) string {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ReasonWriteTimeout
+	}
+	return ReasonWriteError
+}
+
+// writeQueue is a Router connection's bounded outbound buffer, drained by
+// its own writer goroutine.
+type writeQueue struct {
+	mu    sync.Mutex
+	bufs  [][]byte
+	size  int // queued + being written
+	limit int
+	wake  chan struct{}
+}
+
+const (
+	smallWrite = 4 << 10  // writes up to this size are coalesced
+	smallBuf   = 64 << 10 // capacity of a coalescing buffer
+	writeBatch = 256 << 10 // bytes per deadline-bounded write: a peer slower than writeBatch/WriteTimeout is cut
+)
+
+func (q *writeQueue) write(c *gconn, p []byte) (int, error) {
+	q.mu.Lock()
+	if c.isClosed() {
+		q.mu.Unlock()
+		return 0, c.closedErr()
+	}
+	if q.size+len(p) > q.limit {
+		q.mu.Unlock()
+		c.cut(ReasonWriteOverflow, fmt.Errorf("%d bytes queued, limit %d", q.size+len(p), q.limit))
+		return 0, c.closedErr()
+	}
+	if n := len(q.bufs); len(p) <= smallWrite && n > 0 && cap(q.bufs[n-1]) == smallBuf && len(q.bufs[n-1])+len(p) <= smallBuf {
+		q.bufs[n-1] = append(q.bufs[n-1], p...)
+	} else if len(p) <= smallWrite {
+		b := make([]byte, len(p), smallBuf)
+		copy(b, p)
+		q.bufs = append(q.bufs, b)
+	} else {
+		q.bufs = append(q.bufs, append([]byte(nil), p...))
+	}
+	q.size += len(p)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+// writer drains the queue until the connection is cut.
+func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
+	defer wg.Done()
+	for {
+		select {
+		case <-q.wake:
+		case <-c.done:
+			return
+		}
+		for {
+			q.mu.Lock()
+			bufs := q.bufs
+			q.bufs = nil
+			q.mu.Unlock()
+			if len(bufs) == 0 {
+				break
+			}
+			for len(bufs) > 0 {
+				var batch net.Buffers
+				total := 0
+				for len(bufs) > 0 && total < writeBatch {
+					b := bufs[0]
+					if room := writeBatch - total; len(b) > room {
+						b, bufs[0] = b[:room], b[room:]
+					} else {
+						bufs = bufs[1:]
+					}
+					batch = append(batch, b)
+					total += len(b)
+				}
+				c.raw.SetWriteDeadline(time.Now().Add(c.opt.WriteTimeout))
+				_, err := batch.WriteTo(c.raw)
+				if err != nil {
+					c.cut(writeReason(err), err)
+					return
+				}
+				q.mu.Lock()
+				q.size -= total
+				q.mu.Unlock()
+			}
+		}
+	}
+}

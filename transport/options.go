@@ -1,0 +1,161 @@
+// Package transport is fmq's hardened ZeroMQ layer: ROUTER and DEALER
+// sockets built on github.com/go-zeromq/zmq4 that can face untrusted networks.
+//
+// zmq4 is used unchanged. Every tcp:// endpoint is carried by this
+// package's own zmq4 transport (registered as "tcpg"), which
+//
+//   - performs the whole ZMTP handshake itself (greeting, NULL or PLAIN,
+//     READY metadata), concurrently per connection and under a deadline,
+//     checking every byte and every password; zmq4 then sees a synthetic,
+//     already-validated NULL handshake and never blocks its serial accept;
+//   - validates every frame header and command the peer sends afterwards and
+//     cuts the connection before zmq4 parses anything malformed or too large,
+//     so no byte sequence can panic the process or make it allocate more than
+//     MaxFrame for one frame;
+//   - on a Router, gives each connection a bounded outbound queue with its
+//     own writer goroutine and write deadline, so Send never waits for a slow
+//     peer; a peer whose queue overflows or whose writes stall is cut.
+//
+// Routers receive through one channel and learn through Gone() which peer
+// left, in order after that peer's last message. Dealers never reconnect by
+// themselves: Lost() fires, and a Redialer makes a fresh Dealer with the
+// same identity and credentials.
+package transport
+
+import (
+	"errors"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxFrame         = 16<<20 + 64<<10
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultMinWriteQueue    = 32 << 20
+	DefaultMaxPending       = 256
+)
+
+// Options configure a Router or a Dealer. The zero value is usable.
+type Options struct {
+	// MaxFrame is the largest ZMTP frame, and the largest message, accepted
+	// from a peer; a larger announcement cuts the connection before any
+	// allocation. Default DefaultMaxFrame.
+	MaxFrame int
+	// HandshakeTimeout bounds the whole ZMTP handshake. Default 5s.
+	HandshakeTimeout time.Duration
+	// WriteTimeout: a peer that accepts no outbound bytes for this long is
+	// cut. Default 10s.
+	WriteTimeout time.Duration
+	// WriteQueue (Router only) is the number of outbound bytes buffered per
+	// peer; a Send that would exceed it cuts that peer. 0 means
+	// max(DefaultMinWriteQueue, 2*MaxFrame); negative disables the queue
+	// (Send then writes directly, blocking up to WriteTimeout on a slow peer
+	// while holding zmq4's socket-wide send lock).
+	WriteQueue int
+	// MaxPending (Router only) bounds concurrent handshakes; further TCP
+	// connections are closed at once. Default 256.
+	MaxPending int
+	// Identity is the Dealer's routing identity (1..255 bytes, not starting
+	// with a zero byte). Empty: a random one (a Redialer draws it once).
+	Identity string
+	// PlainServer, when non-nil, makes a Router require ZMTP PLAIN with
+	// these logins; failures get ERROR "400" (as libzmq's ZAP does).
+	PlainServer *PasswordFile
+	// PlainClient, when non-nil, makes a Dealer authenticate with PLAIN.
+	PlainClient *PlainCredentials
+	// Logger receives drop and disconnect records. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = DefaultMaxFrame
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.WriteQueue == 0 {
+		o.WriteQueue = max(DefaultMinWriteQueue, 2*o.MaxFrame)
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = DefaultMaxPending
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+func (o Options) mechanism() string {
+	if o.PlainServer != nil || o.PlainClient != nil {
+		return mechPLAIN
+	}
+	return mechNULL
+}
+
+// Errors returned by the sockets.
+var (
+	ErrClosed      = errors.New("transport: socket closed")
+	ErrLost        = errors.New("transport: connection lost")
+	ErrUnknownPeer = errors.New("transport: no connected peer with that identity")
+	ErrEndpoint    = errors.New("transport: unsupported endpoint (want tcp://host:port)")
+)
+
+// AuthError is returned by Dial when the server refused our PLAIN
+// credentials (Reason is the server's ERROR reason, "400" from libzmq and
+// from this package).
+type AuthError struct{ Reason string }
+
+func (e *AuthError) Error() string { return "transport: authentication refused: " + e.Reason }
+
+// Stats are a socket's connection counters.
+type Stats struct {
+	Accepted     uint64            // TCP connections accepted (Router) or dialed (Dealer)
+	Established  uint64            // handshakes completed
+	Active       int               // established connections now open
+	Pending      int               // handshakes in progress
+	ClosedByPeer uint64            // established connections the peer closed
+	Drops        map[string]uint64 // connections cut by us, by Reason* constant
+	PingsDropped uint64            // ZMTP PING/PONG commands consumed by the guard
+	MsgsDropped  uint64            // multipart or command messages not delivered
+	GoneDropped  uint64            // Gone notifications lost because nobody read Gone()
+}
+
+// counters is the mutable form of Stats.
+type counters struct {
+	mu sync.Mutex
+	s  Stats
+}
+
+func (c *counters) add(f func(s *Stats)) {
+	c.mu.Lock()
+	f(&c.s)
+	c.mu.Unlock()
+}
+
+func (c *counters) drop(reason string) {
+	c.add(func(s *Stats) {
+		if s.Drops == nil {
+			s.Drops = map[string]uint64{}
+		}
+		s.Drops[reason]++
+	})
+}
+
+func (c *counters) snapshot() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.s
+	s.Drops = maps.Clone(c.s.Drops)
+	if s.Drops == nil {
+		s.Drops = map[string]uint64{}
+	}
+	return s
+}
