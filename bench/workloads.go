@@ -1,0 +1,546 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// contender is one way of doing a workload's job.
+type contender struct {
+	s *series
+	// prepare (optional) creates the destination before the clock starts;
+	// by default dest does not exist when run is called.
+	mkdir bool
+	// run does the job into dest and returns the measured value in the
+	// series' unit.
+	run func(ctx context.Context, dest string) (float64, error)
+	// verify (optional) checks dest after the run.
+	verify func(dest string) error
+}
+
+// measure runs the contenders cfg.Runs times, interleaved, each into a fresh
+// destination that is removed afterwards.
+func (h *harness) measure(ctx context.Context, workload string, cs []*contender) {
+	for rep := 1; rep <= h.cfg.Runs; rep++ {
+		for _, c := range cs {
+			if !c.s.active() || ctx.Err() != nil {
+				continue
+			}
+			dest := h.newDest(workload)
+			v, err := h.once(ctx, c, dest)
+			if rmErr := os.RemoveAll(dest); rmErr != nil && err == nil {
+				err = rmErr
+			}
+			if err != nil {
+				c.s.fail(err)
+				h.log.Warn("run failed", "workload", workload, "contender", c.s.Name, "run", rep, "err", err)
+				continue
+			}
+			c.s.add(v)
+			h.log.Info("measured", "workload", workload, "contender", c.s.Name, "run", rep, "value", c.s.format(v))
+		}
+	}
+}
+
+func (h *harness) once(ctx context.Context, c *contender, dest string) (float64, error) {
+	if c.mkdir {
+		if err := os.MkdirAll(dest, 0o755); err != nil {
+			return 0, err
+		}
+	}
+	syscall.Sync()
+	v, err := c.run(ctx, dest)
+	if err != nil {
+		return 0, err
+	}
+	if c.verify != nil {
+		if err := c.verify(dest); err != nil {
+			return 0, err
+		}
+	}
+	return v, nil
+}
+
+// verifier checks a destination against a data set.
+func (h *harness) verifier(d *dataset) func(string) error {
+	return func(dest string) error { return verifyTree(dest, d.man, h.cfg.Verify) }
+}
+
+// timeSeries makes a seconds series, n/a when na is not empty.
+func timeSeries(name string, payload int64, na string) *series {
+	return &series{Name: name, Unit: unitSeconds, Payload: payload, NA: na}
+}
+
+// rsyncNAReason is why rsync cannot run, or "".
+func (h *harness) rsyncNAReason() string {
+	if h.rsyncNA != "" {
+		return h.rsyncNA
+	}
+	if h.rsyncd == nil {
+		return "rsync daemon did not start"
+	}
+	return ""
+}
+
+// rsyncContender copies a data set from the rsync daemon.
+func (h *harness) rsyncContender(name string, d *dataset) *contender {
+	s := timeSeries(name, d.man.Bytes, h.rsyncNAReason())
+	if h.rsyncdErr != nil {
+		s.NA, s.Err = "", h.rsyncdErr
+	}
+	return &contender{s: s, run: func(ctx context.Context, dest string) (float64, error) {
+		r, err := runProc(ctx, h.cfg.Timeout, h.logPath("rsync"), h.rsyncBin, "-a", h.rsyncd.url(d.spec.Name), dest+"/")
+		return r.Wall.Seconds(), err
+	}, verify: h.verifier(d)}
+}
+
+// cpContender copies a data set with cp -r (the disk-bound floor).
+func (h *harness) cpContender(d *dataset) *contender {
+	na := ""
+	if _, err := exec.LookPath("cp"); err != nil {
+		na = "cp not found"
+	}
+	return &contender{s: timeSeries("cp -r (disk floor)", d.man.Bytes, na), run: func(ctx context.Context, dest string) (float64, error) {
+		r, err := runProc(ctx, h.cfg.Timeout, h.logPath("cp"), "cp", "-r", d.dir, dest)
+		return r.Wall.Seconds(), err
+	}, verify: h.verifier(d)}
+}
+
+// fmqSession is a server started lazily for a workload's fmq contenders.
+type fmqSession struct {
+	h    *harness
+	name string
+	dir  string
+	srv  *fmqServer
+	err  error
+	once sync.Once
+}
+
+func (h *harness) fmqSession(name, dir string) *fmqSession {
+	return &fmqSession{h: h, name: name, dir: dir}
+}
+
+// server starts `fmqrun serve` on first use.
+func (f *fmqSession) server(ctx context.Context) (*fmqServer, error) {
+	f.once.Do(func() {
+		f.srv, f.err = startFmqServer(ctx, f.h.fmq.Bin, f.h.runDir, f.name, f.dir, "")
+		if f.err == nil {
+			f.h.log.Info("fmqrun serve ready", "name", f.name, "endpoint", f.srv.Endpoint)
+		}
+	})
+	return f.srv, f.err
+}
+
+// close stops the server if it was started; a server that died is noted.
+func (f *fmqSession) close(workload string) {
+	if f.srv == nil {
+		return
+	}
+	if _, err := f.srv.stop(); err != nil {
+		f.h.note("%s: fmqrun serve: %v", workload, err)
+	}
+}
+
+// syncOnce runs one fmq client into inbox against the session's server.
+func (f *fmqSession) syncOnce(ctx context.Context, inbox, log string) (procRun, syncReport, error) {
+	srv, err := f.server(ctx)
+	if err != nil {
+		return procRun{}, syncReport{}, err
+	}
+	r, rep, err := runFmqSync(ctx, f.h.cfg.Timeout, f.h.fmq.Bin, f.h.logPath(log), srv.Endpoint, inbox)
+	if err == nil {
+		err = srv.alive()
+	}
+	return r, rep, err
+}
+
+// fmqContender runs `fmqrun sync --once` into a fresh, empty inbox.
+func (h *harness) fmqContender(name string, sess *fmqSession, d *dataset) *contender {
+	return &contender{s: timeSeries(name, d.man.Bytes, h.fmq.NA), mkdir: true,
+		run: func(ctx context.Context, dest string) (float64, error) {
+			r, _, err := sess.syncOnce(ctx, dest, "fmq-sync")
+			return r.Wall.Seconds(), err
+		}, verify: h.verifier(d)}
+}
+
+// fanOut runs n copies of one client at once into dest/c0 .. dest/c{n-1}
+// and measures the wall time until the last is done.
+func fanOut(n int, one func(ctx context.Context, dest string) error) func(context.Context, string) (float64, error) {
+	return func(ctx context.Context, dest string) (float64, error) {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = one(ctx, filepath.Join(dest, fmt.Sprintf("c%d", i)))
+			}()
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		return elapsed.Seconds(), errors.Join(errs...)
+	}
+}
+
+func verifyEach(n int, verify func(string) error) func(string) error {
+	return func(dest string) error {
+		for i := 0; i < n; i++ {
+			if err := verify(filepath.Join(dest, fmt.Sprintf("c%d", i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func fmtSize(n int64) string {
+	switch {
+	case n >= gib && n%gib == 0:
+		return fmt.Sprintf("%d GiB", n/gib)
+	case n >= mib && n%mib == 0:
+		return fmt.Sprintf("%d MiB", n/mib)
+	case n >= kib && n%kib == 0:
+		return fmt.Sprintf("%d KiB", n/kib)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// treeLabel names the tree workload with its sizes.
+func (h *harness) treeLabel() string {
+	s := h.cfg.Sizes
+	return fmt.Sprintf("1. tree sync (%s + %d x %s, nested)", fmtSize(s.TreeBig), s.TreeFiles, fmtSize(s.SmallSize))
+}
+
+// 1. Tree sync: fmq vs rsync daemon (target) and cp -r (floor).
+func (h *harness) wTree(ctx context.Context) {
+	d := h.data["tree"]
+	w := h.treeLabel()
+	sess := h.fmqSession("tree", d.dir)
+	defer sess.close(w)
+	rs := h.rsyncContender("rsync -a (daemon)", d)
+	cp := h.cpContender(d)
+	fq := h.fmqContender("fmq sync --once", sess, d)
+	h.measure(ctx, "tree", []*contender{rs, cp, fq})
+	h.rows = append(h.rows,
+		compare(w, rs.s, nil, target{Kind: tBaseline}),
+		compare(w, cp.s, rs.s, target{Kind: tInfo}),
+		compare(w, fq.s, rs.s, target{Kind: tMaxRatio, Limit: 1.0}),
+		compare(w, fq.s, cp.s, target{Kind: tInfo}),
+	)
+	h.noteErrors(w, rs.s, cp.s, fq.s)
+}
+
+// 2. Large file: fmq vs an in-process raw TCP copy.
+func (h *harness) wLarge(ctx context.Context) {
+	d := h.data["large"]
+	w := fmt.Sprintf("2. large file (%s)", fmtSize(h.cfg.Sizes.Large))
+	sess := h.fmqSession("large", d.dir)
+	defer sess.close(w)
+	src := filepath.Join(d.dir, "large.bin")
+	raw := &contender{s: timeSeries("raw TCP copy (Go, 1 MiB buffers)", d.man.Bytes, ""), mkdir: true,
+		run: func(ctx context.Context, dest string) (float64, error) {
+			t, err := rawTCPCopy(ctx, src, filepath.Join(dest, "large.bin"))
+			return t.Seconds(), err
+		}, verify: h.verifier(d)}
+	fq := h.fmqContender("fmq sync --once", sess, d)
+	h.measure(ctx, "large", []*contender{raw, fq})
+	h.rows = append(h.rows,
+		compare(w, raw.s, nil, target{Kind: tBaseline}),
+		compare(w, fq.s, raw.s, target{Kind: tMinShare, Limit: 0.5, Note: "(throughput share of raw TCP)"}),
+	)
+	h.noteErrors(w, raw.s, fq.s)
+}
+
+// 3. Many small files: fmq vs rsync daemon; cp -r for context.
+func (h *harness) wSmall(ctx context.Context) {
+	d := h.data["small"]
+	w := fmt.Sprintf("3. many small files (%d x %s)", h.cfg.Sizes.SmallFiles, fmtSize(h.cfg.Sizes.SmallSize))
+	sess := h.fmqSession("small", d.dir)
+	defer sess.close(w)
+	rs := h.rsyncContender("rsync -a (daemon)", d)
+	cp := h.cpContender(d)
+	fq := h.fmqContender("fmq sync --once", sess, d)
+	h.measure(ctx, "small", []*contender{rs, cp, fq})
+	h.rows = append(h.rows,
+		compare(w, rs.s, nil, target{Kind: tBaseline}),
+		compare(w, cp.s, rs.s, target{Kind: tInfo}),
+		compare(w, fq.s, rs.s, target{Kind: tMaxRatio, Limit: 1.0}),
+	)
+	h.noteErrors(w, rs.s, cp.s, fq.s)
+}
+
+// 4. Fan-out: one fmq server, N clients at once vs 1 client; rsync daemon
+// with the same fan-out for context (what this machine's disk and CPUs allow).
+func (h *harness) wFanout(ctx context.Context) {
+	d := h.data["tree"]
+	n := h.cfg.Sizes.FanOut
+	w := fmt.Sprintf("4. fan-out (%d clients, tree of %s)", n, fmtSize(h.cfg.Sizes.TreeBig))
+	sess := h.fmqSession("fanout", d.dir)
+	defer sess.close(w)
+	verify := h.verifier(d)
+
+	fmqOne := func(ctx context.Context, inbox string) error {
+		if err := os.MkdirAll(inbox, 0o755); err != nil {
+			return err
+		}
+		_, _, err := sess.syncOnce(ctx, inbox, "fmq-fanout")
+		return err
+	}
+	rsyncOne := func(ctx context.Context, dest string) error {
+		_, err := runProc(ctx, h.cfg.Timeout, h.logPath("rsync-fanout"), h.rsyncBin, "-a", h.rsyncd.url("tree"), dest+"/")
+		return err
+	}
+	mk := func(name string, clients int, na string, one func(context.Context, string) error) *contender {
+		s := timeSeries(name, int64(clients)*d.man.Bytes, na)
+		return &contender{s: s, mkdir: true, run: fanOut(clients, one), verify: verifyEach(clients, verify)}
+	}
+	rsNA := h.rsyncNAReason()
+	f1 := mk("fmq, 1 client", 1, h.fmq.NA, fmqOne)
+	fN := mk(fmt.Sprintf("fmq, %d clients", n), n, h.fmq.NA, fmqOne)
+	r1 := mk("rsync daemon, 1 client", 1, rsNA, rsyncOne)
+	rN := mk(fmt.Sprintf("rsync daemon, %d clients", n), n, rsNA, rsyncOne)
+	for _, c := range []*contender{r1, rN} {
+		if h.rsyncdErr != nil {
+			c.s.NA, c.s.Err = "", h.rsyncdErr
+		}
+	}
+	h.measure(ctx, "fanout", []*contender{f1, fN, r1, rN})
+	h.rows = append(h.rows,
+		compare(w, f1.s, nil, target{Kind: tBaseline}),
+		compare(w, fN.s, f1.s, target{Kind: tMaxRatio, Limit: 4.0}),
+		compare(w, r1.s, nil, target{Kind: tBaseline}),
+		compare(w, rN.s, r1.s, target{Kind: tInfo}),
+	)
+	h.noteErrors(w, f1.s, fN.s, r1.s, rN.s)
+}
+
+// 5. Memory: peak RSS of fmq server and client for a big file vs a small
+// one; the rsync client's peak RSS for context.
+func (h *harness) wMemory(ctx context.Context) {
+	small, big := h.data["mem-small"], h.data["mem-big"]
+	sz := h.cfg.Sizes
+	w := fmt.Sprintf("5. memory (peak RSS, %s vs %s file)", fmtSize(sz.MemBig), fmtSize(sz.MemSmall))
+	rssSeries := func(name, na string) *series { return &series{Name: name, Unit: unitBytes, NA: na} }
+	type pair struct {
+		d             *dataset
+		serve, client *series
+		rsync         *series
+	}
+	rsNA := h.rsyncNAReason()
+	mkPair := func(d *dataset, size int64) *pair {
+		p := &pair{d: d,
+			serve:  rssSeries(fmt.Sprintf("fmq serve, %s file", fmtSize(size)), h.fmq.NA),
+			client: rssSeries(fmt.Sprintf("fmq sync, %s file", fmtSize(size)), h.fmq.NA),
+			rsync:  rssSeries(fmt.Sprintf("rsync client, %s file", fmtSize(size)), rsNA)}
+		if h.rsyncdErr != nil {
+			p.rsync.NA, p.rsync.Err = "", h.rsyncdErr
+		}
+		return p
+	}
+	ps, pb := mkPair(small, sz.MemSmall), mkPair(big, sz.MemBig)
+	var cs []*contender
+	for _, p := range []*pair{ps, pb} {
+		p := p
+		// A fresh server per run, so its peak RSS covers this one transfer.
+		cs = append(cs, &contender{s: p.client, mkdir: true, verify: h.verifier(p.d),
+			run: func(ctx context.Context, inbox string) (float64, error) {
+				srv, err := startFmqServer(ctx, h.fmq.Bin, h.runDir, "memory-"+p.d.spec.Name, p.d.dir, filepath.Join(h.runDir, "serve.rss"))
+				if err != nil {
+					return 0, err
+				}
+				r, err := runProcRSS(ctx, h.cfg.Timeout, h.logPath("fmq-memory"), filepath.Join(h.runDir, "sync.rss"), h.fmq.Bin, syncArgs(srv.Endpoint, inbox)...)
+				if err == nil {
+					_, err = parseSyncReport(r.Stdout)
+				}
+				srvRSS, serr := srv.stop()
+				if err == nil {
+					err = serr
+				}
+				if err != nil {
+					p.serve.fail(err)
+					return 0, err
+				}
+				p.serve.add(float64(srvRSS))
+				return float64(r.MaxRSS), nil
+			}})
+		cs = append(cs, &contender{s: p.rsync, verify: h.verifier(p.d),
+			run: func(ctx context.Context, dest string) (float64, error) {
+				r, err := runProcRSS(ctx, h.cfg.Timeout, h.logPath("rsync-memory"), filepath.Join(h.runDir, "rsync.rss"), h.rsyncBin, "-a", h.rsyncd.url(p.d.spec.Name), dest+"/")
+				return float64(r.MaxRSS), err
+			}})
+	}
+	h.measure(ctx, "memory", cs)
+	if truePath, err := exec.LookPath("true"); err == nil {
+		if r, err := runProcRSS(ctx, time.Minute, h.logPath("launcher-floor"), filepath.Join(h.runDir, "floor.rss"), truePath); err == nil {
+			h.note("%s: peak RSS is read from getrusage through a small launcher process (see bench/rusage.go); its floor, measured on `true`, is %s, so smaller peaks read as that.", w, fmtBytes(float64(r.MaxRSS)))
+		}
+	}
+	limit := target{Kind: tMaxRatio, Limit: 1.2, AbsMax: 100 * mib}
+	h.rows = append(h.rows,
+		compare(w, ps.serve, nil, target{Kind: tBaseline}),
+		compare(w, pb.serve, ps.serve, limit),
+		compare(w, ps.client, nil, target{Kind: tBaseline}),
+		compare(w, pb.client, ps.client, limit),
+		compare(w, ps.rsync, nil, target{Kind: tBaseline}),
+		compare(w, pb.rsync, ps.rsync, target{Kind: tInfo}),
+	)
+	h.noteErrors(w, ps.serve, pb.serve, ps.client, pb.client, ps.rsync, pb.rsync)
+}
+
+// 6. Time to first byte for a client joining an existing tree, as fmq
+// reports it; the rsync daemon's first answer (a one-file listing, client
+// process start included) for context.
+func (h *harness) wTTFB(ctx context.Context) {
+	d := h.data["tree"]
+	w := "6. time to first byte (join existing tree)"
+	sess := h.fmqSession("ttfb", d.dir)
+	defer sess.close(w)
+	rs := timeSeries("rsync daemon: first answer (--list-only of one file)", 0, h.rsyncNAReason())
+	if h.rsyncdErr != nil {
+		rs.NA, rs.Err = "", h.rsyncdErr
+	}
+	rsc := &contender{s: rs, run: func(ctx context.Context, _ string) (float64, error) {
+		r, err := runProc(ctx, h.cfg.Timeout, h.logPath("rsync-list"), h.rsyncBin, "--list-only", h.rsyncd.url("tree")+"big.bin")
+		return r.Wall.Seconds(), err
+	}}
+	fq := &contender{s: timeSeries("fmq sync: first_byte_ms", 0, h.fmq.NA), mkdir: true, verify: h.verifier(d),
+		run: func(ctx context.Context, inbox string) (float64, error) {
+			_, rep, err := sess.syncOnce(ctx, inbox, "fmq-ttfb")
+			if err == nil && rep.FirstByteMs <= 0 && rep.Bytes > 0 {
+				err = fmt.Errorf("sync report has first_byte_ms %d with %d bytes received", rep.FirstByteMs, rep.Bytes)
+			}
+			return float64(rep.FirstByteMs) / 1000, err
+		}}
+	h.measure(ctx, "ttfb", []*contender{rsc, fq})
+	h.rows = append(h.rows,
+		compare(w, rs, nil, target{Kind: tBaseline}),
+		compare(w, fq.s, rs, target{Kind: tMaxAbs, AbsMax: h.cfg.TTFBMax.Seconds(), Note: "(no polling waits)"}),
+	)
+	h.noteErrors(w, rs, fq.s)
+}
+
+// 7. Resume: stop a client with SIGKILL once its partial holds half the
+// large file, restart it, and measure the bytes and time of the rest.
+func (h *harness) wResume(ctx context.Context) {
+	d := h.data["large"]
+	size := h.cfg.Sizes.Large
+	w := fmt.Sprintf("7. resume (%s, SIGKILL at half)", fmtSize(size))
+	sess := h.fmqSession("resume", d.dir)
+	defer sess.close(w)
+
+	full := h.fmqContender("fmq, full transfer", sess, d)
+	restart := timeSeries("fmq, restart: time for the rest", 0, h.fmq.NA)
+	got := &series{Name: "fmq, restart: content bytes received", Unit: unitBytes, NA: h.fmq.NA}
+	missing := &series{Name: "missing after kill", Unit: unitBytes, NA: h.fmq.NA}
+	var resumed []float64
+	window := h.cfg.CreditWindow
+	maxExcess := int64(-1 << 62)
+	rc := &contender{s: restart, mkdir: true, verify: h.verifier(d),
+		run: func(ctx context.Context, inbox string) (float64, error) {
+			srv, err := sess.server(ctx)
+			if err != nil {
+				return 0, err
+			}
+			part, err := h.killAtHalf(ctx, srv.Endpoint, inbox, "large.bin", size)
+			if err != nil {
+				return 0, err
+			}
+			syscall.Sync()
+			r, rep, err := sess.syncOnce(ctx, inbox, "fmq-resume")
+			if err != nil {
+				return 0, err
+			}
+			if rep.CreditWindow > 0 {
+				window = rep.CreditWindow
+			}
+			miss := size - part
+			got.add(float64(rep.Bytes))
+			missing.add(float64(miss))
+			resumed = append(resumed, float64(rep.ResumedBytes))
+			maxExcess = max(maxExcess, rep.Bytes-miss)
+			return r.Wall.Seconds(), nil
+		}}
+	h.measure(ctx, "resume", []*contender{full, rc})
+	if restart.Err != nil { // keep the byte rows consistent with the time row
+		got.fail(restart.Err)
+	}
+	bytesRow := Row{Workload: w, Contender: got.Name, Median: got.cell(), Baseline: missing.Name + ": " + missing.cell(),
+		Ratio: "-", Target: fmt.Sprintf("excess <= credit window (%s)", fmtBytes(float64(window)))}
+	switch {
+	case got.NA != "":
+		bytesRow.Result = resNA
+	case got.Err != nil || !got.ok():
+		bytesRow.Result = resError
+	default:
+		bytesRow.Ratio = fmt.Sprintf("%.3f", got.median()/missing.median())
+		bytesRow.Result = passFail(maxExcess <= window)
+		h.note("%s: worst run received %s more than was missing; median resumed_bytes reported by fmq: %s.",
+			w, fmtBytes(float64(maxExcess)), fmtBytes(median(resumed)))
+	}
+	h.rows = append(h.rows,
+		compare(w, full.s, nil, target{Kind: tBaseline}),
+		compare(w, restart, full.s, target{Kind: tInfo}),
+		bytesRow,
+	)
+	h.noteErrors(w, full.s, restart)
+}
+
+// killAtHalf starts a client into inbox, watches the contract's partial file
+// of rel, and SIGKILLs the client once the partial holds at least half of
+// size. It returns the partial's size after the kill.
+func (h *harness) killAtHalf(ctx context.Context, endpoint, inbox, rel string, size int64) (int64, error) {
+	logf, err := os.OpenFile(h.logPath("fmq-resume-killed"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(h.fmq.Bin, syncArgs(endpoint, inbox)...)
+	cmd.Stdout = io.Discard
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	part := partialName(inbox, rel)
+	half := size / 2
+	deadline := time.NewTimer(h.cfg.Timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+watch:
+	for {
+		select {
+		case err := <-done:
+			return 0, fmt.Errorf("fmqrun sync ended (%v) before its partial %s reached half of %s; is it written as data arrives?", err, part, fmtBytes(float64(size)))
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+			<-done
+			return 0, ctx.Err()
+		case <-deadline.C:
+			_ = cmd.Process.Kill()
+			<-done
+			return 0, fmt.Errorf("partial %s did not reach half within %s", part, h.cfg.Timeout)
+		case <-tick.C:
+		}
+		if st, err := os.Stat(part); err == nil && st.Size() >= half {
+			break watch
+		}
+	}
+	_ = cmd.Process.Kill()
+	<-done
+	st, err := os.Stat(part)
+	if err != nil {
+		return 0, fmt.Errorf("after SIGKILL: no resumable partial: %w", err)
+	}
+	return st.Size(), nil
+}
