@@ -276,6 +276,7 @@ func (c *checker) model(raw map[string]any) *Model {
 			c.errorf(pathJoin(p, "name"), "duplicate message name %s (first defined at %s)", msg.Name, prev.Pos)
 			continue
 		}
+		byName[msg.Name] = msg
 		if prev, dup := byID[msg.ID]; dup {
 			c.errorf(pathJoin(p, "id"), "duplicate message id 0x%02X: %s already has it (%s)", msg.ID, prev.Name, prev.Pos)
 			continue
@@ -293,7 +294,6 @@ func (c *checker) model(raw map[string]any) *Model {
 		for _, id := range []string{msg.GoName, "New" + msg.GoName, "ID" + msg.GoName, "Info" + msg.GoName} {
 			idents[id] = "message " + msg.Name
 		}
-		byName[msg.Name] = msg
 		byID[msg.ID] = msg
 		m.Messages = append(m.Messages, msg)
 	}
@@ -348,7 +348,8 @@ func (c *checker) message(p string, t map[string]any) *Message {
 	} else {
 		ok = false
 	}
-	if id, found := c.integer(p, t, "id", 255); found {
+	id, idOK := c.integer(p, t, "id", 255)
+	if idOK {
 		msg.ID = uint8(id)
 	} else {
 		ok = false
@@ -394,7 +395,11 @@ func (c *checker) message(p string, t map[string]any) *Message {
 			msg.Fields = append(msg.Fields, f)
 		}
 	}
-	if re, present := t["example"]; present && ok {
+	// Field problems are reported but do not hide the message from the
+	// duplicate and grammar checks; any problem fails Load anyway.
+	fieldsOK := ok
+	ok = msg.Name != "" && msgNameRE.MatchString(msg.Name) && msg.From != 0 && idOK
+	if re, present := t["example"]; present && fieldsOK {
 		ep := pathJoin(p, "example")
 		tabs := c.tables(ep, re)
 		for i, et := range tabs {
