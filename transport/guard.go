@@ -396,8 +396,8 @@ type writeQueue struct {
 }
 
 const (
-	smallWrite = 4 << 10  // writes up to this size are coalesced
-	smallBuf   = 64 << 10 // capacity of a coalescing buffer
+	smallWrite = 4 << 10   // writes up to this size are coalesced
+	smallBuf   = 64 << 10  // capacity of a coalescing buffer
 	writeBatch = 256 << 10 // bytes per deadline-bounded write: a peer slower than writeBatch/WriteTimeout is cut
 )
 
