@@ -86,7 +86,7 @@ func explainRefusal(ctx *interp.Ctx) error {
 		w.Reason, w.Code = truncate(ctx.Err().Error(), 255), 400
 	case ctx.Event() == "bad-order":
 		w.Reason, w.Code = truncate("bad order: "+errString(ctx.Err()), 255), 422
-	case ctx.Event() == "OHAI":
+	case ctx.Event() == "OHAI" && ctx.State() == "start":
 		w.Reason, w.Code = "say who you are: OHAI needs a nickname", 401
 	default:
 		w.Reason, w.Code = truncate(ctx.Event()+" was not expected in state "+ctx.State(), 255), 409

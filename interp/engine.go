@@ -566,7 +566,7 @@ func (e *Engine) newInstance(id string) *instance {
 	if len(m.Initial.Entry) > 0 {
 		e.resetQueue()
 		e.bindCtx(inst, nil, nil, nil, nil)
-		e.ctx.ev = m.Events[m.evError] // entry of the initial state runs under no event
+		e.ctx.ev = &startEvent // entry of the initial state runs under no event: ctx.Event() is ""
 		if ex, err := e.runActions(inst, m.Initial.Entry); ex >= 0 {
 			e.push(ex, nil, err)
 		}
@@ -576,6 +576,8 @@ func (e *Engine) newInstance(id string) *instance {
 	}
 	return inst
 }
+
+var startEvent = EventInfo{ID: -1}
 
 func (e *Engine) remove(inst *instance, why string) {
 	if inst.removed {

@@ -1,0 +1,421 @@
+package actions
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/fmq/fmq/codec/filemq"
+	"github.com/fmq/fmq/interp"
+	"github.com/fmq/fmq/publish"
+)
+
+// FileMQ server actions, called by machines/fmq_server.toml. One engine
+// serves every client on one goroutine; each client has an FmqServerPeer
+// (its subscriptions, credit, queue and the file being sent) and all share
+// one FmqServer (the published tree, the accounts, a chunk buffer).
+
+// CHEEZBURGER operations (spec/filemq.md).
+const (
+	OpCreate uint8 = 1 // create or update: content follows
+	OpDelete uint8 = 2 // the file is gone
+	OpSynced uint8 = 3 // extension: the initial resync of a subscription is complete
+)
+
+// Checker verifies PLAIN credentials (transport.PasswordFile implements it).
+type Checker interface {
+	Check(login, password string) bool
+}
+
+// FmqServer is what every client of one server shares.
+type FmqServer struct {
+	Tree     *publish.Tree
+	Accounts Checker // nil: no authentication (OHAI-OK at once, as the C server)
+	buf      []byte  // chunk buffer, reused: the engine runs actions on one goroutine
+}
+
+// NewFmqServer returns the shared server state for a published tree.
+func NewFmqServer(tree *publish.Tree, accounts Checker) *FmqServer {
+	return &FmqServer{Tree: tree, Accounts: accounts}
+}
+
+func (s *FmqServer) chunkBuf(n int) []byte {
+	if cap(s.buf) < n {
+		s.buf = make([]byte, n)
+	}
+	return s.buf[:n]
+}
+
+// job is one pending operation for a client.
+type job struct {
+	op     uint8
+	vpath  string
+	offset int64 // first byte to send (resume)
+	dead   bool  // superseded by a later change
+}
+
+// FmqServerPeer is what the server keeps for one client. Guards read its
+// exported fields (peer.AuthRequired, peer.Credit).
+type FmqServerPeer struct {
+	AuthRequired bool
+	Login        string
+	Subs         []string // subscribed path prefixes
+	Credit       int64    // content bytes the client still allows
+	Sequence     uint64   // sequence of the next CHEEZBURGER
+	Files        int64    // files completed
+	Bytes        int64    // content bytes sent
+
+	srv     *FmqServer
+	queue   []*job
+	pending map[string]*job // live create/delete job by path
+	cur     *publish.Reader
+	curOff  int64
+}
+
+// Close frees the file being sent; the engine calls it when the instance ends.
+func (p *FmqServerPeer) Close() error {
+	if p.cur != nil {
+		err := p.cur.Close()
+		p.cur = nil
+		return err
+	}
+	return nil
+}
+
+// FmqServerActions are the server machine's actions.
+var FmqServerActions = interp.Actions{
+	"prepare challenge": {Fn: prepareChallenge,
+		Doc: "Fill ORLY with the mechanisms we accept (PLAIN) and an empty challenge."},
+	"check credentials": {Fn: checkCredentials, Raises: []string{"denied"},
+		Doc: "Check YARLY's PLAIN response against the accounts; raise denied (SRSLY filled) when wrong."},
+	"store subscription": {Fn: storeSubscription, Raises: []string{"bad-path"},
+		Doc: "Add ICANHAZ's path to the subscriptions; with RESYNC=1 queue the existing tree minus what the cache says the client has (resuming partial files); with SYNCED=1 queue the synced marker."},
+	"store credit": {Fn: storeCredit, Doc: "Add NOM's credit to what the client allows."},
+	"queue changes": {Fn: queueChanges,
+		Doc: "Queue the published changes (the broadcast value) that match the client's subscriptions."},
+	"send chunks": {Fn: sendChunks,
+		Doc: "Send queued work while credit lasts: deletes and markers cost nothing, content is cut at the credit boundary and at chunk_size."},
+	"explain malformed": {Fn: explainMalformed, Doc: "Fill RTFM with the decode error of the malformed frame."},
+	"explain unexpected": {Fn: explainUnexpected, Doc: "Fill RTFM with the unexpected command and state."},
+	"log departure":      {Fn: logDeparture, Doc: "Log what the client received before it left."},
+}
+
+func serverState(ctx *interp.Ctx) *FmqServerPeer {
+	p, _ := ctx.Peer().(*FmqServerPeer)
+	return p
+}
+
+func init() {
+	Register(filemq.ProtocolName, interp.RoleServer, &interp.Library{
+		Actions:  FmqServerActions,
+		PeerType: (*FmqServerPeer)(nil),
+		NewPeer:  func(string) any { return NewFmqServerPeer(nil) },
+	})
+}
+
+// NewFmqServerPeer is the per-client factory; a host passes it as
+// interp.Options.NewPeer bound to its FmqServer.
+func NewFmqServerPeer(s *FmqServer) *FmqServerPeer {
+	p := &FmqServerPeer{srv: s, pending: map[string]*job{}}
+	if s != nil && s.Accounts != nil {
+		p.AuthRequired = true
+	}
+	return p
+}
+
+func prepareChallenge(ctx *interp.Ctx) error {
+	m := ctx.Out("ORLY").(*filemq.Orly)
+	m.Mechanisms = append(m.Mechanisms[:0], "PLAIN")
+	m.Challenge = nil
+	return nil
+}
+
+func deny(ctx *interp.Ctx, reason string) error {
+	ctx.Out("SRSLY").(*filemq.Srsly).Reason = reason
+	return &interp.Exception{Event: "denied", Err: errors.New(reason)}
+}
+
+func checkCredentials(ctx *interp.Ctx) error {
+	p := serverState(ctx)
+	m, ok := ctx.Msg().(*filemq.Yarly)
+	if !ok || p == nil || p.srv == nil || p.srv.Accounts == nil {
+		return deny(ctx, "authentication not available")
+	}
+	if m.Mechanism != "PLAIN" {
+		return deny(ctx, "unsupported mechanism "+strconv.Quote(m.Mechanism))
+	}
+	// RFC 4616: [authzid] NUL authcid NUL passwd
+	parts := strings.Split(string(m.Response), "\x00")
+	if len(parts) != 3 || parts[1] == "" {
+		return deny(ctx, "malformed PLAIN response")
+	}
+	if !p.srv.Accounts.Check(parts[1], parts[2]) {
+		ctx.Log().Warn("authentication failed", "login", parts[1])
+		return deny(ctx, "invalid credentials")
+	}
+	p.Login = parts[1]
+	ctx.Log().Info("authenticated", "login", p.Login)
+	return nil
+}
+
+// CheckVirtualPath validates a subscription path: absolute, clean, no "..".
+func CheckVirtualPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("empty path")
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("path %q does not start with /", p)
+	case len(p) > 4096:
+		return fmt.Errorf("path longer than 4096 bytes")
+	case strings.ContainsAny(p, "\x00\\"):
+		return fmt.Errorf("path %q holds NUL or backslash", p)
+	}
+	for _, c := range strings.Split(p[1:], "/") {
+		if c == ".." || c == "." {
+			return fmt.Errorf("path %q holds a %q component", p, c)
+		}
+	}
+	if p != "/" && path.Clean(p) != p {
+		return fmt.Errorf("path %q is not clean", p)
+	}
+	return nil
+}
+
+func storeSubscription(ctx *interp.Ctx) error {
+	p := serverState(ctx)
+	m := ctx.Msg().(*filemq.Icanhaz)
+	if err := CheckVirtualPath(m.Path); err != nil {
+		ctx.Out("RTFM").(*filemq.Rtfm).Reason = truncReason("ICANHAZ: " + err.Error())
+		return &interp.Exception{Event: "bad-path", Err: err}
+	}
+	sub := m.Path
+	known := false
+	for _, s := range p.Subs {
+		known = known || s == sub
+	}
+	if !known {
+		p.Subs = append(p.Subs, sub)
+	}
+	if m.Options["RESYNC"] == "1" && p.srv != nil {
+		p.resync(ctx, sub, m.Cache)
+	}
+	if m.Options["SYNCED"] == "1" {
+		p.queue = append(p.queue, &job{op: OpSynced, vpath: sub})
+	}
+	return nil
+}
+
+// resync queues every published file under sub, less what the cache holds.
+func (p *FmqServerPeer) resync(ctx *interp.Ctx, sub string, cache map[string]string) {
+	abs := make(map[string]string, len(cache))
+	for k, v := range cache {
+		if !strings.HasPrefix(k, "/") {
+			k = path.Join(sub, k)
+		}
+		abs[k] = v
+	}
+	skipped, resumed := 0, 0
+	for _, e := range p.srv.Tree.Match(sub) {
+		var off int64
+		if cv, ok := abs[e.VPath]; ok {
+			skip, o, err := p.srv.Tree.Decide(e.VPath, cv)
+			if err != nil {
+				ctx.Log().Debug("cache entry ignored", "path", e.VPath, "err", err)
+			}
+			if skip {
+				skipped++
+				continue
+			}
+			if o > 0 {
+				resumed++
+			}
+			off = o
+		}
+		p.enqueue(OpCreate, e.VPath, off)
+	}
+	ctx.Log().Info("subscribed", "path", sub, "queued", len(p.pending), "skipped", skipped, "resumed", resumed)
+}
+
+// enqueue adds a create or delete, superseding pending work on the same
+// path and aborting it when it is the file being sent.
+func (p *FmqServerPeer) enqueue(op uint8, vpath string, off int64) {
+	if old := p.pending[vpath]; old != nil {
+		old.dead = true
+	}
+	if p.cur != nil && p.cur.VPath() == vpath {
+		p.cur.Close()
+		p.cur = nil
+	}
+	j := &job{op: op, vpath: vpath, offset: off}
+	p.pending[vpath] = j
+	p.queue = append(p.queue, j)
+}
+
+func (p *FmqServerPeer) subscribed(vpath string) bool {
+	for _, s := range p.Subs {
+		if publish.Matches(s, vpath) {
+			return true
+		}
+	}
+	return false
+}
+
+func storeCredit(ctx *interp.Ctx) error {
+	p := serverState(ctx)
+	m := ctx.Msg().(*filemq.Nom)
+	c := int64(m.Credit)
+	if c < 0 || p.Credit+c < p.Credit { // over int64: cap instead of wrapping
+		p.Credit = 1<<63 - 1
+		return nil
+	}
+	p.Credit += c
+	return nil
+}
+
+func queueChanges(ctx *interp.Ctx) error {
+	p := serverState(ctx)
+	changes, ok := ctx.Value().([]publish.Change)
+	if !ok {
+		return fmt.Errorf("queue changes: value is %T, want []publish.Change", ctx.Value())
+	}
+	for _, c := range changes {
+		if !p.subscribed(c.VPath) {
+			continue
+		}
+		if c.Op == publish.Deleted {
+			p.enqueue(OpDelete, c.VPath, 0)
+		} else {
+			p.enqueue(OpCreate, c.VPath, 0)
+		}
+	}
+	return nil
+}
+
+// sendChunks is the flow-control loop. It never sends more content than
+// the credit, never waits for credit to reach a whole chunk, and never
+// re-sends a chunk (the C reference's fault).
+func sendChunks(ctx *interp.Ctx) error {
+	p := serverState(ctx)
+	if p.srv == nil {
+		return nil
+	}
+	chunkMax := ctx.Int("chunk_size")
+	if chunkMax <= 0 {
+		chunkMax = 1_000_000
+	}
+	out := ctx.Out("CHEEZBURGER").(*filemq.Cheezburger)
+	for {
+		if p.cur == nil {
+			if len(p.queue) == 0 {
+				p.queue = p.queue[:0]
+				return nil
+			}
+			j := p.queue[0]
+			p.queue[0] = nil
+			p.queue = p.queue[1:]
+			if j.dead {
+				continue
+			}
+			if p.pending[j.vpath] == j {
+				delete(p.pending, j.vpath)
+			}
+			switch j.op {
+			case OpDelete, OpSynced:
+				out.Reset()
+				out.Operation, out.Filename, out.EOF = j.op, j.vpath, 1
+				if err := p.send(ctx, out); err != nil {
+					return err
+				}
+				continue
+			}
+			r, err := p.srv.Tree.OpenAt(j.vpath, j.offset)
+			if err != nil {
+				// Gone or unreadable since it was queued: a delete change follows if it is gone.
+				ctx.Log().Warn("cannot open published file", "path", j.vpath, "err", err)
+				continue
+			}
+			p.cur, p.curOff = r, j.offset
+		}
+		size := p.cur.Size()
+		n := min(int64(chunkMax), size-p.curOff, p.Credit)
+		if n <= 0 && size > p.curOff {
+			return nil // wait for credit
+		}
+		buf := p.srv.chunkBuf(int(n))
+		got, eof, err := p.cur.ReadChunk(buf, p.curOff)
+		if err != nil {
+			vpath := p.cur.VPath()
+			p.cur.Close()
+			p.cur = nil
+			if errors.Is(err, publish.ErrChanged) {
+				// Changed while being sent: start it again from 0 (the client
+				// truncates its partial on a create at offset 0).
+				ctx.Log().Info("file changed while sending; restarting it", "path", vpath)
+				j := &job{op: OpCreate, vpath: vpath}
+				p.pending[vpath] = j
+				p.queue = append([]*job{j}, p.queue...)
+				continue
+			}
+			ctx.Log().Warn("read failed; file skipped", "path", vpath, "err", err)
+			continue
+		}
+		out.Reset()
+		out.Operation, out.Filename, out.Offset = OpCreate, p.cur.VPath(), uint64(p.curOff)
+		out.Chunk = buf[:got]
+		if eof {
+			out.EOF = 1
+			if h, err := p.cur.Headers(); err == nil {
+				out.Headers = h
+			}
+		}
+		if err := p.send(ctx, out); err != nil {
+			return err
+		}
+		p.Credit -= int64(got)
+		p.Bytes += int64(got)
+		p.curOff += int64(got)
+		if eof {
+			p.Files++
+			p.cur.Close()
+			p.cur = nil
+		}
+	}
+}
+
+func (p *FmqServerPeer) send(ctx *interp.Ctx, m *filemq.Cheezburger) error {
+	m.Sequence = p.Sequence
+	if err := ctx.Send(m); err != nil {
+		return err
+	}
+	p.Sequence++
+	return nil
+}
+
+func truncReason(s string) string {
+	if len(s) > 255 {
+		return s[:252] + "..."
+	}
+	return s
+}
+
+func explainMalformed(ctx *interp.Ctx) error {
+	reason := "malformed command"
+	if err := ctx.Err(); err != nil {
+		reason = err.Error()
+	}
+	ctx.Out("RTFM").(*filemq.Rtfm).Reason = truncReason(reason)
+	return nil
+}
+
+func explainUnexpected(ctx *interp.Ctx) error {
+	ctx.Out("RTFM").(*filemq.Rtfm).Reason = truncReason(fmt.Sprintf("unexpected %s in state %s", ctx.Event(), ctx.State()))
+	return nil
+}
+
+func logDeparture(ctx *interp.Ctx) error {
+	p := serverState(ctx)
+	ctx.Log().Info("client left", "event", ctx.Event(), "files", p.Files, "bytes", p.Bytes)
+	return nil
+}
