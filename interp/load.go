@@ -267,7 +267,7 @@ func (l *loader) build(raw map[string]any) *Machine {
 	if m.Protocol != "" {
 		p, ok := l.opts.Protocol(m.Protocol)
 		if !ok {
-			l.errf(l.ix.val("machine", "protocol"), "unknown protocol %q (known: %s)", m.Protocol, strings.Join(codec.Names(), ", "))
+			l.errf(l.ix.val("machine", "protocol"), "unknown protocol %q: no codec registered under that name", m.Protocol)
 		}
 		m.Proto = p
 	}
