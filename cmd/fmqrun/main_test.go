@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers and readers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func waitFile(t *testing.T, path string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			return string(b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s never written", path)
+	return ""
+}
+
+// TestNomEndToEndInProcess runs the nom server and client machines over
+// ZeroMQ on 127.0.0.1 in this process.
+func TestNomEndToEndInProcess(t *testing.T) {
+	dir := t.TempDir()
+	epFile := filepath.Join(dir, "ep")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var srvOut, srvErr lockedBuffer
+	srvDone := make(chan int)
+	go func() {
+		srvDone <- runMain(ctx, &Env{Stdout: &srvOut, Stderr: &srvErr}, []string{"run", "../../machines/nom_server.toml",
+			"--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile, "--wire", "--no-reload"})
+	}()
+	ep := waitFile(t, epFile)
+	var cliOut, cliErr lockedBuffer
+	code := runMain(ctx, &Env{Stdout: &cliOut, Stderr: &cliErr}, []string{"run", "../../machines/nom_client.toml",
+		"--connect", ep, "--set", "pieces=4", "--set", "nickname=grace", "--wire"})
+	if code != 0 {
+		t.Fatalf("client exit %d\nstdout:\n%s\nstderr:\n%s", code, cliOut.String(), cliErr.String())
+	}
+	out := cliOut.String()
+	for _, want := range []string{
+		`C: OHAI protocol="NOM" version=1 nickname="grace"`,
+		"S: OHAI-OK",
+		`C: ICANHAZ what="/cheezburger" toppings=["cheese"] options={"pieces"="4"}`,
+		"S: CHEEZBURGER serial=3 digest=<4 bytes> body=<",
+		"notify - piece 3 /cheezburger #3 (1 toppings)",
+		"notify - full eating",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("client output lacks %q:\n%s", want, out)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(srvOut.String(), "notify") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if code := <-srvDone; code != 0 {
+		t.Errorf("server exit %d: %s", code, srvErr.String())
+	}
+	so := srvOut.String()
+	for _, want := range []string{`C: OHAI protocol="NOM" version=1 nickname="grace"`, "notify ", "served grace: /cheezburger x4"} {
+		if !strings.Contains(so, want) {
+			t.Errorf("server output lacks %q:\n%s", want, so)
+		}
+	}
+}
+
+func TestCheckAndGraphInProcess(t *testing.T) {
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb}
+	if code := runMain(context.Background(), env, []string{"check", "../../machines/nom_server.toml", "../../machines/nom_client.toml"}); code != 0 {
+		t.Fatalf("check: %d %s", code, errb.String())
+	}
+	bad, _ := filepath.Glob("../../interp/testdata/bad/*.toml")
+	errb.Reset()
+	if code := runMain(context.Background(), env, append([]string{"check"}, bad...)); code != 1 {
+		t.Fatalf("check of bad files: exit %d", code)
+	}
+	if n := strings.Count(errb.String(), "\n"); n < len(bad) {
+		t.Errorf("check printed %d error lines for %d bad files", n, len(bad))
+	}
+	out.Reset()
+	if code := runMain(context.Background(), env, []string{"graph", "../../machines/nom_server.toml", "--format", "mermaid"}); code != 0 {
+		t.Fatal(errb.String())
+	}
+	want, err := os.ReadFile("../../interp/testdata/graph/nom_server.mmd")
+	if err != nil || out.String() != string(want) {
+		t.Errorf("graph output differs from the golden file (%v)", err)
+	}
+	if code := runMain(context.Background(), env, []string{"graph", "x.toml", "--format", "png"}); code != 2 {
+		t.Errorf("bad format: exit %d", code)
+	}
+	if code := runMain(context.Background(), env, []string{"nope"}); code != 2 {
+		t.Errorf("unknown command: exit %d", code)
+	}
+}
+
+// TestBinary builds fmqrun and runs the nom machines as two processes.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "fmqrun")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "check", "../../interp/testdata/bad/guard_field.toml").CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "guard_field.toml:8:39: guard: type OHAI message has no field age") {
+		t.Errorf("check of a bad file: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	epFile := filepath.Join(dir, "ep")
+	srv := exec.CommandContext(ctx, bin, "run", "../../machines/nom_server.toml", "--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile, "--no-reload")
+	var srvOut lockedBuffer
+	srv.Stdout, srv.Stderr = &srvOut, &srvOut
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	ep := waitFile(t, epFile)
+	cli := exec.CommandContext(ctx, bin, "run", "../../machines/nom_client.toml", "--connect", ep, "--set", "pieces=2")
+	out, err := cli.CombinedOutput()
+	if err != nil {
+		t.Fatalf("client: %v\n%s\nserver:\n%s", err, out, srvOut.String())
+	}
+	if !strings.Contains(string(out), "notify - piece 1 /cheezburger #1 (1 toppings)") || !strings.Contains(string(out), "notify - full") {
+		t.Errorf("client output:\n%s", out)
+	}
+}
