@@ -32,7 +32,10 @@ func Run(cfg RunConfig) error {
 	}
 	root, err := moduleRoot(filepath.Dir(cfg.Model))
 	if err != nil {
-		return err
+		// Outside a module: paths are shown relative to the working directory.
+		if root, err = os.Getwd(); err != nil {
+			return err
+		}
 	}
 	modelRel, err := relTo(root, cfg.Model)
 	if err != nil {
