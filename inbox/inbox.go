@@ -1,0 +1,354 @@
+// Package inbox is the file-system side of a FileMQ client: it validates
+// server-sent file names, receives files into hidden partial files next to
+// their targets (resumable, verified against the SIZE and SHA1 headers, then
+// renamed into place atomically), deletes files, and keeps a persistent digest
+// cache from which the ICANHAZ cache hash is built.
+//
+// Every file-system access goes through an os.Root opened on the inbox
+// directory, so nothing is ever written outside it, even through symbolic links
+// planted inside it. An Inbox is safe for concurrent use; a Partial belongs to
+// one transfer (one goroutine), though Inbox.Delete may cancel it from another.
+package inbox
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Names and limits.
+const (
+	CacheFile    = ".fmq-cache" // digest cache, in the inbox directory
+	PartSuffix   = ".fmqpart"   // a partial of a/b.txt is a/.b.txt.fmqpart
+	MaxPath      = 4096         // bytes in a virtual path
+	MaxComponent = 240          // bytes in one path component (room for the partial name)
+)
+
+// Errors; test with errors.Is. Each is the root of a typed error carrying the
+// path concerned.
+var (
+	ErrUnsafePath = errors.New("inbox: unsafe path")                        // *UnsafePathError
+	ErrOutOfOrder = errors.New("inbox: chunk out of order")                 // *OrderError
+	ErrResume     = errors.New("inbox: cannot resume")                      // *ResumeError
+	ErrVerify     = errors.New("inbox: verification failed")                // *VerifyError
+	ErrWrite      = errors.New("inbox: write failed")                       // *WriteError
+	ErrBusy       = errors.New("inbox: a transfer of this file is running") //
+	ErrFinished   = errors.New("inbox: transfer already ended")             // finished, aborted or cancelled
+	ErrConflict   = errors.New("inbox: a directory is in the way")          //
+	ErrClosed     = errors.New("inbox: closed")
+)
+
+// UnsafePathError rejects a server-sent path.
+type UnsafePathError struct {
+	Path   string
+	Reason string
+}
+
+func (e *UnsafePathError) Error() string {
+	p := e.Path
+	if len(p) > 200 {
+		p = p[:200] + "..."
+	}
+	return fmt.Sprintf("inbox: unsafe path %q: %s", p, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrUnsafePath) true.
+func (e *UnsafePathError) Is(t error) bool { return t == ErrUnsafePath }
+
+// OrderError: a chunk did not start where the previous one ended.
+type OrderError struct {
+	VPath     string
+	Want, Got int64
+}
+
+func (e *OrderError) Error() string {
+	return fmt.Sprintf("inbox: %q: chunk at offset %d, expected %d", e.VPath, e.Got, e.Want)
+}
+
+// Is makes errors.Is(err, ErrOutOfOrder) true.
+func (e *OrderError) Is(t error) bool { return t == ErrOutOfOrder }
+
+// ResumeError: Begin at offset N but the partial does not hold exactly N bytes.
+type ResumeError struct {
+	VPath  string
+	Offset int64
+	Have   int64 // bytes in the partial; -1 if there is none
+	Reason string
+}
+
+func (e *ResumeError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("inbox: cannot resume %q at offset %d: %s", e.VPath, e.Offset, e.Reason)
+	}
+	if e.Have < 0 {
+		return fmt.Sprintf("inbox: cannot resume %q at offset %d: no partial file", e.VPath, e.Offset)
+	}
+	return fmt.Sprintf("inbox: cannot resume %q at offset %d: partial holds %d bytes", e.VPath, e.Offset, e.Have)
+}
+
+// Is makes errors.Is(err, ErrResume) true.
+func (e *ResumeError) Is(t error) bool { return t == ErrResume }
+
+// VerifyError: the received content does not match a SIZE or SHA1 header (or a
+// header is malformed). The partial has been removed.
+type VerifyError struct {
+	VPath  string
+	Header string // "SIZE" or "SHA1"
+	Want   string // header value
+	Got    string // what was received
+}
+
+func (e *VerifyError) Error() string {
+	return fmt.Sprintf("inbox: %q failed verification: header %s is %q, received content gives %q", e.VPath, e.Header, e.Want, e.Got)
+}
+
+// Is makes errors.Is(err, ErrVerify) true.
+func (e *VerifyError) Is(t error) bool { return t == ErrVerify }
+
+// WriteError: writing, syncing or renaming failed (disk full, I/O error). The
+// previous copy of the file is untouched and the partial is kept, holding
+// Kept bytes, for a later resume.
+type WriteError struct {
+	VPath  string
+	Offset int64
+	Kept   int64
+	Err    error
+}
+
+func (e *WriteError) Error() string {
+	what := "write"
+	if errors.Is(e.Err, errNoSpace) {
+		what = "disk full"
+	}
+	return fmt.Sprintf("inbox: %s: %q at offset %d: %v (previous copy kept; partial of %d bytes kept for resume)",
+		what, e.VPath, e.Offset, e.Err, e.Kept)
+}
+
+// Unwrap returns the underlying error (e.g. syscall.ENOSPC).
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrWrite) true.
+func (e *WriteError) Is(t error) bool { return t == ErrWrite }
+
+// Options tune an Inbox.
+type Options struct {
+	Logger *slog.Logger // nil = slog.Default()
+	// SaveEvery bounds how often the digest cache is rewritten after changes
+	// (it is always written by SaveCache and Close). 0 = 2s; negative = after
+	// every change.
+	SaveEvery time.Duration
+}
+
+// partFile is what a Partial writes through (an *os.File; tests inject faults).
+type partFile interface {
+	io.ReaderAt
+	io.WriterAt
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+// Inbox is a directory receiving files.
+type Inbox struct {
+	dir       string
+	root      *os.Root
+	log       *slog.Logger
+	saveEvery time.Duration
+
+	mu       sync.Mutex
+	cache    map[string]CacheEntry
+	dirty    bool
+	lastSave time.Time
+	active   map[string]*Partial
+	closed   bool
+
+	wrap func(partFile) partFile // test hook
+}
+
+// CacheEntry is one entry of the persistent digest cache.
+type CacheEntry struct {
+	Size  int64  `json:"size"`
+	MTime int64  `json:"mtime_ns"` // modification time, Unix nanoseconds
+	SHA1  string `json:"sha1"`     // uppercase hex
+}
+
+// Open opens (creating it if needed) an inbox directory and loads its digest
+// cache.
+func Open(dir string) (*Inbox, error) { return OpenOptions(dir, Options{}) }
+
+// OpenOptions is Open with options.
+func OpenOptions(dir string, opt Options) (*Inbox, error) {
+	if dir == "" {
+		return nil, errors.New("inbox: empty directory name")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("inbox: create %s: %w", dir, err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: open %s: %w", dir, err)
+	}
+	ib := &Inbox{dir: dir, root: root, log: opt.Logger, saveEvery: opt.SaveEvery,
+		active: make(map[string]*Partial)}
+	if ib.log == nil {
+		ib.log = slog.Default()
+	}
+	if ib.saveEvery == 0 {
+		ib.saveEvery = 2 * time.Second
+	}
+	ib.cache = ib.loadCache()
+	ib.lastSave = time.Now()
+	return ib, nil
+}
+
+// Dir returns the inbox directory.
+func (ib *Inbox) Dir() string { return ib.dir }
+
+// Close saves the digest cache (if changed) and releases the directory.
+// Transfers still running are aborted, keeping their partials.
+func (ib *Inbox) Close() error {
+	ib.mu.Lock()
+	if ib.closed {
+		ib.mu.Unlock()
+		return nil
+	}
+	active := make([]*Partial, 0, len(ib.active))
+	for _, p := range ib.active {
+		active = append(active, p)
+	}
+	ib.mu.Unlock()
+	for _, p := range active {
+		p.Abort(true)
+	}
+	err := ib.SaveCache()
+	ib.mu.Lock()
+	ib.closed = true
+	ib.mu.Unlock()
+	if cerr := ib.root.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Resolve validates a server-sent virtual path and returns it relative to the
+// inbox, slash-separated ("/a/b.txt" -> "a/b.txt"). The path must start with
+// "/" (it is always taken relative to the inbox) and must not contain empty,
+// "." or ".." components, hidden components (starting with "."), NUL,
+// backslashes or control characters; it is limited to MaxPath bytes and
+// MaxComponent bytes per component. Errors are *UnsafePathError.
+func (ib *Inbox) Resolve(vpath string) (string, error) { return resolve(vpath) }
+
+func resolve(vpath string) (string, error) {
+	bad := func(why string) (string, error) { return "", &UnsafePathError{Path: vpath, Reason: why} }
+	switch {
+	case vpath == "":
+		return bad("empty")
+	case len(vpath) > MaxPath:
+		return bad(fmt.Sprintf("longer than %d bytes", MaxPath))
+	case vpath[0] != '/':
+		return bad("does not start with \"/\"")
+	case vpath == "/":
+		return bad("names the inbox itself, not a file")
+	}
+	for i := 0; i < len(vpath); i++ {
+		switch c := vpath[i]; {
+		case c == 0:
+			return bad("contains NUL")
+		case c == '\\':
+			return bad("contains a backslash")
+		case c < 0x20 || c == 0x7f:
+			return bad("contains a control character")
+		}
+	}
+	rel := vpath[1:]
+	for _, c := range strings.Split(rel, "/") {
+		switch {
+		case c == "":
+			return bad("has an empty component")
+		case c == "." || c == "..":
+			return bad("has a \"" + c + "\" component")
+		case c[0] == '.':
+			return bad("has a hidden component")
+		case len(c) > MaxComponent:
+			return bad(fmt.Sprintf("has a component longer than %d bytes", MaxComponent))
+		}
+	}
+	return rel, nil
+}
+
+// partName returns the partial's relative path for a target's relative path.
+func partName(rel string) string {
+	dir, base := path.Split(rel)
+	return dir + "." + base + PartSuffix
+}
+
+// osPath converts a slash-separated relative path for os.Root.
+func osPath(rel string) string {
+	if rel == "" {
+		return "."
+	}
+	return filepath.FromSlash(rel)
+}
+
+// syncDir flushes a directory entry (best effort: not every file system can).
+func (ib *Inbox) syncDir(rel string) {
+	d, err := ib.root.Open(osPath(rel))
+	if err != nil {
+		return
+	}
+	d.Sync()
+	d.Close()
+}
+
+// hashFile hashes the first n bytes of r into h (n < 0: until EOF). It returns
+// the number of bytes hashed.
+func hashFile(r io.ReaderAt, h hash.Hash, n int64) (int64, error) {
+	buf := make([]byte, 256<<10)
+	var off int64
+	for n < 0 || off < n {
+		want := int64(len(buf))
+		if n >= 0 && n-off < want {
+			want = n - off
+		}
+		m, err := r.ReadAt(buf[:want], off)
+		h.Write(buf[:m])
+		off += int64(m)
+		if err == io.EOF {
+			if n >= 0 && off < n {
+				return off, io.ErrUnexpectedEOF
+			}
+			return off, nil
+		}
+		if err != nil {
+			return off, err
+		}
+	}
+	return off, nil
+}
+
+func hexSum(h hash.Hash) string {
+	var b [sha1.Size]byte
+	return strings.ToUpper(hex.EncodeToString(h.Sum(b[:0])))
+}
+
+// isDir reports whether rel exists as a directory (not following a final link).
+func (ib *Inbox) isDir(rel string) bool {
+	fi, err := ib.root.Lstat(osPath(rel))
+	return err == nil && fi.IsDir()
+}
+
+// notExist reports a missing file, including a path through a non-directory.
+func notExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist)
+}

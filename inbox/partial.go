@@ -1,0 +1,346 @@
+package inbox
+
+import (
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+var errNoSpace error = syscall.ENOSPC
+
+// Partial is one file being received. Create it with Inbox.Begin, feed it with
+// Write, end it with Finish or Abort.
+type Partial struct {
+	ib      *Inbox
+	vpath   string
+	rel     string // target, relative to the inbox
+	partRel string // partial file, relative to the inbox
+
+	mu    sync.Mutex
+	f     partFile
+	h     hash.Hash // SHA-1 of bytes [0, size)
+	size  int64
+	ended error // non-nil once finished, aborted, cancelled or failed
+}
+
+// Begin starts (offset 0) or resumes (offset N > 0) receiving vpath. The
+// partial lives next to the target under a hidden name (a/.b.txt.fmqpart), so
+// it is never republished by a relay and the previous copy of the file stays
+// under its real name until Finish. Offset 0 creates (or truncates) the
+// partial; offset N must equal the partial's current size (else a
+// *ResumeError), and its N bytes are hashed now so that the SHA1 check at
+// Finish covers the whole file. Only one transfer per file may run (ErrBusy).
+// Parent directories are created as needed.
+func (ib *Inbox) Begin(vpath string, offset int64) (*Partial, error) {
+	rel, err := resolve(vpath)
+	if err != nil {
+		return nil, err
+	}
+	if offset < 0 {
+		return nil, &ResumeError{VPath: vpath, Offset: offset, Have: -1, Reason: "negative offset"}
+	}
+	p := &Partial{ib: ib, vpath: vpath, rel: rel, partRel: partName(rel), h: sha1.New()}
+	ib.mu.Lock()
+	if ib.closed {
+		ib.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if _, busy := ib.active[vpath]; busy {
+		ib.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q", ErrBusy, vpath)
+	}
+	ib.active[vpath] = p
+	ib.mu.Unlock()
+
+	if err := p.open(offset); err != nil {
+		ib.release(p)
+		return nil, err
+	}
+	if ib.wrap != nil {
+		p.f = ib.wrap(p.f)
+	}
+	return p, nil
+}
+
+func (p *Partial) open(offset int64) error {
+	ib := p.ib
+	if dir := path.Dir(p.rel); dir != "." {
+		if err := ib.root.MkdirAll(osPath(dir), 0o755); err != nil {
+			return fmt.Errorf("inbox: create directory for %q: %w", p.vpath, err)
+		}
+	}
+	if ib.isDir(p.rel) {
+		return fmt.Errorf("%w: %q", ErrConflict, p.vpath)
+	}
+	part := osPath(p.partRel)
+	if offset == 0 {
+		// Remove whatever is there (possibly a planted symlink) and create a
+		// fresh file: O_EXCL never follows a link.
+		if err := ib.root.Remove(part); err != nil && !notExist(err) {
+			return fmt.Errorf("inbox: remove old partial of %q: %w", p.vpath, err)
+		}
+		f, err := ib.root.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return fmt.Errorf("inbox: create partial of %q: %w", p.vpath, err)
+		}
+		p.f = f
+		return nil
+	}
+	li, err := ib.root.Lstat(part)
+	if err != nil {
+		if notExist(err) {
+			return &ResumeError{VPath: p.vpath, Offset: offset, Have: -1}
+		}
+		return fmt.Errorf("inbox: stat partial of %q: %w", p.vpath, err)
+	}
+	if !li.Mode().IsRegular() {
+		return &ResumeError{VPath: p.vpath, Offset: offset, Have: -1, Reason: "partial is not a regular file"}
+	}
+	if li.Size() != offset {
+		return &ResumeError{VPath: p.vpath, Offset: offset, Have: li.Size()}
+	}
+	f, err := ib.root.OpenFile(part, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("inbox: open partial of %q: %w", p.vpath, err)
+	}
+	fi, err := f.Stat()
+	if err != nil || !os.SameFile(fi, li) || fi.Size() != offset {
+		f.Close()
+		return &ResumeError{VPath: p.vpath, Offset: offset, Have: -1, Reason: "partial changed while opening"}
+	}
+	if _, err := hashFile(f, p.h, offset); err != nil {
+		f.Close()
+		return fmt.Errorf("inbox: read partial of %q: %w", p.vpath, err)
+	}
+	p.f = f
+	p.size = offset
+	return nil
+}
+
+// VPath returns the virtual path being received.
+func (p *Partial) VPath() string { return p.vpath }
+
+// Size returns the number of bytes received so far (including a resumed
+// prefix): the offset the next Write must use.
+func (p *Partial) Size() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.size
+}
+
+// Write appends data, which must start at offset == Size() (else an
+// *OrderError; nothing is written). On a write error (e.g. disk full) the
+// partial is cut back to its size before this call and closed, the previous
+// copy of the file is untouched, and a *WriteError is returned: resume later
+// with Begin(vpath, err.Kept). Zero-length writes are accepted.
+func (p *Partial) Write(offset int64, data []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended != nil {
+		return p.ended
+	}
+	if offset != p.size {
+		return &OrderError{VPath: p.vpath, Want: p.size, Got: offset}
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	n, err := p.f.WriteAt(data, offset)
+	if err == nil && n < len(data) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		kept := offset
+		if terr := p.f.Truncate(offset); terr != nil {
+			kept = -1 // unknown: Begin's size check will tell
+			if fi, serr := p.ib.root.Lstat(osPath(p.partRel)); serr == nil {
+				kept = fi.Size()
+			}
+		}
+		p.f.Close()
+		werr := &WriteError{VPath: p.vpath, Offset: offset, Kept: kept, Err: err}
+		p.end(werr)
+		p.ib.log.Warn("inbox: write failed", "path", p.vpath, "offset", offset, "err", err)
+		return werr
+	}
+	p.h.Write(data)
+	p.size += int64(n)
+	return nil
+}
+
+// end marks the transfer over and frees the file's slot. p.mu is held.
+func (p *Partial) end(reason error) {
+	p.ended = reason
+	p.ib.release(p)
+}
+
+func (ib *Inbox) release(p *Partial) {
+	ib.mu.Lock()
+	if ib.active[p.vpath] == p {
+		delete(ib.active, p.vpath)
+	}
+	ib.mu.Unlock()
+}
+
+// Finish ends the transfer: it checks the SIZE and SHA1 headers when present
+// (SHA1 against the running SHA-1 of the whole content, case-insensitively),
+// fsyncs, and atomically renames the partial over the target, then records the
+// digest in the cache. On a mismatch the partial is removed and a *VerifyError
+// returned; the previous copy of the file stays. If syncing or renaming fails,
+// a *WriteError is returned and the partial is kept.
+func (p *Partial) Finish(headers map[string]string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended != nil {
+		return p.ended
+	}
+	ib := p.ib
+	sum := hexSum(p.h)
+	fail := func(header, want, got string) error {
+		p.f.Close()
+		if err := ib.root.Remove(osPath(p.partRel)); err != nil && !notExist(err) {
+			ib.log.Warn("inbox: cannot remove rejected partial", "path", p.vpath, "err", err)
+		}
+		verr := &VerifyError{VPath: p.vpath, Header: header, Want: want, Got: got}
+		p.end(verr)
+		return verr
+	}
+	if v, ok := header(headers, "SIZE"); ok {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < 0 {
+			return fail("SIZE", v, "(not a size)")
+		}
+		if n != p.size {
+			return fail("SIZE", v, strconv.FormatInt(p.size, 10))
+		}
+	}
+	if v, ok := header(headers, "SHA1"); ok && !strings.EqualFold(strings.TrimSpace(v), sum) {
+		return fail("SHA1", v, sum)
+	}
+	keep := func(err error) error {
+		p.f.Close()
+		werr := &WriteError{VPath: p.vpath, Offset: p.size, Kept: p.size, Err: err}
+		p.end(werr)
+		return werr
+	}
+	if err := p.f.Sync(); err != nil {
+		return keep(err)
+	}
+	if err := p.f.Close(); err != nil {
+		p.end(&WriteError{VPath: p.vpath, Offset: p.size, Kept: p.size, Err: err})
+		return p.ended
+	}
+	if dir := path.Dir(p.rel); dir != "." {
+		if err := ib.root.MkdirAll(osPath(dir), 0o755); err != nil {
+			p.end(&WriteError{VPath: p.vpath, Offset: p.size, Kept: p.size, Err: err})
+			return p.ended
+		}
+	}
+	if ib.isDir(p.rel) {
+		p.end(fmt.Errorf("%w: %q", ErrConflict, p.vpath))
+		return p.ended
+	}
+	if err := ib.root.Rename(osPath(p.partRel), osPath(p.rel)); err != nil {
+		p.end(&WriteError{VPath: p.vpath, Offset: p.size, Kept: p.size, Err: err})
+		return p.ended
+	}
+	ib.syncDir(path.Dir(p.rel))
+	if fi, err := ib.root.Lstat(osPath(p.rel)); err == nil {
+		ib.remember(p.vpath, CacheEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA1: sum})
+	}
+	p.end(fmt.Errorf("%w: %q finished", ErrFinished, p.vpath))
+	return nil
+}
+
+// header looks a header up case-insensitively.
+func header(h map[string]string, name string) (string, bool) {
+	if v, ok := h[name]; ok {
+		return v, true
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// Abort ends the transfer without installing the file. With keep the partial
+// stays on disk for a later resume; otherwise it is removed. Aborting an ended
+// transfer does nothing (but removes the partial if !keep and it is not in
+// use by a newer transfer).
+func (p *Partial) Abort(keep bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var err error
+	if p.ended == nil {
+		err = p.f.Close()
+		p.end(fmt.Errorf("%w: %q aborted", ErrFinished, p.vpath))
+	}
+	if !keep {
+		p.ib.mu.Lock()
+		_, busy := p.ib.active[p.vpath]
+		p.ib.mu.Unlock()
+		if !busy {
+			if rerr := p.ib.root.Remove(osPath(p.partRel)); rerr != nil && !notExist(rerr) && err == nil {
+				err = rerr
+			}
+		}
+	}
+	return err
+}
+
+// cancel is Abort(false) from Inbox.Delete.
+func (p *Partial) cancel() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended == nil {
+		p.f.Close()
+		p.end(fmt.Errorf("%w: %q deleted by the server during the transfer", ErrFinished, p.vpath))
+	}
+}
+
+// Delete removes a file (a server delete): the file, its partial, and parent
+// directories left empty (never the inbox itself). A transfer of the file in
+// progress is cancelled. A missing file is not an error. Deleting a path that
+// is a directory in the inbox returns ErrConflict.
+func (ib *Inbox) Delete(vpath string) error {
+	rel, err := resolve(vpath)
+	if err != nil {
+		return err
+	}
+	ib.mu.Lock()
+	if ib.closed {
+		ib.mu.Unlock()
+		return ErrClosed
+	}
+	p := ib.active[vpath]
+	ib.mu.Unlock()
+	if p != nil {
+		p.cancel()
+	}
+	if ib.isDir(rel) {
+		return fmt.Errorf("%w: %q", ErrConflict, vpath)
+	}
+	var first error
+	for _, r := range []string{rel, partName(rel)} {
+		if err := ib.root.Remove(osPath(r)); err != nil && !notExist(err) && !errors.Is(err, syscall.ENOTDIR) && first == nil {
+			first = fmt.Errorf("inbox: delete %q: %w", vpath, err)
+		}
+	}
+	ib.forget(vpath)
+	for d := path.Dir(rel); d != "."; d = path.Dir(d) {
+		if ib.root.Remove(osPath(d)) != nil {
+			break // not empty (or gone): stop
+		}
+	}
+	return first
+}
