@@ -53,8 +53,11 @@ type job struct {
 	op     uint8
 	vpath  string
 	offset int64 // first byte to send (resume)
+	size   int64 // size when queued (for the BACKLOG header)
 	dead   bool  // superseded by a later change
 }
+
+func (j *job) remaining() int64 { return max(j.size-j.offset, 0) }
 
 // FmqServerPeer is what the server keeps for one client. Guards read its
 // exported fields (peer.AuthRequired, peer.Credit).
@@ -70,8 +73,12 @@ type FmqServerPeer struct {
 	srv     *FmqServer
 	queue   []*job
 	pending map[string]*job // live create/delete job by path
+	backlog int64           // content bytes of the live queued creates
 	cur     *publish.Reader
 	curOff  int64
+	curSize int64
+	first   bool // the next chunk is the file's first in this transfer
+	hdr     map[string]string
 }
 
 // Close frees the file being sent; the engine calls it when the instance ends.
@@ -95,7 +102,7 @@ var FmqServerActions = interp.Actions{
 	"store credit": {Fn: storeCredit, Doc: "Add NOM's credit to what the client allows."},
 	"queue changes": {Fn: queueChanges,
 		Doc: "Queue the published changes (the broadcast value) that match the client's subscriptions."},
-	"send chunks": {Fn: sendChunks,
+	"deliver chunks": {Fn: sendChunks,
 		Doc: "Send queued work while credit lasts: deletes and markers cost nothing, content is cut at the credit boundary and at chunk_size."},
 	"explain malformed": {Fn: explainMalformed, Doc: "Fill RTFM with the decode error of the malformed frame."},
 	"explain unexpected": {Fn: explainUnexpected, Doc: "Fill RTFM with the unexpected command and state."},
@@ -233,22 +240,26 @@ func (p *FmqServerPeer) resync(ctx *interp.Ctx, sub string, cache map[string]str
 			}
 			off = o
 		}
-		p.enqueue(OpCreate, e.VPath, off)
+		p.enqueue(OpCreate, e.VPath, off, e.Size)
 	}
 	ctx.Log().Info("subscribed", "path", sub, "queued", len(p.pending), "skipped", skipped, "resumed", resumed)
 }
 
 // enqueue adds a create or delete, superseding pending work on the same
 // path and aborting it when it is the file being sent.
-func (p *FmqServerPeer) enqueue(op uint8, vpath string, off int64) {
+func (p *FmqServerPeer) enqueue(op uint8, vpath string, off, size int64) {
 	if old := p.pending[vpath]; old != nil {
 		old.dead = true
+		p.backlog -= old.remaining()
 	}
 	if p.cur != nil && p.cur.VPath() == vpath {
 		p.cur.Close()
 		p.cur = nil
 	}
-	j := &job{op: op, vpath: vpath, offset: off}
+	j := &job{op: op, vpath: vpath, offset: off, size: size}
+	if op == OpCreate {
+		p.backlog += j.remaining()
+	}
 	p.pending[vpath] = j
 	p.queue = append(p.queue, j)
 }
@@ -285,9 +296,9 @@ func queueChanges(ctx *interp.Ctx) error {
 			continue
 		}
 		if c.Op == publish.Deleted {
-			p.enqueue(OpDelete, c.VPath, 0)
+			p.enqueue(OpDelete, c.VPath, 0, 0)
 		} else {
-			p.enqueue(OpCreate, c.VPath, 0)
+			p.enqueue(OpCreate, c.VPath, 0, c.Size)
 		}
 	}
 	return nil
@@ -321,6 +332,9 @@ func sendChunks(ctx *interp.Ctx) error {
 			if p.pending[j.vpath] == j {
 				delete(p.pending, j.vpath)
 			}
+			if j.op == OpCreate {
+				p.backlog -= j.remaining()
+			}
 			switch j.op {
 			case OpDelete, OpSynced:
 				out.Reset()
@@ -336,9 +350,9 @@ func sendChunks(ctx *interp.Ctx) error {
 				ctx.Log().Warn("cannot open published file", "path", j.vpath, "err", err)
 				continue
 			}
-			p.cur, p.curOff = r, j.offset
+			p.cur, p.curOff, p.curSize, p.first = r, j.offset, r.Size(), true
 		}
-		size := p.cur.Size()
+		size := p.curSize
 		n := min(int64(chunkMax), size-p.curOff, p.Credit)
 		if n <= 0 && size > p.curOff {
 			return nil // wait for credit
@@ -353,7 +367,8 @@ func sendChunks(ctx *interp.Ctx) error {
 				// Changed while being sent: start it again from 0 (the client
 				// truncates its partial on a create at offset 0).
 				ctx.Log().Info("file changed while sending; restarting it", "path", vpath)
-				j := &job{op: OpCreate, vpath: vpath}
+				j := &job{op: OpCreate, vpath: vpath, size: p.curSize}
+				p.backlog += j.remaining()
 				p.pending[vpath] = j
 				p.queue = append([]*job{j}, p.queue...)
 				continue
@@ -364,12 +379,28 @@ func sendChunks(ctx *interp.Ctx) error {
 		out.Reset()
 		out.Operation, out.Filename, out.Offset = OpCreate, p.cur.VPath(), uint64(p.curOff)
 		out.Chunk = buf[:got]
-		if eof {
-			out.EOF = 1
-			if h, err := p.cur.Headers(); err == nil {
-				out.Headers = h
+		if eof || p.first {
+			// SHA1 and SIZE on the last chunk (verification); SIZE and
+			// BACKLOG (bytes still queued for this client: progress, ETA)
+			// on the first.
+			h := p.hdr
+			if eof {
+				h, _ = p.cur.Headers()
 			}
+			if h == nil {
+				h = make(map[string]string, 3)
+				p.hdr = h
+			}
+			h["SIZE"] = strconv.FormatInt(size, 10)
+			if p.first {
+				h["BACKLOG"] = strconv.FormatInt(p.backlog+size-p.curOff, 10)
+			} else {
+				delete(h, "BACKLOG")
+			}
+			out.Headers = h
+			out.EOF = b2u(eof)
 		}
+		p.first = false
 		if err := p.send(ctx, out); err != nil {
 			return err
 		}
@@ -418,4 +449,11 @@ func logDeparture(ctx *interp.Ctx) error {
 	p := serverState(ctx)
 	ctx.Log().Info("client left", "event", ctx.Event(), "files", p.Files, "bytes", p.Bytes)
 	return nil
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -1,0 +1,334 @@
+package actions
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/fmq/fmq/codec/filemq"
+	"github.com/fmq/fmq/inbox"
+	"github.com/fmq/fmq/interp"
+	"github.com/fmq/fmq/publish"
+)
+
+// FileMQ client actions, called by machines/fmq_client.toml. The client
+// mirrors its subscriptions into an inbox: every file goes to a hidden
+// partial, is verified (SIZE, SHA1) and renamed into place; server paths
+// are checked before anything touches the disk.
+
+// Notifications the client sends to its host (ctx.Notify names).
+const (
+	NoteSynced   = "synced"   // every subscription's initial resync is done
+	NoteFile     = "file"     // a file was received (value: path)
+	NoteDeleted  = "deleted"  // a file was deleted (value: path)
+	NoteRefused  = "refused"  // the server sent something we refused (value: error)
+	NoteProblem  = "problem"  // a file could not be stored (value: error)
+	NoteLost     = "lost"     // the server went away (value: reason)
+	NoteDenied   = "denied"   // SRSLY: access refused (value: reason)
+	NoteRejected = "rejected" // RTFM: the server says we broke the protocol (value: reason)
+)
+
+// ClientStats are counters the host reads from other goroutines.
+type ClientStats struct {
+	Files     atomic.Int64 // files completed
+	Deleted   atomic.Int64
+	Bytes     atomic.Int64 // content bytes received
+	Resumed   atomic.Int64 // bytes not transferred thanks to resume (offsets of resumed files)
+	Problems  atomic.Int64 // files that could not be stored
+	Refused   atomic.Int64 // chunks/files refused as unsafe or unsubscribed
+	Backlog   atomic.Int64 // bytes the server says it still has queued (BACKLOG header)
+	FirstByte atomic.Int64 // unix nanos of the first content byte, 0 until then
+	Current   atomic.Pointer[string]
+}
+
+// FmqClientPeer is the client's state. The host fills the configuration
+// fields before starting the engine.
+type FmqClientPeer struct {
+	Inbox    *inbox.Inbox
+	Subs     []string
+	Login    string // PLAIN credentials, used when the server asks (ORLY)
+	Password string
+	Stats    *ClientStats
+
+	// Per connection.
+	Outstanding int64  // credit granted and not yet used
+	NextSeq     uint64 // expected CHEEZBURGER sequence
+	Acked       int    // ICANHAZ-OK received
+	Synced      map[string]bool
+	cur         *inbox.Partial
+	skip        string // file whose remaining chunks are ignored (refused)
+}
+
+// NewFmqClientPeer returns a client state for an inbox and subscriptions.
+func NewFmqClientPeer(ib *inbox.Inbox, subs []string) *FmqClientPeer {
+	return &FmqClientPeer{Inbox: ib, Subs: subs, Stats: &ClientStats{}, Synced: map[string]bool{}}
+}
+
+// Close keeps the partial file resumable; the engine calls it at the end.
+func (p *FmqClientPeer) Close() error {
+	p.keepPartial()
+	return nil
+}
+
+func (p *FmqClientPeer) keepPartial() {
+	if p.cur != nil {
+		p.cur.Abort(true)
+		p.cur = nil
+	}
+}
+
+func init() {
+	Register(filemq.ProtocolName, interp.RoleClient, &interp.Library{
+		Actions:  FmqClientActions,
+		PeerType: (*FmqClientPeer)(nil),
+		NewPeer:  func(string) any { return NewFmqClientPeer(nil, nil) },
+	})
+}
+
+// FmqClientActions are the client machine's actions.
+var FmqClientActions = interp.Actions{
+	"reset session": {Fn: resetSession,
+		Doc: "Forget the connection's credit, sequence and acknowledgements; keep any partial file resumable."},
+	"answer challenge": {Fn: answerChallenge, Raises: []string{"no-credentials"},
+		Doc: "Fill YARLY with PLAIN and our credentials, if the server offers PLAIN and we have some."},
+	"subscribe": {Fn: subscribe,
+		Doc: "Send one ICANHAZ per subscription with RESYNC=1, SYNCED=1 and the inbox's digest cache (partials as prefix digests, to resume)."},
+	"grant credit": {Fn: grantCredit,
+		Doc: "Top the server's credit up to settings.window once it has fallen by settings.slice."},
+	"store chunk": {Fn: storeChunk, Raises: []string{"synced"},
+		Doc: "Apply a CHEEZBURGER to the inbox: create/append, verify and rename at eof, delete, or note a subscription synced; refuse unsafe or unsubscribed paths."},
+	"report synced": {Fn: reportSynced, Doc: "Tell the host every subscription is in sync."},
+	"report lost": {Fn: reportLost, Doc: "Tell the host the server is gone (it redials)."},
+	"report refusal": {Fn: reportRefusal, Doc: "Tell the host the server refused us (SRSLY) or our protocol (RTFM)."},
+	"keep partial": {Fn: func(ctx *interp.Ctx) error { clientState(ctx).keepPartial(); return nil },
+		Doc: "Close the file being received, keeping it resumable."},
+}
+
+func clientState(ctx *interp.Ctx) *FmqClientPeer {
+	p, _ := ctx.Peer().(*FmqClientPeer)
+	return p
+}
+
+func resetSession(ctx *interp.Ctx) error {
+	p := clientState(ctx)
+	p.keepPartial()
+	p.Outstanding, p.NextSeq, p.Acked, p.skip = 0, 0, 0, ""
+	p.Synced = map[string]bool{}
+	return nil
+}
+
+func answerChallenge(ctx *interp.Ctx) error {
+	p := clientState(ctx)
+	m := ctx.Msg().(*filemq.Orly)
+	plain := false
+	for _, mech := range m.Mechanisms {
+		plain = plain || mech == "PLAIN"
+	}
+	if !plain || p.Login == "" {
+		return &interp.Exception{Event: "no-credentials", Err: fmt.Errorf("server asks for %v; we have no credentials for it", m.Mechanisms)}
+	}
+	y := ctx.Out("YARLY").(*filemq.Yarly)
+	y.Mechanism = "PLAIN"
+	y.Response = append(append(append(y.Response[:0], 0), p.Login...), 0)
+	y.Response = append(y.Response, p.Password...)
+	return nil
+}
+
+func subscribe(ctx *interp.Ctx) error {
+	p := clientState(ctx)
+	for _, sub := range p.Subs {
+		m := filemq.NewIcanhaz()
+		m.Path = sub
+		m.Options = map[string]string{"RESYNC": "1", "SYNCED": "1"}
+		if p.Inbox != nil {
+			m.Cache = p.Inbox.CacheFor(sub)
+		}
+		if err := ctx.Send(m); err != nil {
+			return err
+		}
+		ctx.Log().Info("subscribing", "path", sub, "cached", len(m.Cache))
+	}
+	return nil
+}
+
+func grantCredit(ctx *interp.Ctx) error {
+	p := clientState(ctx)
+	window, slice := ctx.Int("window"), ctx.Int("slice")
+	if window-p.Outstanding < slice && p.Outstanding > 0 {
+		return nil
+	}
+	nom := ctx.Out("NOM").(*filemq.Nom)
+	nom.Credit = uint64(window - p.Outstanding)
+	nom.Sequence = p.NextSeq
+	if nom.Credit == 0 {
+		return nil
+	}
+	if err := ctx.Send(nom); err != nil {
+		return err
+	}
+	p.Outstanding = window
+	return nil
+}
+
+func (p *FmqClientPeer) note(ctx *interp.Ctx, name string, err error) {
+	switch name {
+	case NoteRefused:
+		p.Stats.Refused.Add(1)
+	case NoteProblem:
+		p.Stats.Problems.Add(1)
+	}
+	ctx.Log().Warn(name, "err", err)
+	ctx.Notify(name, err)
+}
+
+func (p *FmqClientPeer) subscribed(vpath string) bool {
+	for _, s := range p.Subs {
+		if publish.Matches(s, vpath) {
+			return true
+		}
+	}
+	return false
+}
+
+func storeChunk(ctx *interp.Ctx) error {
+	p := clientState(ctx)
+	m := ctx.Msg().(*filemq.Cheezburger)
+	p.Outstanding -= int64(len(m.Chunk))
+	if m.Sequence != p.NextSeq {
+		ctx.Log().Warn("CHEEZBURGER out of sequence", "got", m.Sequence, "want", p.NextSeq)
+	}
+	p.NextSeq = m.Sequence + 1
+	if len(m.Chunk) > 0 && p.Stats.FirstByte.Load() == 0 {
+		p.Stats.FirstByte.Store(time.Now().UnixNano())
+	}
+	switch m.Operation {
+	case OpSynced:
+		for _, s := range p.Subs {
+			if s == m.Filename {
+				p.Synced[s] = true
+			}
+		}
+		if len(p.Synced) == len(p.Subs) && p.cur == nil {
+			ctx.Raise("synced")
+		}
+		return nil
+	case OpDelete:
+		return p.deleteFile(ctx, m.Filename)
+	case OpCreate:
+		return p.writeChunk(ctx, m)
+	}
+	p.note(ctx, NoteRefused, fmt.Errorf("CHEEZBURGER %q: unknown operation %d", m.Filename, m.Operation))
+	return nil
+}
+
+func (p *FmqClientPeer) check(vpath string) error {
+	if _, err := p.Inbox.Resolve(vpath); err != nil {
+		return err
+	}
+	if !p.subscribed(vpath) {
+		return fmt.Errorf("%q is outside our subscriptions %v", vpath, p.Subs)
+	}
+	return nil
+}
+
+func (p *FmqClientPeer) deleteFile(ctx *interp.Ctx, vpath string) error {
+	if err := p.check(vpath); err != nil {
+		p.note(ctx, NoteRefused, fmt.Errorf("delete refused: %w", err))
+		return nil
+	}
+	if p.cur != nil && p.cur.VPath() == vpath {
+		p.cur.Abort(false)
+		p.cur = nil
+	}
+	if err := p.Inbox.Delete(vpath); err != nil {
+		p.note(ctx, NoteProblem, err)
+		return nil
+	}
+	p.Stats.Deleted.Add(1)
+	ctx.Notify(NoteDeleted, vpath)
+	return nil
+}
+
+func (p *FmqClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error {
+	off := int64(m.Offset)
+	if p.cur != nil && (p.cur.VPath() != m.Filename || off == 0) {
+		// The server moved on (or restarts this file): keep what we have.
+		p.keepPartial()
+	}
+	if p.cur == nil {
+		if p.skip == m.Filename && off != 0 {
+			return nil // rest of a refused file
+		}
+		p.skip = ""
+		if err := p.check(m.Filename); err != nil {
+			p.skip = m.Filename
+			p.note(ctx, NoteRefused, fmt.Errorf("file refused: %w", err))
+			return nil
+		}
+		part, err := p.Inbox.Begin(m.Filename, off)
+		if err != nil {
+			p.skip = m.Filename
+			p.note(ctx, NoteProblem, err)
+			return nil
+		}
+		p.cur = part
+		if off > 0 {
+			p.Stats.Resumed.Add(off)
+		}
+		if b, err := strconv.ParseInt(m.Headers["BACKLOG"], 10, 64); err == nil {
+			p.Stats.Backlog.Store(b)
+		}
+		name := m.Filename
+		p.Stats.Current.Store(&name)
+	}
+	if err := p.cur.Write(off, m.Chunk); err != nil {
+		p.skip = m.Filename
+		keep := !errors.Is(err, inbox.ErrOutOfOrder)
+		p.cur.Abort(keep)
+		p.cur = nil
+		p.note(ctx, NoteProblem, err)
+		return nil
+	}
+	p.Stats.Bytes.Add(int64(len(m.Chunk)))
+	if m.EOF == 0 {
+		return nil
+	}
+	part := p.cur
+	p.cur = nil
+	if err := part.Finish(m.Headers); err != nil {
+		p.note(ctx, NoteProblem, err)
+		return nil
+	}
+	p.Stats.Files.Add(1)
+	ctx.Notify(NoteFile, m.Filename)
+	return nil
+}
+
+func reportSynced(ctx *interp.Ctx) error {
+	ctx.Notify(NoteSynced, nil)
+	return nil
+}
+
+func reportLost(ctx *interp.Ctx) error {
+	reason := ctx.Event()
+	if v, ok := ctx.Value().(string); ok && v != "" {
+		reason = v
+	}
+	ctx.Log().Warn("server lost", "why", reason)
+	ctx.Notify(NoteLost, reason)
+	return nil
+}
+
+func reportRefusal(ctx *interp.Ctx) error {
+	switch m := ctx.Msg().(type) {
+	case *filemq.Srsly:
+		ctx.Notify(NoteDenied, m.Reason)
+	case *filemq.Rtfm:
+		ctx.Notify(NoteRejected, m.Reason)
+	default:
+		ctx.Notify(NoteDenied, ctx.Event())
+	}
+	return nil
+}

@@ -1,0 +1,316 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fmq/fmq/actions"
+	"github.com/fmq/fmq/inbox"
+	"github.com/fmq/fmq/interp"
+	"github.com/fmq/fmq/transport"
+)
+
+// ClientConfig configures a FileMQ client (fmqrun sync).
+type ClientConfig struct {
+	Machine   string            // machine file; "" = the embedded fmq_client.toml
+	Connect   string            // server endpoint
+	Subscribe []string          // virtual path prefixes (default "/")
+	Inbox     string            // directory the subscriptions are mirrored into
+	Settings  map[string]string // machine setting overrides (window, slice, ...)
+	Login     string            // PLAIN credentials, when the server asks
+	Password  string
+	// Once stops after the first complete sync (KTHXBAI, partial kept).
+	Once bool
+	// Retries is how many extra sessions --once runs when files could not be
+	// stored (a full disk, a failed verification) before giving up. Default 3.
+	Retries   int
+	Transport transport.Options
+	Logger    *slog.Logger
+	Trace     bool
+	Wire      func(line string)
+	// OnNote, if set, sees every notification of the client machine (on the
+	// client's own goroutine; it must not block).
+	OnNote func(interp.Notification)
+}
+
+// Client is a running FileMQ client.
+type Client struct {
+	cfg    ClientConfig
+	log    *slog.Logger
+	ib     *inbox.Inbox
+	peer   *actions.FmqClientPeer
+	engine *interp.Engine
+	dealer atomic.Pointer[transport.Dealer]
+	redial *transport.Redialer
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	start  time.Time
+
+	synced     chan struct{}
+	syncedOnce sync.Once
+	lost       chan string
+	done       chan struct{}
+
+	mu       sync.Mutex
+	err      error
+	sessions int
+	failed   int64 // Problems counter at the start of the session
+}
+
+// ErrNotConnected is returned by sends while no server connection is up.
+var ErrNotConnected = errors.New("fmq client: not connected")
+
+// StartClient opens the inbox and starts syncing.
+func StartClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Machine == "" {
+		cfg.Machine = "fmq_client.toml"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if len(cfg.Subscribe) == 0 {
+		cfg.Subscribe = []string{"/"}
+	}
+	if cfg.Retries == 0 {
+		cfg.Retries = 3
+	}
+	for _, s := range cfg.Subscribe {
+		if err := actions.CheckVirtualPath(s); err != nil {
+			return nil, fmt.Errorf("subscription: %w", err)
+		}
+	}
+	if cfg.Connect == "" {
+		return nil, errors.New("fmq client: no server endpoint (--connect)")
+	}
+	m, err := LoadMachine(cfg.Machine)
+	if err != nil {
+		return nil, err
+	}
+	ib, err := inbox.OpenOptions(cfg.Inbox, inbox.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	peer := actions.NewFmqClientPeer(ib, cfg.Subscribe)
+	peer.Login, peer.Password = cfg.Login, cfg.Password
+	c := &Client{cfg: cfg, log: cfg.Logger, ib: ib, peer: peer, start: time.Now(),
+		synced: make(chan struct{}), lost: make(chan string, 4), done: make(chan struct{})}
+	eng, err := interp.NewClient(m, interp.Options{
+		Sender: interp.SenderFunc(func(_ string, body []byte) error {
+			d := c.dealer.Load()
+			if d == nil {
+				return ErrNotConnected
+			}
+			return d.Send(body)
+		}),
+		Settings: cfg.Settings,
+		NewPeer:  func(string) any { return peer },
+		Logger:   cfg.Logger,
+		Trace:    cfg.Trace,
+		Wire:     cfg.Wire,
+	})
+	if err != nil {
+		ib.Close()
+		return nil, err
+	}
+	c.engine = eng
+	topt := cfg.Transport
+	topt.Logger = cfg.Logger
+	c.redial = transport.NewRedialer(cfg.Connect, topt)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	in := make(chan interp.Frame, 64)
+	c.wg.Add(3)
+	go func() {
+		defer c.wg.Done()
+		defer close(c.done)
+		if err := eng.Run(ctx, in); err != nil && !errors.Is(err, context.Canceled) {
+			c.fail(err)
+		}
+	}()
+	go func() { defer c.wg.Done(); c.connections(ctx, in) }()
+	go func() { defer c.wg.Done(); c.notifications(ctx) }()
+	return c, nil
+}
+
+// connections dials, forwards frames to the engine, and redials with
+// backoff whenever the server is lost.
+func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
+	for {
+		d, err := c.redial.Dial(ctx)
+		if err != nil {
+			return // ctx done
+		}
+		c.dealer.Store(d)
+		c.mu.Lock()
+		c.sessions++
+		c.failed = c.peer.Stats.Problems.Load()
+		c.mu.Unlock()
+		fwdDone := make(chan struct{})
+		go func() {
+			defer close(fwdDone)
+			for msg := range d.Recv() {
+				select {
+				case in <- interp.Frame{Body: msg.Body}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		if err := c.engine.Call("connect", nil); err != nil {
+			c.log.Warn("connect call failed", "err", err)
+		}
+		reason := ""
+		select {
+		case <-ctx.Done():
+		case <-c.done:
+		case <-d.Lost():
+			reason = "connection lost"
+			c.engine.Call("lost", map[string]any{"reason": reason})
+		case reason = <-c.lost:
+		}
+		c.dealer.Store(nil)
+		d.Close()
+		<-fwdDone
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+		c.log.Info("reconnecting", "endpoint", c.cfg.Connect, "why", reason)
+		// drain a duplicate loss report of the same session
+		for len(c.lost) > 0 {
+			<-c.lost
+		}
+	}
+}
+
+func (c *Client) notifications(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.done:
+			// deliver what is left, then stop
+			for {
+				select {
+				case n := <-c.engine.Notifications():
+					c.handle(n)
+				default:
+					return
+				}
+			}
+		case n := <-c.engine.Notifications():
+			c.handle(n)
+		}
+	}
+}
+
+func (c *Client) handle(n interp.Notification) {
+	if c.cfg.OnNote != nil {
+		c.cfg.OnNote(n)
+	}
+	switch n.Name {
+	case actions.NoteSynced:
+		c.mu.Lock()
+		problems := c.peer.Stats.Problems.Load() - c.failed
+		retry := c.cfg.Once && problems > 0 && c.sessions <= c.cfg.Retries
+		c.mu.Unlock()
+		if retry {
+			c.log.Warn("files could not be stored; syncing again", "problems", problems)
+			time.AfterFunc(500*time.Millisecond, func() {
+				c.engine.Call("lost", map[string]any{"reason": "retrying failed files"})
+			})
+			return
+		}
+		if c.cfg.Once && problems > 0 {
+			c.fail(fmt.Errorf("%d file(s) could not be stored", problems))
+		}
+		c.syncedOnce.Do(func() { close(c.synced) })
+		if c.cfg.Once {
+			c.engine.Call("stop", nil)
+		}
+	case actions.NoteLost:
+		reason, _ := n.Value.(string)
+		select {
+		case c.lost <- reason:
+		default:
+		}
+	case actions.NoteDenied:
+		c.fail(fmt.Errorf("server refused access (SRSLY): %v", n.Value))
+	case actions.NoteRejected:
+		c.fail(fmt.Errorf("server rejected the session (RTFM): %v", n.Value))
+	}
+}
+
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// Stats are the client's live counters.
+func (c *Client) Stats() *actions.ClientStats { return c.peer.Stats }
+
+// Inbox is the client's inbox.
+func (c *Client) Inbox() *inbox.Inbox { return c.ib }
+
+// Engine exposes the engine.
+func (c *Client) Engine() *interp.Engine { return c.engine }
+
+// Synced is closed once every subscription has completed its first sync.
+func (c *Client) Synced() <-chan struct{} { return c.synced }
+
+// Done is closed when the client machine has terminated.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Sessions counts the connections made so far.
+func (c *Client) Sessions() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sessions
+}
+
+// Stop leaves politely: KTHXBAI, partial file kept resumable. It does not wait.
+func (c *Client) Stop() { c.engine.Call("stop", nil) }
+
+// Wait blocks until the machine terminates (or ctx ends) and returns the
+// client's error, if any.
+func (c *Client) Wait(ctx context.Context) error {
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return c.Err()
+}
+
+// Err is the first failure (refused access, files that could not be stored).
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close stops everything at once and saves the inbox's digest cache.
+func (c *Client) Close() error {
+	c.cancel()
+	c.wg.Wait()
+	if d := c.dealer.Swap(nil); d != nil {
+		d.Close()
+	}
+	if err := c.ib.Close(); err != nil {
+		return err
+	}
+	return c.Err()
+}

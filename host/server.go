@@ -1,0 +1,208 @@
+// Package host runs the FileMQ machines over the transport: it wires a
+// ZeroMQ socket, an interpreter engine loaded from a machine file, the
+// FileMQ actions and the file side (publish, inbox) together. The fmqrun
+// commands serve, sync, relay and demo, and the end-to-end tests, use it.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/fmq/fmq/actions"
+	"github.com/fmq/fmq/interp"
+	"github.com/fmq/fmq/machines"
+	"github.com/fmq/fmq/publish"
+	"github.com/fmq/fmq/transport"
+
+	_ "github.com/fmq/fmq/codec/filemq" // registers the protocol
+)
+
+// ServerConfig configures a FileMQ server.
+type ServerConfig struct {
+	Machine   string            // machine file; "" = the embedded fmq_server.toml
+	Publish   []publish.Mount   // directories and their aliases
+	Bind      string            // ZeroMQ endpoint, e.g. tcp://*:5670
+	Settings  map[string]string // machine setting overrides
+	Passwords string            // "login:password" file: ORLY/YARLY PLAIN required when set
+	Rescan    time.Duration     // periodic rescan (0 = publish default)
+	Settle    time.Duration     // stability window (0 = publish default)
+	Transport transport.Options
+	Logger    *slog.Logger
+	Trace     bool
+	Wire      func(line string) // compact C:/S: trace of every message
+}
+
+// Server is a running FileMQ server.
+type Server struct {
+	cfg    ServerConfig
+	log    *slog.Logger
+	tree   *publish.Tree
+	router *transport.Router
+	engine *interp.Engine
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errMu  sync.Mutex
+	err    error
+}
+
+// LoadMachine loads a machine file (or an embedded one by name) with the
+// project's codecs and actions.
+func LoadMachine(path string) (*interp.Machine, error) {
+	name, src, err := machines.Source(path)
+	if err != nil {
+		return nil, err
+	}
+	return interp.LoadBytes(name, src, interp.LoadOptions{Library: actions.Lookup})
+}
+
+// StartServer publishes the mounts and starts serving on cfg.Bind.
+func StartServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Machine == "" {
+		cfg.Machine = "fmq_server.toml"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Bind == "" {
+		cfg.Bind = "tcp://*:5670"
+	}
+	m, err := LoadMachine(cfg.Machine)
+	if err != nil {
+		return nil, err
+	}
+	var accounts actions.Checker
+	if cfg.Passwords != "" {
+		pf, err := transport.LoadPasswordFile(cfg.Passwords)
+		if err != nil {
+			return nil, err
+		}
+		accounts = pf
+	}
+	tree, err := publish.New(cfg.Publish, publish.Options{Rescan: cfg.Rescan, Settle: cfg.Settle, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	topt := cfg.Transport
+	topt.Logger = cfg.Logger
+	router, err := transport.Listen(cfg.Bind, topt)
+	if err != nil {
+		tree.Close()
+		return nil, err
+	}
+	shared := actions.NewFmqServer(tree, accounts)
+	eng, err := interp.NewServer(m, interp.Options{
+		Sender:   router,
+		Settings: cfg.Settings,
+		NewPeer:  func(string) any { return actions.NewFmqServerPeer(shared) },
+		Shared:   shared,
+		Logger:   cfg.Logger,
+		Trace:    cfg.Trace,
+		Wire:     cfg.Wire,
+	})
+	if err != nil {
+		router.Close()
+		tree.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, log: cfg.Logger, tree: tree, router: router, engine: eng, cancel: cancel}
+	in := make(chan interp.Frame, 256)
+	s.wg.Add(3)
+	go func() { // socket -> engine
+		defer s.wg.Done()
+		defer close(in)
+		for {
+			select {
+			case msg, ok := <-router.Recv():
+				if !ok {
+					return
+				}
+				select {
+				case in <- interp.Frame{Peer: msg.Peer, Body: msg.Body}:
+				case <-ctx.Done():
+					return
+				}
+			case peer := <-router.Gone():
+				eng.Forget(peer)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		if err := eng.Run(ctx, in); err != nil && !errors.Is(err, context.Canceled) {
+			s.fail(fmt.Errorf("engine: %w", err))
+		}
+	}()
+	go func() { // file changes -> every client
+		defer s.wg.Done()
+		err := tree.Watch(ctx, func(ch []publish.Change) {
+			if err := eng.Broadcast("changed", ch); err != nil {
+				s.log.Warn("broadcast failed", "err", err)
+			}
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			s.fail(fmt.Errorf("watch: %w", err))
+		}
+	}()
+	s.log.Info("serving", "endpoint", router.Endpoint(), "files", tree.Len(), "auth", accounts != nil)
+	return s, nil
+}
+
+func (s *Server) fail(err error) {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	if s.err == nil {
+		s.err = err
+		s.log.Error("server failed", "err", err)
+	}
+}
+
+// Err reports a failure of the engine or the watcher, if any.
+func (s *Server) Err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+// Endpoint is the bound endpoint, with the real port.
+func (s *Server) Endpoint() string { return s.router.Endpoint() }
+
+// Engine exposes the engine (stats, peers, reload).
+func (s *Server) Engine() *interp.Engine { return s.engine }
+
+// Tree exposes the published tree.
+func (s *Server) Tree() *publish.Tree { return s.tree }
+
+// Transport exposes the socket (stats).
+func (s *Server) Transport() *transport.Router { return s.router }
+
+// Reload loads the machine file again and, when it passes the check, makes
+// it the machine for new clients; clients already connected finish on the
+// machine they started with. A file that fails keeps the old machine.
+func (s *Server) Reload() error {
+	m, err := LoadMachine(s.cfg.Machine)
+	if err != nil {
+		s.log.Error("reload refused; the old machine keeps running", "err", err)
+		return err
+	}
+	if err := s.engine.Reload(m); err != nil {
+		return err
+	}
+	s.log.Info("machine reloaded", "file", s.cfg.Machine)
+	return nil
+}
+
+// Close stops serving and releases everything.
+func (s *Server) Close() error {
+	s.cancel()
+	s.router.Close()
+	s.wg.Wait()
+	s.tree.Close()
+	return s.Err()
+}
