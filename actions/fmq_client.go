@@ -141,7 +141,7 @@ func subscribe(ctx *interp.Ctx) error {
 	for _, sub := range p.Subs {
 		m := filemq.NewIcanhaz()
 		m.Path = sub
-		m.Options = map[string]string{"RESYNC": "1", "SYNCED": "1"}
+		m.Options = map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1"}
 		if p.Inbox != nil {
 			m.Cache = p.Inbox.CacheFor(sub)
 		}

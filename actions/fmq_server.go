@@ -64,6 +64,7 @@ func (j *job) remaining() int64 { return max(j.size-j.offset, 0) }
 type FmqServerPeer struct {
 	AuthRequired bool
 	Login        string
+	InlineEOF    bool     // the client asked for eof on the last data chunk (INLINE-EOF=1)
 	Subs         []string // subscribed path prefixes
 	Credit       int64    // content bytes the client still allows
 	Sequence     uint64   // sequence of the next CHEEZBURGER
@@ -207,6 +208,9 @@ func storeSubscription(ctx *interp.Ctx) error {
 	}
 	if m.Options["RESYNC"] == "1" && p.srv != nil {
 		p.resync(ctx, sub, m.Cache)
+	}
+	if m.Options["INLINE-EOF"] == "1" {
+		p.InlineEOF = true
 	}
 	if m.Options["SYNCED"] == "1" {
 		p.queue = append(p.queue, &job{op: OpSynced, vpath: sub})
@@ -359,6 +363,9 @@ func sendChunks(ctx *interp.Ctx) error {
 		}
 		buf := p.srv.chunkBuf(int(n))
 		got, eof, err := p.cur.ReadChunk(buf, p.curOff)
+		if eof && got > 0 && !p.InlineEOF {
+			eof = false // C style: the file ends with a zero-length eof chunk, sent next
+		}
 		if err != nil {
 			vpath := p.cur.VPath()
 			p.cur.Close()

@@ -148,7 +148,7 @@ type Protocol interface {
 	ByName(name string) (*MessageInfo, bool)
 	ByID(id uint8) (*MessageInfo, bool)
 	// Decode checks the signature and id and decodes a frame into a new
-	// message of the right type. It never panics; errors are *DecodeError.
+	// message of the right type. It never panics; errors are *Error.
 	Decode(frame []byte, lim *Limits) (Message, error)
 }
 
