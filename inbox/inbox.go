@@ -314,7 +314,9 @@ func (ib *Inbox) syncDir(rel string) {
 // hashFile hashes the first n bytes of r into h (n < 0: until EOF). It returns
 // the number of bytes hashed.
 func hashFile(r io.ReaderAt, h hash.Hash, n int64) (int64, error) {
-	buf := make([]byte, 256<<10)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
 	var off int64
 	for n < 0 || off < n {
 		want := int64(len(buf))
@@ -336,6 +338,8 @@ func hashFile(r io.ReaderAt, h hash.Hash, n int64) (int64, error) {
 	}
 	return off, nil
 }
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 func hexSum(h hash.Hash) string {
 	var b [sha1.Size]byte

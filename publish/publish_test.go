@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -446,8 +447,13 @@ func TestReadChunkAllocs(t *testing.T) {
 		}
 		off += int64(n)
 	})
-	// The chunk data never allocates; only the two change-detection stats may.
-	if allocs > 4 {
+	// The chunk data never allocates; on Linux the change check costs one small
+	// allocation (the path given to stat); elsewhere FileInfo values.
+	limit := 4.0
+	if runtime.GOOS == "linux" {
+		limit = 1
+	}
+	if allocs > limit {
 		t.Fatalf("ReadChunk allocates %.0f times per chunk", allocs)
 	}
 	t.Logf("allocs per ReadChunk: %.0f", allocs)

@@ -38,8 +38,9 @@ type Reader struct {
 	vpath  string
 	fsPath string // physical path, to detect replacement
 	f      *os.File
+	fd     int // f's descriptor, for the fast change check
 	key    statKey
-	modt   fs.FileInfo
+	info   fs.FileInfo
 	h      hash.Hash
 	hashed int64 // bytes [0, hashed) have been fed to h
 	closed bool
@@ -63,7 +64,7 @@ func (t *Tree) OpenAt(vpath string, n int64) (*Reader, error) {
 		return nil, fmt.Errorf("%w: %q: offset %d, size %d", ErrRange, vpath, n, fi.Size())
 	}
 	r := &Reader{vpath: vpath, fsPath: filepath.Join(t.mounts[e.mount].Dir, osRel(e.rel)),
-		f: f, key: key, modt: fi, h: sha1.New()}
+		f: f, fd: int(f.Fd()), key: key, info: fi, h: sha1.New()}
 	if n > 0 {
 		t.dmu.Lock()
 		st, ok := t.prefixes.get(prefixKey{vpath: vpath, key: key, n: n})
@@ -94,7 +95,7 @@ func (r *Reader) VPath() string { return r.vpath }
 func (r *Reader) Size() int64 { return r.key.size }
 
 // Info returns the file's information as seen when it was opened.
-func (r *Reader) Info() fs.FileInfo { return r.modt }
+func (r *Reader) Info() fs.FileInfo { return r.info }
 
 // ReadChunk reads up to len(buf) bytes at offset into buf (no allocation) and
 // returns how many were read and whether this chunk ends the file (offset+n ==
@@ -157,6 +158,9 @@ func (r *Reader) ReadChunk(buf []byte, offset int64) (n int, eof bool, err error
 
 // check compares the file with what Open saw.
 func (r *Reader) check() error {
+	if r.unchanged() {
+		return nil
+	}
 	if err := checkSame(r.f, r.vpath, r.key); err != nil {
 		return err
 	}
