@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -86,6 +87,7 @@ type Stats struct {
 type mstate struct {
 	m        *Machine
 	settings reflect.Value // *struct, for guards
+	setPtr   unsafe.Pointer
 	vals     []any         // by setting index
 	maxSteps int
 }
@@ -120,6 +122,7 @@ func resolveSettings(m *Machine, over map[string]string) (*mstate, error) {
 	for i, v := range ms.vals {
 		ms.settings.Elem().Field(i).Set(reflect.ValueOf(v))
 	}
+	ms.setPtr = ms.settings.UnsafePointer()
 	ms.maxSteps = int(ms.vals[m.maxStepsIx].(int64))
 	if ms.maxSteps < 1 {
 		return nil, fmt.Errorf("setting max_steps must be at least 1")
@@ -425,7 +428,7 @@ func (e *Engine) Tick(now time.Time) {
 		inst := e.timers[0]
 		ev, ok := inst.popDue(now)
 		if !ok {
-			e.reschedule(inst)
+			e.rescheduleNow(inst) // a lazily kept early key: fix it now
 			continue
 		}
 		e.macrostep(inst, ev, nil, nil, nil)
@@ -513,7 +516,7 @@ func (e *Engine) Input(peer string, body []byte) {
 	}
 	if msg != nil {
 		if derr = msg.Decode(body, e.lim); derr == nil {
-			ev = m.eventIdx[msg.Info().Name]
+			ev = m.msgEv[body[2]]
 		}
 	}
 	if msg == nil || derr != nil {
@@ -602,11 +605,28 @@ func (e *Engine) remove(inst *instance, why string) {
 	}
 }
 
+// reschedule updates the instance's place in the timer heap. A deadline
+// that only moved later (the expiry, pushed back by every message) keeps
+// its earlier key: Tick finds nothing due then and fixes it. This keeps the
+// heap out of the per-message path.
 func (e *Engine) reschedule(inst *instance) {
 	if inst.removed {
 		return
 	}
 	next := inst.nextDeadline()
+	if inst.heapIdx >= 0 && !next.IsZero() && next.After(inst.next) {
+		return
+	}
+	e.place(inst, next)
+}
+
+func (e *Engine) rescheduleNow(inst *instance) {
+	if !inst.removed {
+		e.place(inst, inst.nextDeadline())
+	}
+}
+
+func (e *Engine) place(inst *instance, next time.Time) {
 	switch {
 	case next.IsZero() && inst.heapIdx >= 0:
 		heap.Remove(&e.timers, inst.heapIdx)
@@ -680,7 +700,7 @@ func (e *Engine) step(inst *instance, evID int, msg codec.Message, value any, er
 	st := inst.state
 	e.stats.events.Add(1)
 	e.bindCtx(inst, ev, msg, value, err)
-	e.env = genv{msg: msg, peer: inst.peer, settings: inst.ms.settings, state: st.Name, event: ev.Name, value: value}
+	e.env = genv{msg: msg, peer: inst.peer, settings: inst.ms.settings, setPtr: inst.ms.setPtr, state: st.Name, event: ev.Name, value: value}
 	var t *Transition
 	for _, alt := range m.table[st.ID][evID] {
 		if alt.guard == nil {

@@ -286,6 +286,7 @@ func (l *loader) build(raw map[string]any) *Machine {
 			e.Msg = mi
 			e.Doc = mi.Doc
 			e.Receivable = m.Role != "" && mi.From&peerRole(m.Role) != 0
+			m.msgEv[mi.ID] = e.ID
 		}
 		m.nMsgs = len(m.Events)
 	}

@@ -68,6 +68,7 @@ type Machine struct {
 	settingIdx map[string]int
 	settingsT  reflect.Type // *struct of settings, for guards
 	nMsgs      int          // events 0..nMsgs-1 are the protocol's messages, in Messages() order
+	msgEv      [256]int     // message id -> event id
 	anyEv      int
 	evExpired  int
 	evHeart    int

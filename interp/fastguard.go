@@ -1,0 +1,487 @@
+package interp
+
+import (
+	"errors"
+	"math"
+	"reflect"
+	"strings"
+	"unsafe"
+
+	"github.com/expr-lang/expr/ast"
+)
+
+// The allocation-free guard evaluator. A guard that uses only field
+// accesses on msg, peer and settings, state, event, literals, comparisons,
+// arithmetic, logic, len() and startsWith/endsWith/contains is compiled
+// into typed closures. Fields are read at offsets computed when the
+// machine loads; before reading, the dynamic type of msg or peer is
+// compared with the type the guard was checked against, so a mismatch is
+// an error and never a wild read. Anything else runs on expr's VM.
+
+type gkind uint8
+
+const (
+	gBool gkind = iota + 1
+	gInt
+	gUint
+	gFloat
+	gString
+)
+
+type typed struct {
+	k gkind
+	b func(*genv) bool
+	i func(*genv) int64
+	u func(*genv) uint64
+	f func(*genv) float64
+	s func(*genv) string
+}
+
+var (
+	errNilGuardValue = errors.New("guard reads a field of a nil value")
+	errGuardType     = errors.New("guard reads a value of another type than it was checked against")
+	errDivZero       = errors.New("integer divide by zero")
+	zeroBuf          [64]byte // what a failed read reads
+)
+
+type fastCompiler struct {
+	env reflect.Type
+}
+
+func scalarKind(t reflect.Type) gkind {
+	switch t.Kind() {
+	case reflect.Bool:
+		return gBool
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return gInt
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return gUint
+	case reflect.Float32, reflect.Float64:
+		return gFloat
+	case reflect.String:
+		return gString
+	}
+	return 0
+}
+
+// fieldIndex finds a struct field by expr tag or by name.
+func fieldIndex(t reflect.Type, name string) (int, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return 0, false
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if tag, ok := f.Tag.Lookup("expr"); ok {
+			tag, _, _ = strings.Cut(tag, ",")
+			if tag == name {
+				return i, true
+			}
+			continue
+		}
+		if f.Name == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// path resolves root.f1.f2... to the root (envMsg, envPeer, envSettings),
+// the byte offset of the leaf inside the root's struct, and its type. Only
+// inline struct hops are accepted (no pointer hops, no methods).
+func (c *fastCompiler) path(n ast.Node) (root int, off uintptr, t reflect.Type, ok bool) {
+	switch n := n.(type) {
+	case *ast.IdentifierNode:
+		i, found := fieldIndex(c.env, n.Value)
+		if !found || (i != envMsg && i != envPeer && i != envSettings) {
+			return 0, 0, nil, false
+		}
+		ft := c.env.Field(i).Type
+		if ft.Kind() != reflect.Pointer || ft.Elem().Kind() != reflect.Struct {
+			return 0, 0, nil, false
+		}
+		return i, 0, ft, true
+	case *ast.MemberNode:
+		prop, isStr := n.Property.(*ast.StringNode)
+		if n.Optional || n.Method || !isStr {
+			return 0, 0, nil, false
+		}
+		root, off, t, ok := c.path(n.Node)
+		if !ok {
+			return 0, 0, nil, false
+		}
+		if _, isRoot := n.Node.(*ast.IdentifierNode); isRoot {
+			if _, has := t.MethodByName(prop.Value); has {
+				return 0, 0, nil, false
+			}
+			t = t.Elem()
+		} else if t.Kind() != reflect.Struct {
+			return 0, 0, nil, false
+		} else if _, has := reflect.PointerTo(t).MethodByName(prop.Value); has {
+			return 0, 0, nil, false
+		}
+		fi, found := fieldIndex(t, prop.Value)
+		if !found {
+			return 0, 0, nil, false
+		}
+		f := t.Field(fi)
+		return root, off + f.Offset, f.Type, true
+	}
+	return 0, 0, nil, false
+}
+
+func ifaceData(v any) unsafe.Pointer { return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1] }
+
+// base returns a function giving the address of the leaf.
+func (c *fastCompiler) base(root int, off uintptr) func(*genv) unsafe.Pointer {
+	want := c.env.Field(root).Type
+	switch root {
+	case envSettings:
+		return func(e *genv) unsafe.Pointer { return unsafe.Add(e.setPtr, off) }
+	case envMsg:
+		return func(e *genv) unsafe.Pointer {
+			if reflect.TypeOf(e.msg) != want {
+				e.err = errGuardType
+				return unsafe.Pointer(&zeroBuf)
+			}
+			p := ifaceData(e.msg)
+			if p == nil {
+				e.err = errNilGuardValue
+				return unsafe.Pointer(&zeroBuf)
+			}
+			return unsafe.Add(p, off)
+		}
+	}
+	return func(e *genv) unsafe.Pointer {
+		if reflect.TypeOf(e.peer) != want {
+			e.err = errGuardType
+			return unsafe.Pointer(&zeroBuf)
+		}
+		p := ifaceData(e.peer)
+		if p == nil {
+			e.err = errNilGuardValue
+			return unsafe.Pointer(&zeroBuf)
+		}
+		return unsafe.Add(p, off)
+	}
+}
+
+func (c *fastCompiler) leaf(root int, off uintptr, t reflect.Type) *typed {
+	at := c.base(root, off)
+	switch t.Kind() {
+	case reflect.Bool:
+		return &typed{k: gBool, b: func(e *genv) bool { return *(*bool)(at(e)) }}
+	case reflect.Int:
+		return &typed{k: gInt, i: func(e *genv) int64 { return int64(*(*int)(at(e))) }}
+	case reflect.Int8:
+		return &typed{k: gInt, i: func(e *genv) int64 { return int64(*(*int8)(at(e))) }}
+	case reflect.Int16:
+		return &typed{k: gInt, i: func(e *genv) int64 { return int64(*(*int16)(at(e))) }}
+	case reflect.Int32:
+		return &typed{k: gInt, i: func(e *genv) int64 { return int64(*(*int32)(at(e))) }}
+	case reflect.Int64:
+		return &typed{k: gInt, i: func(e *genv) int64 { return *(*int64)(at(e)) }}
+	case reflect.Uint:
+		return &typed{k: gUint, u: func(e *genv) uint64 { return uint64(*(*uint)(at(e))) }}
+	case reflect.Uint8:
+		return &typed{k: gUint, u: func(e *genv) uint64 { return uint64(*(*uint8)(at(e))) }}
+	case reflect.Uint16:
+		return &typed{k: gUint, u: func(e *genv) uint64 { return uint64(*(*uint16)(at(e))) }}
+	case reflect.Uint32:
+		return &typed{k: gUint, u: func(e *genv) uint64 { return uint64(*(*uint32)(at(e))) }}
+	case reflect.Uint64:
+		return &typed{k: gUint, u: func(e *genv) uint64 { return *(*uint64)(at(e)) }}
+	case reflect.Float32:
+		return &typed{k: gFloat, f: func(e *genv) float64 { return float64(*(*float32)(at(e))) }}
+	case reflect.Float64:
+		return &typed{k: gFloat, f: func(e *genv) float64 { return *(*float64)(at(e)) }}
+	case reflect.String:
+		return &typed{k: gString, s: func(e *genv) string { return *(*string)(at(e)) }}
+	}
+	return nil
+}
+
+func (c *fastCompiler) length(n ast.Node) *typed {
+	switch a := n.(type) {
+	case *ast.StringNode:
+		v := int64(len(a.Value))
+		return &typed{k: gInt, i: func(*genv) int64 { return v }}
+	case *ast.IdentifierNode:
+		if a.Value == "state" {
+			return &typed{k: gInt, i: func(e *genv) int64 { return int64(len(e.state)) }}
+		}
+		if a.Value == "event" {
+			return &typed{k: gInt, i: func(e *genv) int64 { return int64(len(e.event)) }}
+		}
+	}
+	root, off, t, ok := c.path(n)
+	if !ok {
+		return nil
+	}
+	at := c.base(root, off)
+	switch t.Kind() {
+	case reflect.String:
+		return &typed{k: gInt, i: func(e *genv) int64 { return int64(len(*(*string)(at(e)))) }}
+	case reflect.Slice: // every slice header has the same layout
+		return &typed{k: gInt, i: func(e *genv) int64 { return int64(len(*(*[]byte)(at(e)))) }}
+	case reflect.Map:
+		return &typed{k: gInt, i: func(e *genv) int64 {
+			p := at(e)
+			if e.err != nil {
+				return 0
+			}
+			return int64(reflect.NewAt(t, p).Elem().Len())
+		}}
+	case reflect.Array:
+		v := int64(t.Len())
+		return &typed{k: gInt, i: func(*genv) int64 { return v }}
+	}
+	return nil
+}
+
+func (c *fastCompiler) compile(n ast.Node) *typed {
+	switch n := n.(type) {
+	case *ast.BoolNode:
+		v := n.Value
+		return &typed{k: gBool, b: func(*genv) bool { return v }}
+	case *ast.IntegerNode:
+		v := int64(n.Value)
+		return &typed{k: gInt, i: func(*genv) int64 { return v }}
+	case *ast.FloatNode:
+		v := n.Value
+		return &typed{k: gFloat, f: func(*genv) float64 { return v }}
+	case *ast.StringNode:
+		v := n.Value
+		return &typed{k: gString, s: func(*genv) string { return v }}
+	case *ast.IdentifierNode:
+		switch n.Value {
+		case "state":
+			return &typed{k: gString, s: func(e *genv) string { return e.state }}
+		case "event":
+			return &typed{k: gString, s: func(e *genv) string { return e.event }}
+		}
+		return nil
+	case *ast.MemberNode:
+		root, off, t, ok := c.path(n)
+		if !ok {
+			return nil
+		}
+		return c.leaf(root, off, t)
+	case *ast.UnaryNode:
+		x := c.compile(n.Node)
+		if x == nil {
+			return nil
+		}
+		switch {
+		case (n.Operator == "!" || n.Operator == "not") && x.k == gBool:
+			f := x.b
+			return &typed{k: gBool, b: func(e *genv) bool { return !f(e) }}
+		case n.Operator == "-" && x.k == gInt:
+			f := x.i
+			return &typed{k: gInt, i: func(e *genv) int64 { return -f(e) }}
+		case n.Operator == "-" && x.k == gFloat:
+			f := x.f
+			return &typed{k: gFloat, f: func(e *genv) float64 { return -f(e) }}
+		case n.Operator == "+" && (x.k == gInt || x.k == gUint || x.k == gFloat):
+			return x
+		}
+		return nil
+	case *ast.BuiltinNode:
+		if n.Name == "len" && len(n.Arguments) == 1 {
+			return c.length(n.Arguments[0])
+		}
+		return nil
+	case *ast.BinaryNode:
+		return c.binary(n)
+	}
+	return nil
+}
+
+func isNum(k gkind) bool { return k == gInt || k == gUint || k == gFloat }
+
+func asFloat(t *typed) func(*genv) float64 {
+	switch t.k {
+	case gInt:
+		f := t.i
+		return func(e *genv) float64 { return float64(f(e)) }
+	case gUint:
+		f := t.u
+		return func(e *genv) float64 { return float64(f(e)) }
+	}
+	return t.f
+}
+
+func asInt(t *typed) func(*genv) int64 {
+	if t.k == gUint {
+		f := t.u
+		return func(e *genv) int64 { return int64(f(e)) }
+	}
+	return t.i
+}
+
+func cmpOrdered[T int64 | uint64 | float64 | string](op string, l, r func(*genv) T) func(*genv) bool {
+	switch op {
+	case "==":
+		return func(e *genv) bool { return l(e) == r(e) }
+	case "!=":
+		return func(e *genv) bool { return l(e) != r(e) }
+	case "<":
+		return func(e *genv) bool { return l(e) < r(e) }
+	case "<=":
+		return func(e *genv) bool { return l(e) <= r(e) }
+	case ">":
+		return func(e *genv) bool { return l(e) > r(e) }
+	}
+	return func(e *genv) bool { return l(e) >= r(e) }
+}
+
+// cmpMixed compares a signed with an unsigned number exactly.
+func cmpMixed(op string, l func(*genv) int64, r func(*genv) uint64, swap bool) func(*genv) bool {
+	return func(e *genv) bool {
+		a, b := l(e), r(e)
+		c := -1
+		if a >= 0 {
+			switch {
+			case uint64(a) > b:
+				c = 1
+			case uint64(a) == b:
+				c = 0
+			}
+		}
+		if swap {
+			c = -c
+		}
+		switch op {
+		case "==":
+			return c == 0
+		case "!=":
+			return c != 0
+		case "<":
+			return c < 0
+		case "<=":
+			return c <= 0
+		case ">":
+			return c > 0
+		}
+		return c >= 0
+	}
+}
+
+func (c *fastCompiler) binary(n *ast.BinaryNode) *typed {
+	l, r := c.compile(n.Left), c.compile(n.Right)
+	if l == nil || r == nil {
+		return nil
+	}
+	op := n.Operator
+	switch op {
+	case "&&", "and":
+		if l.k != gBool || r.k != gBool {
+			return nil
+		}
+		lf, rf := l.b, r.b
+		return &typed{k: gBool, b: func(e *genv) bool { return lf(e) && e.err == nil && rf(e) }}
+	case "||", "or":
+		if l.k != gBool || r.k != gBool {
+			return nil
+		}
+		lf, rf := l.b, r.b
+		return &typed{k: gBool, b: func(e *genv) bool { return lf(e) || e.err == nil && rf(e) }}
+	case "startsWith", "endsWith", "contains":
+		if l.k != gString || r.k != gString {
+			return nil
+		}
+		fn := strings.Contains
+		if op == "startsWith" {
+			fn = strings.HasPrefix
+		} else if op == "endsWith" {
+			fn = strings.HasSuffix
+		}
+		lf, rf := l.s, r.s
+		return &typed{k: gBool, b: func(e *genv) bool { return fn(lf(e), rf(e)) }}
+	case "==", "!=", "<", "<=", ">", ">=":
+		switch {
+		case l.k == gString && r.k == gString:
+			return &typed{k: gBool, b: cmpOrdered(op, l.s, r.s)}
+		case l.k == gBool && r.k == gBool && (op == "==" || op == "!="):
+			lf, rf, want := l.b, r.b, op == "=="
+			return &typed{k: gBool, b: func(e *genv) bool { return (lf(e) == rf(e)) == want }}
+		case !isNum(l.k) || !isNum(r.k):
+			return nil
+		case l.k == gFloat || r.k == gFloat:
+			return &typed{k: gBool, b: cmpOrdered(op, asFloat(l), asFloat(r))}
+		case l.k == gUint && r.k == gUint:
+			return &typed{k: gBool, b: cmpOrdered(op, l.u, r.u)}
+		case l.k == gInt && r.k == gInt:
+			return &typed{k: gBool, b: cmpOrdered(op, l.i, r.i)}
+		case l.k == gInt:
+			return &typed{k: gBool, b: cmpMixed(op, l.i, r.u, false)}
+		default:
+			return &typed{k: gBool, b: cmpMixed(op, r.i, l.u, true)}
+		}
+	case "+", "-", "*", "%":
+		if !isNum(l.k) || !isNum(r.k) {
+			return nil
+		}
+		switch {
+		case l.k == gFloat || r.k == gFloat:
+			if op == "%" {
+				return nil
+			}
+			lf, rf := asFloat(l), asFloat(r)
+			switch op {
+			case "+":
+				return &typed{k: gFloat, f: func(e *genv) float64 { return lf(e) + rf(e) }}
+			case "-":
+				return &typed{k: gFloat, f: func(e *genv) float64 { return lf(e) - rf(e) }}
+			}
+			return &typed{k: gFloat, f: func(e *genv) float64 { return lf(e) * rf(e) }}
+		case l.k == gUint && r.k == gUint:
+			lf, rf := l.u, r.u
+			switch op {
+			case "+":
+				return &typed{k: gUint, u: func(e *genv) uint64 { return lf(e) + rf(e) }}
+			case "-":
+				return &typed{k: gUint, u: func(e *genv) uint64 { return lf(e) - rf(e) }}
+			case "%":
+				return &typed{k: gUint, u: func(e *genv) uint64 {
+					a, b := lf(e), rf(e)
+					if b == 0 {
+						e.err = errDivZero
+						return 0
+					}
+					return a % b
+				}}
+			}
+			return &typed{k: gUint, u: func(e *genv) uint64 { return lf(e) * rf(e) }}
+		}
+		lf, rf := asInt(l), asInt(r)
+		switch op {
+		case "+":
+			return &typed{k: gInt, i: func(e *genv) int64 { return lf(e) + rf(e) }}
+		case "-":
+			return &typed{k: gInt, i: func(e *genv) int64 { return lf(e) - rf(e) }}
+		case "%":
+			return &typed{k: gInt, i: func(e *genv) int64 {
+				a, b := lf(e), rf(e)
+				if b == 0 || b == -1 && a == math.MinInt64 {
+					e.err = errDivZero
+					return 0
+				}
+				return a % b
+			}}
+		}
+		return &typed{k: gInt, i: func(e *genv) int64 { return lf(e) * rf(e) }}
+	case "/": // expr's "/" always yields a float
+		if !isNum(l.k) || !isNum(r.k) {
+			return nil
+		}
+		lf, rf := asFloat(l), asFloat(r)
+		return &typed{k: gFloat, f: func(e *genv) float64 { return lf(e) / rf(e) }}
+	}
+	return nil
+}
