@@ -88,7 +88,7 @@ type mstate struct {
 	m        *Machine
 	settings reflect.Value // *struct, for guards
 	setPtr   unsafe.Pointer
-	vals     []any         // by setting index
+	vals     []any // by setting index
 	maxSteps int
 }
 

@@ -98,7 +98,7 @@ func compileGuard(src string, envT reflect.Type) (*guard, *guardError) {
 type genv struct {
 	msg      codec_Message
 	peer     any
-	settings reflect.Value // *settings struct
+	settings reflect.Value  // *settings struct
 	setPtr   unsafe.Pointer // settings.UnsafePointer()
 	state    string
 	event    string
