@@ -38,7 +38,8 @@ type ClientStats struct {
 	Resumed   atomic.Int64 // bytes not transferred thanks to resume (offsets of resumed files)
 	Problems  atomic.Int64 // files that could not be stored
 	Refused   atomic.Int64 // chunks/files refused as unsafe or unsubscribed
-	Backlog   atomic.Int64 // bytes the server says it still has queued (BACKLOG header)
+	Backlog   atomic.Int64 // bytes the server said it still had queued (BACKLOG header) ...
+	BacklogAt atomic.Int64 // ... when Bytes was this much: total ≈ BacklogAt + Backlog
 	FirstByte atomic.Int64 // unix nanos of the first content byte, 0 until then
 	Current   atomic.Pointer[string]
 }
@@ -278,6 +279,7 @@ func (p *FmqClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error
 			p.Stats.Resumed.Add(off)
 		}
 		if b, err := strconv.ParseInt(m.Headers["BACKLOG"], 10, 64); err == nil {
+			p.Stats.BacklogAt.Store(p.Stats.Bytes.Load())
 			p.Stats.Backlog.Store(b)
 		}
 		name := m.Filename

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/fmq/fmq/host"
+)
+
+func init() {
+	register(&command{
+		Name:    "relay",
+		Usage:   "--connect UPSTREAM --inbox DIR --bind ENDPOINT [--alias /]",
+		Summary: "subscribe upstream and republish downstream (fan-out trees)",
+		Run:     runRelay,
+	})
+}
+
+// runRelay is a client mirroring upstream into DIR and a server publishing
+// DIR. Partial files are hidden (".name.fmqpart") and only renamed into
+// place once verified, so downstream clients never see half a file.
+func runRelay(ctx context.Context, env *Env, args []string) int {
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	var cf commonFlags
+	cf.register(fs)
+	var f clientFlags
+	f.register(fs)
+	bind := fs.String("bind", "", "downstream ZeroMQ endpoint to bind (default tcp://*:5670)")
+	alias := fs.String("alias", "/", "virtual path the mirrored tree is republished under")
+	passwords := fs.String("passwords", "", "downstream: require PLAIN authentication against this file")
+	printEP := fs.String("print-endpoint", "", "write the downstream endpoint to this file once serving")
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "usage: fmqrun relay --connect UPSTREAM --inbox DIR --bind ENDPOINT [flags]\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if rest, err := parseInterspersed(fs, args); err != nil || len(rest) > 0 {
+		if err == nil {
+			fmt.Fprintf(env.Stderr, "fmqrun relay: unexpected arguments %q\n", rest)
+		}
+		return 2
+	}
+	cfg, err := loadConfig(cf.config)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
+		return 2
+	}
+	log, err := cf.logger(env.Stderr, cfg)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
+		return 2
+	}
+	cc, err := f.config(fs, &cf, cfg, log.With("side", "upstream"))
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
+		return 2
+	}
+	if err := os.MkdirAll(cc.Inbox, 0o755); err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
+		return 1
+	}
+	mounts, err := parseMounts([]string{cc.Inbox + "=" + *alias})
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
+		return 2
+	}
+	srv, err := host.StartServer(host.ServerConfig{
+		Publish:   mounts,
+		Bind:      pick(setFlags(fs)["bind"], *bind, cfg.Server.Bind, "tcp://*:5670"),
+		Settings:  settingStrings(cfg.Server.Settings),
+		Passwords: pick(*passwords != "", *passwords, cfg.Server.Passwords, ""),
+		Settle:    200 * time.Millisecond,
+		Logger:    log.With("side", "downstream"),
+	})
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
+		return 1
+	}
+	defer srv.Close()
+	if *printEP != "" {
+		if err := os.WriteFile(*printEP, []byte(srv.Endpoint()+"\n"), 0o644); err != nil {
+			fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
+			return 1
+		}
+	}
+	sum, err := syncRun(ctx, env, cc, "never", log)
+	log.Info("relay stopped", "files", sum.Files, "bytes", sum.Bytes, "sessions", sum.Sessions)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/fmq/fmq/host"
+)
+
+func init() {
+	register(&command{
+		Name:    "serve",
+		Usage:   "[--publish DIR[=/alias]]... [--bind ENDPOINT]",
+		Summary: "publish directories to FileMQ clients",
+		Run:     runServe,
+	})
+}
+
+func runServe(ctx context.Context, env *Env, args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	var cf commonFlags
+	cf.register(fs)
+	var pubs multiFlag
+	fs.Var(&pubs, "publish", "publish DIR under a virtual alias: DIR[=/alias] (repeatable; default: . as /)")
+	bind := fs.String("bind", "", "ZeroMQ endpoint to bind (default tcp://*:5670)")
+	passwords := fs.String("passwords", "", "require ORLY/YARLY PLAIN authentication against this login:password file")
+	machine := fs.String("machine", "", "server machine file (default: the embedded fmq_server.toml)")
+	printEP := fs.String("print-endpoint", "", "write the bound endpoint to this file once serving")
+	rescan := fs.Duration("rescan", 0, "full rescan period, the safety net of file notifications (default 5s)")
+	settle := fs.Duration("settle", 0, "stability window before a changed file is published (default 500ms)")
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "usage: fmqrun serve [flags]\n\nPublishes directories over FILEMQ until interrupted. SIGHUP reloads the machine file.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if rest, err := parseInterspersed(fs, args); err != nil || len(rest) > 0 {
+		if err == nil {
+			fmt.Fprintf(env.Stderr, "fmqrun serve: unexpected arguments %q\n", rest)
+		}
+		return 2
+	}
+	cfg, err := loadConfig(cf.config)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
+		return 2
+	}
+	log, err := cf.logger(env.Stderr, cfg)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
+		return 2
+	}
+	given := setFlags(fs)
+	specs := []string(pubs)
+	if len(specs) == 0 {
+		specs = cfg.Server.Publish
+	}
+	if len(specs) == 0 {
+		specs = []string{"."}
+	}
+	mounts, err := parseMounts(specs)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
+		return 2
+	}
+	settings, err := cf.overrides(cfg.Server.Settings)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
+		return 2
+	}
+	sc := host.ServerConfig{
+		Machine:   pick(given["machine"], *machine, cfg.Server.Machine, ""),
+		Publish:   mounts,
+		Bind:      pick(given["bind"], *bind, cfg.Server.Bind, "tcp://*:5670"),
+		Settings:  settings,
+		Passwords: pick(given["passwords"], *passwords, cfg.Server.Passwords, ""),
+		Rescan:    durPick(given["rescan"], *rescan, cfg.Server.Rescan.Duration),
+		Settle:    durPick(given["settle"], *settle, cfg.Server.Settle.Duration),
+		Logger:    log,
+		Trace:     cf.trace,
+	}
+	if cf.wire {
+		w := &syncWriter{w: env.Stderr}
+		sc.Wire = w.line
+	}
+	srv, err := host.StartServer(sc)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
+		return 1
+	}
+	defer srv.Close()
+	if *printEP != "" {
+		if err := os.WriteFile(*printEP, []byte(srv.Endpoint()+"\n"), 0o644); err != nil {
+			fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
+			return 1
+		}
+	}
+	stopReload := func() {}
+	if sc.Machine != "" {
+		if stop, err := watchReload(ctx, log, srv.Engine(), sc.Machine); err == nil {
+			stopReload = stop
+		}
+	} else {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					srv.Reload()
+				}
+			}
+		}()
+	}
+	defer stopReload()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			st := srv.Engine().Stats()
+			log.Info("stopping", "frames", st.Frames, "sent", st.Sent, "malformed", st.Malformed, "peers", st.Instances)
+			if err := srv.Close(); err != nil {
+				fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
+				return 1
+			}
+			return 0
+		case <-tick.C:
+			if err := srv.Err(); err != nil {
+				fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
+				return 1
+			}
+		}
+	}
+}
+
+func durPick(given bool, flagV, cfgV time.Duration) time.Duration {
+	if given {
+		return flagV
+	}
+	return cfgV
+}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/fmq/fmq/actions"
+	"github.com/fmq/fmq/host"
+)
+
+func init() {
+	register(&command{
+		Name:    "sync",
+		Usage:   "--connect ENDPOINT [--subscribe PATH]... --inbox DIR [--once]",
+		Summary: "mirror subscribed paths into an inbox (keeps running unless --once)",
+		Run:     runSync,
+	})
+}
+
+// syncSummary is the --json line and the source of the text summary.
+type syncSummary struct {
+	Files        int64  `json:"files"`
+	Deleted      int64  `json:"deleted"`
+	Bytes        int64  `json:"bytes"`
+	ResumedBytes int64  `json:"resumed_bytes"`
+	Problems     int64  `json:"problems"`
+	Refused      int64  `json:"refused"`
+	Sessions     int    `json:"sessions"`
+	ElapsedMS    int64  `json:"elapsed_ms"`
+	FirstByteMS  int64  `json:"first_byte_ms"`
+	Error        string `json:"error,omitempty"`
+}
+
+type clientFlags struct {
+	connect, inbox, login, passwordFile, machine string
+	subs                                         multiFlag
+	once                                         bool
+}
+
+func (f *clientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.connect, "connect", "", "server endpoint, e.g. tcp://127.0.0.1:5670")
+	fs.Var(&f.subs, "subscribe", "virtual path to mirror (repeatable; default /)")
+	fs.StringVar(&f.inbox, "inbox", "", "directory to mirror into (created if missing)")
+	fs.StringVar(&f.login, "login", "", "PLAIN login, when the server requires authentication")
+	fs.StringVar(&f.passwordFile, "password-file", "", "file holding the PLAIN password (or set FMQ_PASSWORD)")
+	fs.StringVar(&f.machine, "machine", "", "client machine file (default: the embedded fmq_client.toml)")
+}
+
+// config builds a host.ClientConfig from flags over the config file.
+func (f *clientFlags) config(fs *flag.FlagSet, cf *commonFlags, cfg *Config, log *slog.Logger) (host.ClientConfig, error) {
+	given := setFlags(fs)
+	subs := []string(f.subs)
+	if len(subs) == 0 {
+		subs = cfg.Client.Subscribe
+	}
+	settings, err := cf.overrides(cfg.Client.Settings)
+	if err != nil {
+		return host.ClientConfig{}, err
+	}
+	cc := host.ClientConfig{
+		Machine:   pick(given["machine"], f.machine, cfg.Client.Machine, ""),
+		Connect:   pick(given["connect"], f.connect, cfg.Client.Connect, ""),
+		Subscribe: subs,
+		Inbox:     pick(given["inbox"], f.inbox, cfg.Client.Inbox, ""),
+		Settings:  settings,
+		Login:     pick(given["login"], f.login, cfg.Client.Login, ""),
+		Logger:    log,
+		Trace:     cf.trace,
+	}
+	if cc.Connect == "" || cc.Inbox == "" {
+		return cc, errors.New("--connect and --inbox are required")
+	}
+	if pf := pick(given["password-file"], f.passwordFile, cfg.Client.PasswordFile, ""); pf != "" {
+		pw, err := readSecret(pf)
+		if err != nil {
+			return cc, err
+		}
+		cc.Password = pw
+	} else {
+		cc.Password = os.Getenv("FMQ_PASSWORD")
+	}
+	return cc, nil
+}
+
+func runSync(ctx context.Context, env *Env, args []string) int {
+	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	var cf commonFlags
+	cf.register(fs)
+	var f clientFlags
+	f.register(fs)
+	fs.BoolVar(&f.once, "once", false, "exit once the tree is in sync (exit 1 if files could not be stored)")
+	jsonOut := fs.Bool("json", false, "print the summary as one JSON line on stdout")
+	progress := fs.String("progress", "auto", "progress bar: auto (on a terminal), always, never")
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "usage: fmqrun sync --connect ENDPOINT [--subscribe PATH]... --inbox DIR [flags]\n\n"+
+			"Mirrors subscribed paths into DIR; keeps running and applying changes unless --once.\n"+
+			"Ctrl-C leaves politely (KTHXBAI) and keeps a partial file resumable.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if rest, err := parseInterspersed(fs, args); err != nil || len(rest) > 0 {
+		if err == nil {
+			fmt.Fprintf(env.Stderr, "fmqrun sync: unexpected arguments %q\n", rest)
+		}
+		return 2
+	}
+	cfg, err := loadConfig(cf.config)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun sync:", err)
+		return 2
+	}
+	log, err := cf.logger(env.Stderr, cfg)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun sync:", err)
+		return 2
+	}
+	cc, err := f.config(fs, &cf, cfg, log)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun sync:", err)
+		return 2
+	}
+	cc.Once = f.once || cfg.Client.Once
+	if cf.wire {
+		w := &syncWriter{w: env.Stderr}
+		cc.Wire = w.line
+	}
+	sum, err := syncRun(ctx, env, cc, *progress, log)
+	if *jsonOut {
+		b, _ := json.Marshal(sum)
+		fmt.Fprintln(env.Stdout, string(b))
+	} else {
+		fmt.Fprintf(env.Stderr, "fmqrun sync: %d files (%s) received, %d deleted, %s resumed, %d problems, %d refused, in %s over %d session(s)\n",
+			sum.Files, humanBytes(sum.Bytes), sum.Deleted, humanBytes(sum.ResumedBytes), sum.Problems, sum.Refused,
+			time.Duration(sum.ElapsedMS)*time.Millisecond, sum.Sessions)
+	}
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun sync:", err)
+		return 1
+	}
+	return 0
+}
+
+// syncRun runs a client until it is done (--once), interrupted or refused.
+func syncRun(ctx context.Context, env *Env, cc host.ClientConfig, progress string, log *slog.Logger) (syncSummary, error) {
+	start := time.Now()
+	cl, err := host.StartClient(cc)
+	if err != nil {
+		return syncSummary{Error: err.Error()}, err
+	}
+	bar := newBar(env.Stderr, progress)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	interrupted := false
+loop:
+	for {
+		select {
+		case <-cl.Done():
+			break loop
+		case <-ctx.Done():
+			if !interrupted {
+				interrupted = true
+				log.Info("interrupted: leaving (KTHXBAI), partial file kept")
+				cl.Stop()
+				go func() { // a server that never answers must not keep us
+					time.Sleep(3 * time.Second)
+					cl.Close()
+				}()
+			}
+			select {
+			case <-cl.Done():
+			case <-time.After(3 * time.Second):
+			}
+			break loop
+		case <-tick.C:
+			bar.update(cl.Stats())
+		}
+	}
+	bar.update(cl.Stats())
+	bar.finish()
+	cerr := cl.Close()
+	st := cl.Stats()
+	sum := syncSummary{
+		Files: st.Files.Load(), Deleted: st.Deleted.Load(), Bytes: st.Bytes.Load(),
+		ResumedBytes: st.Resumed.Load(), Problems: st.Problems.Load(), Refused: st.Refused.Load(),
+		Sessions: cl.Sessions(), ElapsedMS: time.Since(start).Milliseconds(),
+	}
+	if fb := st.FirstByte.Load(); fb > 0 {
+		sum.FirstByteMS = time.Unix(0, fb).Sub(start).Milliseconds()
+	}
+	if cerr != nil {
+		sum.Error = cerr.Error()
+	}
+	return sum, cerr
+}
+
+// bar is the terminal progress bar; silent unless stderr is a terminal.
+type bar struct {
+	pb *progressbar.ProgressBar
+}
+
+func newBar(w io.Writer, mode string) *bar {
+	on := mode == "always"
+	if mode == "auto" {
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			on = true
+		}
+	}
+	if !on {
+		return &bar{}
+	}
+	return &bar{pb: progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetDescription("syncing"),
+		progressbar.OptionFullWidth(),
+	)}
+}
+
+func (b *bar) update(st *actions.ClientStats) {
+	if b.pb == nil {
+		return
+	}
+	got := st.Bytes.Load()
+	if total := st.BacklogAt.Load() + st.Backlog.Load(); total > 0 && total >= got {
+		b.pb.ChangeMax64(total)
+	}
+	desc := fmt.Sprintf("%d files", st.Files.Load())
+	if cur := st.Current.Load(); cur != nil {
+		desc += " " + *cur
+	}
+	b.pb.Describe(desc)
+	b.pb.Set64(got)
+}
+
+func (b *bar) finish() {
+	if b.pb != nil {
+		b.pb.Finish()
+		fmt.Fprintln(os.Stderr)
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
