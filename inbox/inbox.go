@@ -166,6 +166,10 @@ type Inbox struct {
 	log       *slog.Logger
 	saveEvery time.Duration
 
+	// dirMu keeps Delete's removal of empty parent directories from racing
+	// with Begin and Finish, which need those directories to exist.
+	dirMu sync.RWMutex
+
 	mu       sync.Mutex
 	cache    map[string]CacheEntry
 	dirty    bool

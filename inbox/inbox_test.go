@@ -499,8 +499,12 @@ func TestDelete(t *testing.T) {
 	if err := ib.Delete("/a"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("deleting a directory: %v", err)
 	}
-	if err := ib.Delete("/a/other/below"); err != nil {
+	if err := ib.Delete("/a/other/below"); err != nil || !exists(filepath.Join(d, "a", "other")) {
 		t.Fatalf("path through a file: %v", err)
+	}
+	// A stale file where the server now has a directory.
+	if _, err := ib.Begin("/a/other/below", 0); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), `"/a/other"`) {
+		t.Fatalf("Begin below a file: %v", err)
 	}
 	ib.Delete("/a/other")
 	if !exists(d) || exists(filepath.Join(d, "a")) {

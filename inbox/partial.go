@@ -72,10 +72,10 @@ func (ib *Inbox) Begin(vpath string, offset int64) (*Partial, error) {
 
 func (p *Partial) open(offset int64) error {
 	ib := p.ib
-	if dir := path.Dir(p.rel); dir != "." {
-		if err := ib.root.MkdirAll(osPath(dir), 0o755); err != nil {
-			return fmt.Errorf("inbox: create directory for %q: %w", p.vpath, err)
-		}
+	ib.dirMu.RLock()
+	defer ib.dirMu.RUnlock()
+	if err := ib.mkParents(p.vpath, p.rel); err != nil {
+		return err
 	}
 	if ib.isDir(p.rel) {
 		return fmt.Errorf("%w: %q", ErrConflict, p.vpath)
@@ -190,6 +190,26 @@ func (ib *Inbox) release(p *Partial) {
 	ib.mu.Unlock()
 }
 
+// mkParents creates the parent directories of rel. A non-directory in the way
+// (a stale file whose name the server now uses as a directory) gives
+// ErrConflict naming it; the caller may Delete it and retry.
+func (ib *Inbox) mkParents(vpath, rel string) error {
+	dir := path.Dir(rel)
+	if dir == "." {
+		return nil
+	}
+	err := ib.root.MkdirAll(osPath(dir), 0o755)
+	if err == nil {
+		return nil
+	}
+	for d := dir; d != "."; d = path.Dir(d) {
+		if fi, lerr := ib.root.Lstat(osPath(d)); lerr == nil && fi.Mode().IsRegular() {
+			return fmt.Errorf("%w: %q needs directory %q, which is a file", ErrConflict, vpath, "/"+d)
+		}
+	}
+	return fmt.Errorf("inbox: create directory for %q: %w", vpath, err)
+}
+
 // Finish ends the transfer: it checks the SIZE and SHA1 headers when present
 // (SHA1 against the running SHA-1 of the whole content, case-insensitively),
 // fsyncs, and atomically renames the partial over the target, then records the
@@ -238,11 +258,11 @@ func (p *Partial) Finish(headers map[string]string) error {
 		p.end(&WriteError{VPath: p.vpath, Offset: p.size, Kept: p.size, Err: err})
 		return p.ended
 	}
-	if dir := path.Dir(p.rel); dir != "." {
-		if err := ib.root.MkdirAll(osPath(dir), 0o755); err != nil {
-			p.end(&WriteError{VPath: p.vpath, Offset: p.size, Kept: p.size, Err: err})
-			return p.ended
-		}
+	ib.dirMu.RLock()
+	defer ib.dirMu.RUnlock()
+	if err := ib.mkParents(p.vpath, p.rel); err != nil {
+		p.end(err)
+		return err
 	}
 	if ib.isDir(p.rel) {
 		p.end(fmt.Errorf("%w: %q", ErrConflict, p.vpath))
@@ -337,9 +357,11 @@ func (ib *Inbox) Delete(vpath string) error {
 		}
 	}
 	ib.forget(vpath)
+	ib.dirMu.Lock()
+	defer ib.dirMu.Unlock()
 	for d := path.Dir(rel); d != "."; d = path.Dir(d) {
-		if ib.root.Remove(osPath(d)) != nil {
-			break // not empty (or gone): stop
+		if !ib.isDir(d) || ib.root.Remove(osPath(d)) != nil {
+			break // not a directory, not empty, or gone: stop
 		}
 	}
 	return first
