@@ -137,6 +137,7 @@ type Tree struct {
 	pub    map[string]Entry // published files by virtual path
 	sorted []Entry          // pub sorted by VPath; nil when stale
 	closed bool
+	done   chan struct{} // closed by Close; stops Watch
 
 	scanMu   sync.Mutex // serialises scanning (New, Rescan, Watch)
 	sc       *scanner
@@ -172,6 +173,7 @@ func New(mounts []Mount, opt Options) (*Tree, error) {
 		log:      opt.Logger,
 		opt:      opt,
 		pub:      make(map[string]Entry),
+		done:     make(chan struct{}),
 		digests:  make(map[string]digestEntry),
 		inflight: make(map[string]*digestCall),
 	}
@@ -222,7 +224,8 @@ func (t *Tree) closeRoots() {
 	}
 }
 
-// Close releases the directory handles. Readers already open stay usable.
+// Close releases the directory handles and stops a running Watch (which then
+// returns ErrClosed). Readers already open stay usable.
 func (t *Tree) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -230,6 +233,7 @@ func (t *Tree) Close() error {
 		return nil
 	}
 	t.closed = true
+	close(t.done)
 	var first error
 	for _, m := range t.mounts {
 		if err := m.root.Close(); err != nil && first == nil {

@@ -34,8 +34,9 @@ func (t *Tree) coalesceWindow() time.Duration {
 // updated before fn is called, so fn may call Snapshot, Digest or Open.
 //
 // Watch blocks: run it in its own goroutine. It returns nil once ctx is done,
-// after everything it started has stopped, or an error if it cannot start
-// (ErrWatching if another Watch runs, ErrClosed, or an fsnotify failure).
+// after everything it started has stopped; ErrClosed if the Tree is closed; or
+// an error if it cannot start (ErrWatching if another Watch runs, or an
+// fsnotify failure).
 // Changes made between New (or the last Rescan) and Watch are reported by
 // Watch's first pass. fn runs on the watcher goroutine: a slow fn delays the
 // next batch (changes are coalesced meanwhile) but loses nothing.
@@ -115,6 +116,8 @@ func (t *Tree) Watch(ctx context.Context, fn func([]Change)) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-t.done:
+			return ErrClosed
 		case ev, ok := <-w.Events:
 			if !ok {
 				return errors.New("publish: file-system watcher stopped")

@@ -262,6 +262,24 @@ func TestWatchSeesChangesSinceNew(t *testing.T) {
 	}
 }
 
+func TestCloseStopsWatch(t *testing.T) {
+	d := t.TempDir()
+	ready := make(chan struct{})
+	tr := newTree(t, []Mount{{d, "/"}}, Options{testReady: func() { close(ready) }})
+	done := make(chan error, 1)
+	go func() { done <- tr.Watch(context.Background(), func([]Change) {}) }()
+	<-ready
+	tr.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Watch returned %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Watch did not stop on Close")
+	}
+}
+
 func TestWatchClosedAndNilCallback(t *testing.T) {
 	d := t.TempDir()
 	tr := newTree(t, []Mount{{d, "/"}}, Options{})
