@@ -128,7 +128,7 @@ func machineLines(ctx context.Context, h *harness) []string {
 		"go: " + goToolVersion(ctx),
 		"baseline tools: " + rsync + "; cp from " + cpVersion(ctx),
 		"fmq: commit " + gitDescribe(ctx, h.root) + fmqState(h.fmq),
-		fmt.Sprintf("mode: %s; %d run(s) per contender, median shown", mode, h.cfg.Runs),
+		fmt.Sprintf("mode: %s; %d measured run(s) per contender after %d untimed warm-up round(s), median shown", mode, h.cfg.Runs, h.cfg.Warmup),
 	}
 }
 

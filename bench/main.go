@@ -61,6 +61,7 @@ type Config struct {
 	Quick        bool
 	Sizes        Sizes
 	Runs         int
+	Warmup       int      // untimed rounds before the measured ones
 	Only         []string // workload names; empty = all
 	Out          string   // also write the markdown here
 	Keep         bool     // keep the work dir
@@ -82,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	var only string
 	fs.BoolVar(&cfg.Quick, "quick", false, "small sizes (20 MiB + 200 files tree, 1,000 small files, 100 MiB large file, 2/200 MiB memory files): tests the harness in < 1 min")
 	fs.IntVar(&cfg.Runs, "runs", 3, "repetitions per contender; the table shows medians")
+	fs.IntVar(&cfg.Warmup, "warmup", 1, "untimed rounds per workload before the measured ones (first-touch effects)")
 	fs.StringVar(&only, "only", "", "comma-separated workloads to run: "+strings.Join(workloadNames, ","))
 	fs.StringVar(&cfg.Out, "out", "", "also write the markdown table to this file (e.g. bench/RESULTS.md)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the work dir (data sets, logs) instead of removing it")
@@ -101,6 +103,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	}
 	if cfg.Runs < 1 || cfg.Runs > 100 {
 		return cfg, fmt.Errorf("--runs %d: want 1..100", cfg.Runs)
+	}
+	if cfg.Warmup < 0 || cfg.Warmup > 10 {
+		return cfg, fmt.Errorf("--warmup %d: want 0..10", cfg.Warmup)
 	}
 	if cfg.CreditWindow < 0 {
 		return cfg, fmt.Errorf("--credit-window %d: must not be negative", cfg.CreditWindow)
@@ -187,6 +192,7 @@ type harness struct {
 	rows    []Row
 	notes   []string
 	destSeq int
+	warmup  bool // the run in progress is an untimed warm-up: side series must not record it
 }
 
 // datasetSpecs lists every data set of a run by name.

@@ -78,7 +78,7 @@ func runProcRSS(ctx context.Context, timeout time.Duration, logPath, rssFile, na
 		return procRun{}, err
 	}
 	_ = os.Remove(rssFile)
-	r, err := runProcEnv(ctx, timeout, logPath, []string{env}, self, largs, name, args)
+	r, err := runProcEnv(ctx, timeout, logPath, env, self, largs, name, args)
 	rss, rerr := readRSSFile(rssFile)
 	r.MaxRSS = rss
 	if err == nil {
@@ -163,7 +163,7 @@ func startBg(ctx context.Context, logPath, rssFile, name string, args ...string)
 			return nil, err
 		}
 		_ = os.Remove(rssFile)
-		name, args, env = self, largs, []string{e}
+		name, args, env = self, largs, e
 	}
 	cmd := exec.Command(name, args...)
 	if env != nil {

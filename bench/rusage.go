@@ -95,13 +95,15 @@ func withoutEnv(env []string, key string) []string {
 
 // launcherArgs wraps name/args so that they run under the launcher writing
 // to rssFile. It returns the program to exec and its arguments plus the
-// environment entry to add.
-func launcherArgs(rssFile, name string, args []string) (string, []string, string, error) {
+// environment entries to add.
+func launcherArgs(rssFile, name string, args []string) (string, []string, []string, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return "", nil, "", fmt.Errorf("launcher: %w", err)
+		return "", nil, nil, fmt.Errorf("launcher: %w", err)
 	}
-	return self, append([]string{name}, args...), launcherEnv + "=" + rssFile, nil
+	// GORACE only matters when the harness itself is a -race test binary,
+	// whose runtime otherwise sleeps a second at exit.
+	return self, append([]string{name}, args...), []string{launcherEnv + "=" + rssFile, "GORACE=atexit_sleep_ms=0"}, nil
 }
 
 // readRSSFile reads the launcher's report.

@@ -29,19 +29,26 @@ type contender struct {
 // measure runs the contenders cfg.Runs times, interleaved, each into a fresh
 // destination that is removed afterwards.
 func (h *harness) measure(ctx context.Context, workload string, cs []*contender) {
-	for rep := 1; rep <= h.cfg.Runs; rep++ {
+	for rep := 1 - h.cfg.Warmup; rep <= h.cfg.Runs; rep++ {
+		warm := rep <= 0
 		for _, c := range cs {
 			if !c.s.active() || ctx.Err() != nil {
 				continue
 			}
 			dest := h.newDest(workload)
+			h.warmup = warm
 			v, err := h.once(ctx, c, dest)
+			h.warmup = false
 			if rmErr := os.RemoveAll(dest); rmErr != nil && err == nil {
 				err = rmErr
 			}
 			if err != nil {
 				c.s.fail(err)
-				h.log.Warn("run failed", "workload", workload, "contender", c.s.Name, "run", rep, "err", err)
+				h.log.Warn("run failed", "workload", workload, "contender", c.s.Name, "run", rep, "warm-up", warm, "err", err)
+				continue
+			}
+			if warm {
+				h.log.Info("warm-up", "workload", workload, "contender", c.s.Name, "value", c.s.format(v))
 				continue
 			}
 			c.s.add(v)
@@ -369,7 +376,9 @@ func (h *harness) wMemory(ctx context.Context) {
 					p.serve.fail(err)
 					return 0, err
 				}
-				p.serve.add(float64(srvRSS))
+				if !h.warmup {
+					p.serve.add(float64(srvRSS))
+				}
 				return float64(r.MaxRSS), nil
 			}})
 		cs = append(cs, &contender{s: p.rsync, verify: h.verifier(p.d),
@@ -462,11 +471,13 @@ func (h *harness) wResume(ctx context.Context) {
 			if rep.CreditWindow > 0 {
 				window = rep.CreditWindow
 			}
-			miss := size - part
-			got.add(float64(rep.Bytes))
-			missing.add(float64(miss))
-			resumed = append(resumed, float64(rep.ResumedBytes))
-			maxExcess = max(maxExcess, rep.Bytes-miss)
+			if !h.warmup {
+				miss := size - part
+				got.add(float64(rep.Bytes))
+				missing.add(float64(miss))
+				resumed = append(resumed, float64(rep.ResumedBytes))
+				maxExcess = max(maxExcess, rep.Bytes-miss)
+			}
 			return r.Wall.Seconds(), nil
 		}}
 	h.measure(ctx, "resume", []*contender{full, rc})
