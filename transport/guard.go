@@ -389,7 +389,7 @@ func writeReason(err error) string {
 // its own writer goroutine.
 type writeQueue struct {
 	mu    sync.Mutex
-	bufs  [][]byte
+	bufs  []qbuf
 	size  int // queued + being written
 	limit int
 	wake  chan struct{}
@@ -402,32 +402,62 @@ const (
 )
 
 func (q *writeQueue) write(c *gconn, p []byte) (int, error) {
+	c.wmu.Lock() // one Write at a time per connection
+	defer c.wmu.Unlock()
 	q.mu.Lock()
 	if c.isClosed() {
 		q.mu.Unlock()
 		return 0, c.closedErr()
 	}
-	if q.size+len(p) > q.limit {
+	idle := q.size == 0
+	q.mu.Unlock()
+	n := 0
+	if idle && fastWrite > 0 {
+		// Fast path: nothing queued, so the writer goroutine is idle and we
+		// may write in place, without copying, for at most fastWrite. What
+		// the socket does not take by then is queued.
+		c.raw.SetWriteDeadline(time.Now().Add(fastWrite))
+		var err error
+		n, err = c.raw.Write(p)
+		if err == nil {
+			return n, nil
+		}
+		if writeReason(err) != ReasonWriteTimeout {
+			c.cut(ReasonWriteError, err)
+			return n, c.closedErr()
+		}
+	}
+	rest := p[n:]
+	q.mu.Lock()
+	if q.size+len(rest) > q.limit {
 		q.mu.Unlock()
-		c.cut(ReasonWriteOverflow, fmt.Errorf("%d bytes queued, limit %d", q.size+len(p), q.limit))
-		return 0, c.closedErr()
+		c.cut(ReasonWriteOverflow, fmt.Errorf("%d bytes queued, limit %d", q.size+len(rest), q.limit))
+		return n, c.closedErr()
 	}
-	if n := len(q.bufs); len(p) <= smallWrite && n > 0 && cap(q.bufs[n-1]) == smallBuf && len(q.bufs[n-1])+len(p) <= smallBuf {
-		q.bufs[n-1] = append(q.bufs[n-1], p...)
-	} else if len(p) <= smallWrite {
-		b := make([]byte, len(p), smallBuf)
-		copy(b, p)
-		q.bufs = append(q.bufs, b)
-	} else {
-		q.bufs = append(q.bufs, append([]byte(nil), p...))
+	switch k := len(q.bufs); {
+	case len(rest) > smallWrite:
+		// Large writes are zmq4 passing the body given to Router.Send (its
+		// NULL Encrypt writes the caller's slice as is): kept, not copied.
+		q.bufs = append(q.bufs, qbuf{b: rest})
+	case k > 0 && q.bufs[k-1].owned && len(q.bufs[k-1].b)+len(rest) <= smallBuf:
+		q.bufs[k-1].b = append(q.bufs[k-1].b, rest...)
+	default:
+		q.bufs = append(q.bufs, qbuf{b: append(make([]byte, 0, 512), rest...), owned: true})
 	}
-	q.size += len(p)
+	q.size += len(rest)
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
 	return len(p), nil
+}
+
+// qbuf is a queued write: a copy we own (small writes, coalesced) or a
+// caller's body kept by reference.
+type qbuf struct {
+	b     []byte
+	owned bool
 }
 
 // writer drains the queue until the connection is cut.
@@ -451,9 +481,9 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 				var batch net.Buffers
 				total := 0
 				for len(bufs) > 0 && total < writeBatch {
-					b := bufs[0]
+					b := bufs[0].b
 					if room := writeBatch - total; len(b) > room {
-						b, bufs[0] = b[:room], b[room:]
+						b, bufs[0].b = b[:room], b[room:]
 					} else {
 						bufs = bufs[1:]
 					}
@@ -473,3 +503,7 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 		}
 	}
 }
+
+// fastWrite is the longest in-place write when a Router connection's queue
+// is empty (0 disables the fast path: every byte is copied to the queue).
+var fastWrite = 200 * time.Microsecond

@@ -143,9 +143,14 @@ func (r *Router) PeerUser(peer string) (string, bool) {
 	return "", false
 }
 
-// Send queues body for peer. It never blocks on the network: a peer whose
-// queue would exceed Options.WriteQueue is cut instead (and Send returns an
-// error). Unknown or departed peers give ErrUnknownPeer.
+// Send queues body for peer. It never blocks on the network for more than
+// a moment (200µs): a peer whose queue would exceed Options.WriteQueue is cut
+// instead (and Send returns an error). Unknown or departed peers give
+// ErrUnknownPeer.
+//
+// Ownership: a body over 4 KiB may be written after Send returns, straight
+// from the caller's slice (no copy); do not modify it afterwards. Encode each
+// message into a fresh buffer.
 func (r *Router) Send(peer string, body []byte) error {
 	select {
 	case <-r.done:
