@@ -597,6 +597,12 @@ func (e *Engine) remove(inst *instance, why string) {
 	}
 	e.mu.Unlock()
 	e.stats.instances.Add(^uint64(0))
+	if c, ok := inst.peer.(io.Closer); ok {
+		// The peer value owns resources (an open file): free them now.
+		if err := c.Close(); err != nil {
+			e.log.Warn("closing peer state failed", "peer", inst.id, "err", err)
+		}
+	}
 	if e.opts.Trace {
 		e.log.Debug("instance ended", "peer", inst.id, "why", why, "state", inst.state.Name)
 	}
