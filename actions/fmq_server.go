@@ -105,7 +105,7 @@ var FmqServerActions = interp.Actions{
 		Doc: "Queue the published changes (the broadcast value) that match the client's subscriptions."},
 	"deliver chunks": {Fn: sendChunks,
 		Doc: "Send queued work while credit lasts: deletes and markers cost nothing, content is cut at the credit boundary and at chunk_size."},
-	"explain malformed": {Fn: explainMalformed, Doc: "Fill RTFM with the decode error of the malformed frame."},
+	"explain malformed":  {Fn: explainMalformed, Doc: "Fill RTFM with the decode error of the malformed frame."},
 	"explain unexpected": {Fn: explainUnexpected, Doc: "Fill RTFM with the unexpected command and state."},
 	"log departure":      {Fn: logDeparture, Doc: "Log what the client received before it left."},
 }

@@ -173,7 +173,6 @@ func treeDigests(dir string) (map[string][]byte, error) {
 	return out, nil
 }
 
-
 // quietLogger shows warnings and errors only.
 func quietLogger(env *Env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(&syncWriter{w: env.Stderr}, &slog.HandlerOptions{Level: slog.LevelWarn}))
