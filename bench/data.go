@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"fmt"
@@ -90,17 +89,13 @@ func contentSeed(dataset, rel string) [32]byte {
 	return sha256.Sum256([]byte("fmq-bench/v1/" + dataset + "/" + rel))
 }
 
-// writeContent writes size seeded pseudo-random bytes to w. The stream is
-// incompressible and has no zero runs, so neither compression nor sparse
-// files can shortcut a copy.
-func writeContent(w io.Writer, seed [32]byte, size int64) error {
+// writeContent writes size seeded pseudo-random bytes to w, through buf.
+// The stream is incompressible and has no zero runs, so neither compression
+// nor sparse files can shortcut a copy.
+func writeContent(w io.Writer, seed [32]byte, size int64, buf []byte) error {
 	rng := rand.NewChaCha8(seed)
-	buf := make([]byte, 1<<20)
 	for size > 0 {
-		n := int64(len(buf))
-		if size < n {
-			n = size
-		}
+		n := min(int64(len(buf)), size)
 		if _, err := rng.Read(buf[:n]); err != nil {
 			return err
 		}
@@ -121,6 +116,7 @@ func generate(dir string, spec datasetSpec) (*manifest, error) {
 	man := &manifest{Files: make(map[string]manifestEntry, len(spec.Files))}
 	var dirs []string
 	seenDir := map[string]bool{}
+	buf := make([]byte, 1<<20)
 	for _, f := range spec.Files {
 		if err := checkRel(f.Rel); err != nil {
 			return nil, fmt.Errorf("generate %s: %w", spec.Name, err)
@@ -139,7 +135,7 @@ func generate(dir string, spec datasetSpec) (*manifest, error) {
 				dirs = append(dirs, d)
 			}
 		}
-		e, err := writeFile(path, contentSeed(spec.Name, f.Rel), f.Size)
+		e, err := writeFile(path, contentSeed(spec.Name, f.Rel), f.Size, buf)
 		if err != nil {
 			return nil, err
 		}
@@ -156,17 +152,13 @@ func generate(dir string, spec datasetSpec) (*manifest, error) {
 	return man, nil
 }
 
-func writeFile(path string, seed [32]byte, size int64) (manifestEntry, error) {
+func writeFile(path string, seed [32]byte, size int64, buf []byte) (manifestEntry, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return manifestEntry{}, err
 	}
 	h := sha256.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-	err = writeContent(bw, seed, size)
-	if err == nil {
-		err = bw.Flush()
-	}
+	err = writeContent(io.MultiWriter(f, h), seed, size, buf)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

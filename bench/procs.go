@@ -31,19 +31,37 @@ func maxRSS(ps *os.ProcessState) int64 {
 	return 0
 }
 
-// tailFile returns the last few lines of a log file for error messages.
+// tailFile returns the end of a log file for error messages: the last
+// three warning or error lines among its last 50 lines when there are any
+// (servers and clients log plenty at info level), else its last lines, at
+// most max bytes.
 func tailFile(path string, max int) string {
 	b, err := os.ReadFile(path)
 	if err != nil || len(b) == 0 {
 		return ""
 	}
-	if len(b) > max {
-		b = b[len(b)-max:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 50 {
+		lines = lines[len(lines)-50:]
+	}
+	var bad []string
+	for _, l := range lines {
+		u := strings.ToUpper(l)
+		if strings.Contains(u, "WARN") || strings.Contains(u, "ERROR") || strings.Contains(u, "FATAL") || strings.Contains(u, "PANIC") {
+			bad = append(bad, l)
 		}
 	}
-	return strings.TrimSpace(string(b))
+	if len(bad) > 0 {
+		lines = bad
+	}
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	out := strings.Join(lines, "\n")
+	if len(out) > max {
+		out = "..." + out[len(out)-max:]
+	}
+	return out
 }
 
 // procError is a child process that failed, with the end of its stderr.

@@ -299,11 +299,11 @@ func (h *harness) wFanout(ctx context.Context) {
 		if err := os.MkdirAll(inbox, 0o755); err != nil {
 			return err
 		}
-		_, _, err := sess.syncOnce(ctx, inbox, "fmq-fanout")
+		_, _, err := sess.syncOnce(ctx, inbox, "fmq-fanout-"+filepath.Base(inbox))
 		return err
 	}
 	rsyncOne := func(ctx context.Context, dest string) error {
-		_, err := runProc(ctx, h.cfg.Timeout, h.logPath("rsync-fanout"), h.rsyncBin, "-a", h.rsyncd.url("tree"), dest+"/")
+		_, err := runProc(ctx, h.cfg.Timeout, h.logPath("rsync-fanout-"+filepath.Base(dest)), h.rsyncBin, "-a", h.rsyncd.url("tree"), dest+"/")
 		return err
 	}
 	mk := func(name string, clients int, na string, one func(context.Context, string) error) *contender {
