@@ -156,7 +156,7 @@ func newHandServer(now func() time.Time, send func(string, []byte) error) *handS
 	return h
 }
 
-func (h *handServer) emit(id uint8) error {
+func (h *handServer) emit(peer string, id uint8) error {
 	m := h.out[id]
 	buf, err := m.Append(h.buf[:0])
 	if err != nil {
@@ -165,7 +165,7 @@ func (h *handServer) emit(id uint8) error {
 	h.buf = buf
 	m.Reset()
 	h.sent++
-	return h.send("peer", buf)
+	return h.send(peer, buf)
 }
 
 func (h *handServer) input(peer string, body []byte) {
@@ -189,7 +189,7 @@ func (h *handServer) input(peer string, body []byte) {
 		case nom.IDOhai:
 			p.n++
 			p.n++
-			if h.emit(nom.IDOhaiOk) == nil {
+			if h.emit(peer, nom.IDOhaiOk) == nil {
 				p.state = handOpen
 			}
 		default:
@@ -206,7 +206,7 @@ func (h *handServer) input(peer string, body []byte) {
 			if p.n >= 0 {
 				p.n++
 				p.m += 2
-				_ = h.emit(nom.IDHugzOk)
+				_ = h.emit(peer, nom.IDHugzOk)
 			}
 		default:
 			delete(h.peers, peer)
