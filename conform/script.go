@@ -224,6 +224,24 @@ func (p *parser) line(n int, raw string) {
 		p.s.Steps = append(p.s.Steps, Step{Line: n, Kind: StepComment, Note: strings.TrimSpace(text[1:]), Text: text})
 		return
 	}
+	if w, rest, _ := strings.Cut(text, " "); w == "bug" || w == "skip" {
+		// free text: not tokenized
+		rest = strings.TrimSpace(rest)
+		if w == "skip" {
+			if rest == "" {
+				rest = "skipped"
+			}
+			p.s.Skip, p.s.SkipLine = rest, n
+			return
+		}
+		if rest == "" {
+			p.errf(n, indent+1, "bug needs a description of the defect")
+			return
+		}
+		p.sawSteps = true
+		p.s.Steps = append(p.s.Steps, Step{Line: n, Kind: StepBug, Note: rest, Text: text})
+		return
+	}
 	expanded, err := p.expand(text)
 	if err != nil {
 		p.errf(n, indent+err.col+1, "%s", err.msg)
