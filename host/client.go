@@ -54,7 +54,9 @@ type Client struct {
 	synced     chan struct{}
 	syncedOnce sync.Once
 	lost       chan string
-	done       chan struct{}
+	ended      chan struct{} // the engine goroutine returned
+	done       chan struct{} // ... and its last notifications were handled
+	stopping   atomic.Bool   // the host asked the machine to stop
 
 	mu       sync.Mutex
 	err      error
@@ -98,14 +100,27 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 	peer := actions.NewFmqClientPeer(ib, cfg.Subscribe)
 	peer.Login, peer.Password = cfg.Login, cfg.Password
 	c := &Client{cfg: cfg, log: cfg.Logger, ib: ib, peer: peer, start: time.Now(),
-		synced: make(chan struct{}), lost: make(chan string, 4), done: make(chan struct{})}
+		synced: make(chan struct{}), lost: make(chan string, 4),
+		ended: make(chan struct{}), done: make(chan struct{})}
 	eng, err := interp.NewClient(m, interp.Options{
 		Sender: interp.SenderFunc(func(_ string, body []byte) error {
+			// A send on a lost (or not yet replaced) connection is dropped:
+			// the loss itself reaches the machine as "lost" from
+			// connections(), which then redials. Failing the send would
+			// raise "error" in the machine and end the client for good.
 			d := c.dealer.Load()
 			if d == nil {
-				return ErrNotConnected
+				c.log.Debug("send dropped: not connected")
+				return nil
 			}
-			return d.Send(body)
+			if err := d.Send(body); err != nil {
+				if errors.Is(err, transport.ErrLost) || errors.Is(err, transport.ErrClosed) {
+					c.log.Debug("send dropped: connection lost", "err", err)
+					return nil
+				}
+				return err
+			}
+			return nil
 		}),
 		Settings: cfg.Settings,
 		NewPeer:  func(string) any { return peer },
@@ -128,7 +143,7 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 	c.wg.Add(3)
 	go func() {
 		defer c.wg.Done()
-		defer close(c.done)
+		defer close(c.ended)
 		if err := eng.Run(ctx, in); err != nil && !errors.Is(err, context.Canceled) {
 			c.fail(err)
 		}
@@ -168,7 +183,7 @@ func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 		reason := ""
 		select {
 		case <-ctx.Done():
-		case <-c.done:
+		case <-c.ended:
 		case <-d.Lost():
 			reason = "connection lost"
 			c.engine.Call("lost", map[string]any{"reason": reason})
@@ -181,7 +196,7 @@ func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 			return
 		}
 		select {
-		case <-c.done:
+		case <-c.ended:
 			return
 		default:
 		}
@@ -193,21 +208,28 @@ func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 	}
 }
 
+// notifications handles the machine's notifications. When the engine
+// goroutine ends it handles what is left, records an unexplained end as the
+// client's error, and only then closes Done, so Wait sees the final Err
+// (SRSLY, RTFM, a machine that died on an error).
 func (c *Client) notifications(ctx context.Context) {
+	defer close(c.done)
 	for {
 		select {
-		case <-ctx.Done():
-			return
-		case <-c.done:
-			// deliver what is left, then stop
+		case <-c.ended:
+		drain:
 			for {
 				select {
 				case n := <-c.engine.Notifications():
 					c.handle(n)
 				default:
-					return
+					break drain
 				}
 			}
+			if ctx.Err() == nil && !c.stopping.Load() {
+				c.fail(errors.New("fmq client: the client machine ended on an unhandled error (see the log)"))
+			}
+			return
 		case n := <-c.engine.Notifications():
 			c.handle(n)
 		}
@@ -236,7 +258,7 @@ func (c *Client) handle(n interp.Notification) {
 		}
 		c.syncedOnce.Do(func() { close(c.synced) })
 		if c.cfg.Once {
-			c.engine.Call("stop", nil)
+			c.Stop()
 		}
 	case actions.NoteLost:
 		reason, _ := n.Value.(string)
@@ -282,7 +304,10 @@ func (c *Client) Sessions() int {
 }
 
 // Stop leaves politely: KTHXBAI, partial file kept resumable. It does not wait.
-func (c *Client) Stop() { c.engine.Call("stop", nil) }
+func (c *Client) Stop() {
+	c.stopping.Store(true)
+	c.engine.Call("stop", nil)
+}
 
 // Wait blocks until the machine terminates (or ctx ends) and returns the
 // client's error, if any.
