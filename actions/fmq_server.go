@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -246,7 +247,24 @@ func (p *FmqServerPeer) resync(ctx *interp.Ctx, sub string, cache map[string]str
 		}
 		p.enqueue(OpCreate, e.VPath, off, e.Size)
 	}
-	ctx.Log().Info("subscribed", "path", sub, "queued", len(p.pending), "skipped", skipped, "resumed", resumed)
+	// The cache names files the client holds that are no longer published
+	// (deleted while it was away): delete them too, so the mirror is exact.
+	gone := 0
+	keys := make([]string, 0, len(abs))
+	for k := range abs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !publish.Matches(sub, k) || CheckVirtualPath(k) != nil {
+			continue
+		}
+		if _, ok := p.srv.Tree.Lookup(k); !ok {
+			p.enqueue(OpDelete, k, 0, 0)
+			gone++
+		}
+	}
+	ctx.Log().Info("subscribed", "path", sub, "queued", len(p.pending), "skipped", skipped, "resumed", resumed, "deleted", gone)
 }
 
 // enqueue adds a create or delete, superseding pending work on the same

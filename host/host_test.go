@@ -56,3 +56,48 @@ func TestSmokeSync(t *testing.T) {
 		}
 	}
 }
+
+func TestResyncDeletesWhatWentAway(t *testing.T) {
+	pub, in := t.TempDir(), t.TempDir()
+	old := time.Now().Add(-time.Hour)
+	for _, f := range []string{"keep.txt", "gone.txt", "d/gone2.txt"} {
+		writeFile(t, filepath.Join(pub, f), []byte("content of "+f))
+		os.Chtimes(filepath.Join(pub, f), old, old)
+	}
+	syncOnce := func() *Client {
+		srv, err := StartServer(ServerConfig{Publish: []publish.Mount{{Dir: pub, Alias: "/"}}, Bind: "tcp://127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		cl, err := StartClient(ClientConfig{Connect: srv.Endpoint(), Inbox: in, Once: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := cl.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cl.Close()
+		return cl
+	}
+	syncOnce()
+	os.Remove(filepath.Join(pub, "gone.txt"))
+	os.RemoveAll(filepath.Join(pub, "d"))
+	cl := syncOnce()
+	if n := cl.Stats().Deleted.Load(); n != 2 {
+		t.Errorf("deleted %d files, want 2", n)
+	}
+	if n := cl.Stats().Files.Load(); n != 0 {
+		t.Errorf("second sync fetched %d files, want 0 (keep.txt is cached)", n)
+	}
+	for _, f := range []string{"gone.txt", "d/gone2.txt", "d"} {
+		if _, err := os.Stat(filepath.Join(in, f)); !os.IsNotExist(err) {
+			t.Errorf("%s still in the inbox (err %v)", f, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(in, "keep.txt")); err != nil {
+		t.Error(err)
+	}
+}
