@@ -548,6 +548,14 @@ func (ss *session) steps(ctx context.Context) error {
 			err = ss.closed(ctx, st)
 		case StepReconnect:
 			err = ss.reconnect(st)
+		case StepDrain:
+			ss.mu.Lock()
+			q := ss.queue
+			ss.queue = nil
+			ss.mu.Unlock()
+			for _, ev := range q {
+				ss.note("%s:%d: drained %s", ss.s.Path, st.Line, ss.describe(ev.body, ss.other()))
+			}
 		case StepInbox:
 			err = ss.inbox(ctx, st)
 		case StepWrite, StepRemove:
@@ -774,9 +782,17 @@ func (mt *Matcher) check(m codec.Message) string {
 		return ""
 	}
 	if !equal(v, mt.Want) {
-		return fmt.Sprintf("%s is %s, want %s", mt.Field, show(fieldText(v)), show(fieldText(mt.Want)))
+		return fmt.Sprintf("%s is %s, want %s", mt.Field, showValue(v), showValue(mt.Want))
 	}
 	return ""
+}
+
+func showValue(v any) string {
+	switch v.(type) {
+	case string, []byte:
+		return show(fieldText(v))
+	}
+	return fieldText(v)
 }
 
 func show(s string) string {

@@ -92,6 +92,7 @@ const (
 	StepRemove                        // rm PATH
 	StepBug                           // bug TEXT: the rest of the script shows a known defect
 	StepComment                       // "# text": a label in the transcript
+	StepDrain                         // drain: discard every message received and not yet expected
 )
 
 // Step is one executable line.
@@ -377,6 +378,11 @@ func (p *parser) line(n int, raw string) {
 		}
 		if neg && st.Within == 0 {
 			p.errf(n, toks[0].col, "! closed needs a window: ! closed within 300ms")
+			return
+		}
+	case "drain":
+		st.Kind = StepDrain
+		if !p.nargs(n, toks[0], args, 0) {
 			return
 		}
 	case "reconnect":
