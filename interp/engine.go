@@ -616,11 +616,12 @@ func (e *Engine) remove(inst *instance, why string) {
 // its earlier key: Tick finds nothing due then and fixes it. This keeps the
 // heap out of the per-message path.
 func (e *Engine) reschedule(inst *instance) {
-	if inst.removed {
+	if inst.removed || !inst.timersSet && inst.heapIdx >= 0 {
 		return
 	}
+	inst.timersSet = false
 	next := inst.nextDeadline()
-	if inst.heapIdx >= 0 && !next.IsZero() && next.After(inst.next) {
+	if inst.heapIdx >= 0 && !next.IsZero() && !next.Before(inst.next) {
 		return
 	}
 	e.place(inst, next)
@@ -628,6 +629,7 @@ func (e *Engine) reschedule(inst *instance) {
 
 func (e *Engine) rescheduleNow(inst *instance) {
 	if !inst.removed {
+		inst.timersSet = false
 		e.place(inst, inst.nextDeadline())
 	}
 }

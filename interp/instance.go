@@ -24,6 +24,11 @@ type instance struct {
 	wakeups               []timer   // ctx.Wakeup
 	next                  time.Time // earliest deadline while in the heap
 	heapIdx               int
+	// timersSet is true when a deadline may have moved earlier since the
+	// instance was last placed in the timer heap. touch only moves the
+	// expiry later, so it leaves it false: the per-message path then never
+	// looks at the heap.
+	timersSet bool
 }
 
 type timer struct {
@@ -48,6 +53,7 @@ func (i *instance) touch(now time.Time) {
 }
 
 func (i *instance) setExpiry(now time.Time, d time.Duration) {
+	i.timersSet = true
 	i.expiry = d
 	i.expiryAt = time.Time{}
 	if d > 0 {
@@ -56,6 +62,7 @@ func (i *instance) setExpiry(now time.Time, d time.Duration) {
 }
 
 func (i *instance) setHeartbeat(now time.Time, d time.Duration) {
+	i.timersSet = true
 	i.heartbeat = d
 	i.heartbeatAt = time.Time{}
 	if d > 0 {
@@ -64,6 +71,10 @@ func (i *instance) setHeartbeat(now time.Time, d time.Duration) {
 }
 
 func (i *instance) armAfters(now time.Time) {
+	if len(i.afters) == 0 && len(i.state.After) == 0 {
+		return
+	}
+	i.timersSet = true
 	i.afters = i.afters[:0]
 	for _, a := range i.state.After {
 		i.afters = append(i.afters, timer{ev: a.ev, at: now.Add(max(i.ms.dur(a.Dur), time.Nanosecond))})
@@ -71,6 +82,7 @@ func (i *instance) armAfters(now time.Time) {
 }
 
 func (i *instance) setWakeup(ev int, at time.Time) {
+	i.timersSet = true
 	for k := range i.wakeups {
 		if i.wakeups[k].ev == ev {
 			i.wakeups[k].at = at
@@ -81,6 +93,7 @@ func (i *instance) setWakeup(ev int, at time.Time) {
 }
 
 func (i *instance) cancelWakeup(ev int) {
+	i.timersSet = true
 	for k := range i.wakeups {
 		if i.wakeups[k].ev == ev {
 			i.wakeups = append(i.wakeups[:k], i.wakeups[k+1:]...)
@@ -128,6 +141,7 @@ func (i *instance) popDue(now time.Time) (int, bool) {
 		consider(3, j, w.at)
 	}
 	m := i.ms.m
+	i.timersSet = true
 	switch kind {
 	case 0:
 		i.expiryAt = now.Add(i.expiry) // fires again after another silent period
