@@ -63,6 +63,8 @@ type gconn struct {
 	peerType string
 	peerID   string // routing identity used by zmq4 (Router side)
 	user     string // PLAIN login (Router side)
+	// libzmqPeer: the greeting's padding carries libzmq's ZMTP 1.0 length.
+	libzmqPeer bool
 
 	// zmq4-facing synthetic handshake
 	replay  []byte

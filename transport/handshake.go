@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,9 @@ func (c *gconn) handshake(ours, id string, newID func() string) error {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return protoErr(ReasonHandshakeTimeout, "no complete handshake within %v", c.opt.HandshakeTimeout)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return protoErr(ReasonHandshakeClosed, "peer closed during the handshake")
 		}
 		return err
 	}
@@ -51,6 +55,7 @@ func (c *gconn) exchange(ours, id string) error {
 	if err != nil {
 		return err
 	}
+	c.libzmqPeer = !bytes.Equal(gb[1:9], make([]byte, 8))
 	if g.Mechanism != mech {
 		return protoErr(ReasonBadMechanism, "peer speaks %s, we require %s", g.Mechanism, mech)
 	}
@@ -78,7 +83,7 @@ func (c *gconn) exchange(ours, id string) error {
 			return err
 		}
 		if !c.opt.PlainServer.Check(user, pass) {
-			_ = c.sendCmd("ERROR", []byte("\x03400"))
+			c.sendError("400")
 			return protoErr(ReasonAuthFailed, "PLAIN login %q refused", user)
 		}
 		c.user = user
@@ -113,6 +118,26 @@ func (c *gconn) exchange(ours, id string) error {
 	return c.checkPeerMeta(peerMeta, ours)
 }
 
+// libzmqErrorName is how libzmq 4.3 spells the ERROR command name on the
+// wire ("\x05ERROR" in its C source is the two characters 0x5E 'R', then
+// "ROR"), and the only spelling it recognises.
+var libzmqErrorName = []byte("\x5eRROR")
+
+// sendError refuses the handshake with an ERROR command. A peer whose
+// greeting carries libzmq's ZMTP 1.0 compatibility length (a non-zero
+// padding) gets libzmq's spelling of ERROR, which is the one it reports as
+// an authentication failure with the status code; others get RFC 23's.
+func (c *gconn) sendError(reason string) {
+	body := append([]byte{byte(len(reason))}, reason...)
+	if c.libzmqPeer {
+		frame := appendFrameHeader(nil, flagCommand, len(libzmqErrorName)+len(body))
+		frame = append(frame, libzmqErrorName...)
+		c.raw.Write(append(frame, body...))
+		return
+	}
+	_ = c.sendCmd("ERROR", body)
+}
+
 func (c *gconn) sendCmd(name string, body []byte) error {
 	_, err := c.raw.Write(appendCommand(nil, name, body))
 	return err
@@ -143,8 +168,13 @@ func (c *gconn) expectCmd(want string) ([]byte, error) {
 	if _, err := io.ReadFull(c.br, body); err != nil {
 		return nil, err
 	}
-	name, data, err := parseCommand(body)
-	if err != nil {
+	var name string
+	var data []byte
+	if bytes.HasPrefix(body, libzmqErrorName) {
+		// libzmq 4.3 writes the ERROR name as "\x05ERROR" in C, which the
+		// compiler reads as 0x5E "RROR"; accept its spelling.
+		name, data = "ERROR", body[len(libzmqErrorName):]
+	} else if name, data, err = parseCommand(body); err != nil {
 		return nil, protoErr(ReasonBadHandshake, "%s", err.(*ProtocolError).Detail)
 	}
 	if name == "ERROR" && name != want {

@@ -39,6 +39,7 @@ const (
 // Drop reasons: the keys of Stats.Drops and the "reason" attribute of log lines.
 const (
 	ReasonHandshakeTimeout = "handshake-timeout"
+	ReasonHandshakeClosed  = "handshake-closed"
 	ReasonBadGreeting      = "bad-greeting"
 	ReasonBadMechanism     = "bad-mechanism"
 	ReasonBadHandshake     = "bad-handshake"
