@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -81,8 +82,10 @@ type gconn struct {
 	zmqGoneOnce sync.Once
 	onZmqGone   func()
 
-	wmu   sync.Mutex
-	queue *writeQueue // nil: direct writes
+	wmu         sync.Mutex
+	queue       *writeQueue // nil: direct writes
+	outbound    outTrack
+	pendingPong []byte
 }
 
 func newGconn(raw net.Conn, opt *Options, owner connOwner, server bool) *gconn {
@@ -263,7 +266,10 @@ func (c *gconn) nextFrame() error {
 		if err := checkTrafficCommand(body); err != nil {
 			return c.readFail(err)
 		}
-		c.owner.counters().add(func(s *Stats) { s.PingsDropped++ })
+		if name, data, _ := parseCommand(body); name == "PING" {
+			c.pong(data[2:])
+		}
+		c.owner.counters().add(func(s *Stats) { s.Pings++ })
 		return nil
 	}
 	in.parts++
@@ -348,25 +354,90 @@ func (s *swallower) consume(p []byte) []byte {
 // or write under a deadline (Dealer).
 func (c *gconn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	n := 0
 	if !c.swallow.done {
 		rest := c.swallow.consume(p)
-		c.wmu.Unlock()
+		n = len(p) - len(rest)
 		if len(rest) == 0 {
-			return len(p), nil
+			return n, nil
 		}
-		n, err := c.Write(rest)
-		return len(p) - len(rest) + n, err
+		p = rest
 	}
-	c.wmu.Unlock()
+	m, err := c.emit(p)
+	if err != nil {
+		return n + m, err
+	}
+	c.outbound.advance(p)
+	if c.pendingPong != nil && c.outbound.boundary() {
+		pong := c.pendingPong
+		c.pendingPong = nil
+		if _, err := c.emit(pong); err != nil {
+			return n + m, err
+		}
+	}
+	return n + m, nil
+}
+
+// emit sends bytes of the outbound stream; c.wmu held.
+func (c *gconn) emit(p []byte) (int, error) {
 	if c.queue != nil {
 		return c.queue.write(c, p)
 	}
 	return c.writeDirect(p)
 }
 
-func (c *gconn) writeDirect(p []byte) (int, error) {
+// pong answers a peer's PING (ZMTP 3.1 heartbeat) at the next frame
+// boundary of our outbound stream, which zmq4 writes in several calls.
+func (c *gconn) pong(context []byte) {
+	frame := appendCommand(nil, "PONG", context)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if !c.swallow.done || !c.outbound.boundary() {
+		c.pendingPong = frame // a newer PING supersedes an unanswered one
+		return
+	}
+	c.emit(frame)
+}
+
+// outTrack follows frame boundaries in the outbound stream.
+type outTrack struct {
+	hdr   [9]byte
+	n     int
+	body  uint64
+	inMsg bool // last frame had MORE
+}
+
+func (o *outTrack) advance(p []byte) {
+	for len(p) > 0 {
+		if o.body > 0 {
+			k := uint64(len(p))
+			if k > o.body {
+				k = o.body
+			}
+			o.body -= k
+			p = p[k:]
+			continue
+		}
+		o.hdr[o.n] = p[0]
+		o.n++
+		p = p[1:]
+		if o.n == headerLen(o.hdr[0]) {
+			if o.hdr[0]&flagLong != 0 {
+				o.body = binary.BigEndian.Uint64(o.hdr[1:9])
+			} else {
+				o.body = uint64(o.hdr[1])
+			}
+			o.inMsg = o.hdr[0]&flagMore != 0
+			o.n = 0
+		}
+	}
+}
+
+func (o *outTrack) boundary() bool { return o.n == 0 && o.body == 0 && !o.inMsg }
+
+// writeDirect writes under WriteTimeout; c.wmu held.
+func (c *gconn) writeDirect(p []byte) (int, error) {
 	if c.isClosed() {
 		return 0, c.closedErr()
 	}
@@ -403,9 +474,8 @@ const (
 	writeBatch = 256 << 10 // bytes per deadline-bounded write: a peer slower than writeBatch/WriteTimeout is cut
 )
 
+// write queues p; c.wmu held (one Write at a time per connection).
 func (q *writeQueue) write(c *gconn, p []byte) (int, error) {
-	c.wmu.Lock() // one Write at a time per connection
-	defer c.wmu.Unlock()
 	q.mu.Lock()
 	if c.isClosed() {
 		q.mu.Unlock()

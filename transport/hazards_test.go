@@ -383,14 +383,17 @@ func TestHazard6PingAndCloseLeak(t *testing.T) {
 	p := rawDial(t, r.Endpoint())
 	p.handshakeNULL("pinger")
 	p.write(appendCommand(nil, "PING", []byte{0, 10, 'c', 't', 'x'}))
+	if name, ctx := p.readCmd(); name != "PONG" || string(ctx) != "ctx" {
+		t.Fatalf("got %s %q, want PONG \"ctx\"", name, ctx)
+	}
 	p.write(appendCommand(nil, "PONG", nil))
 	p.sendMsg([]byte("data"))
 	m := recvMsg(t, r.Recv(), 5*time.Second)
 	if string(m.Body) != "data" {
 		t.Fatalf("got %q", m.Body)
 	}
-	if s := r.Stats(); s.PingsDropped != 2 {
-		t.Fatalf("pings dropped %d", s.PingsDropped)
+	if s := r.Stats(); s.Pings != 2 {
+		t.Fatalf("pings dropped %d", s.Pings)
 	}
 	// Many unread messages from several peers, then Close.
 	var ds []*Dealer

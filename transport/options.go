@@ -123,7 +123,7 @@ type Stats struct {
 	Pending      int               // handshakes in progress
 	ClosedByPeer uint64            // established connections the peer closed
 	Drops        map[string]uint64 // connections cut by us, by Reason* constant
-	PingsDropped uint64            // ZMTP PING/PONG commands consumed by the guard
+	Pings        uint64            // ZMTP PING/PONG commands received (consumed by the guard; PINGs answered)
 	MsgsDropped  uint64            // multipart or command messages not delivered
 	GoneDropped  uint64            // Gone notifications lost because nobody read Gone()
 }
