@@ -160,8 +160,12 @@ func TestInteropLibzmqDealerToOurRouter(t *testing.T) {
 					t.Fatalf("peer identity %q", p)
 				}
 			}
-			if tc.name == "null-heartbeat" && r.Stats().Pings == 0 {
-				t.Fatal("libzmq heartbeats were not seen")
+			if tc.name == "null-heartbeat" {
+				// libzmq would drop a silent server and reconnect: one
+				// connection means our PONGs kept it alive.
+				if s := r.Stats(); s.Pings == 0 || s.Established != 1 {
+					t.Fatalf("want pings on one connection; stats %+v", s)
+				}
 			}
 		})
 	}
