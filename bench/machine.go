@@ -124,7 +124,7 @@ func machineLines(ctx context.Context, h *harness) []string {
 	return []string{
 		"date: " + h.started.UTC().Format(time.RFC3339),
 		fmt.Sprintf("machine: %d x %s, %s RAM, Linux %s, %s/%s", runtime.NumCPU(), cpuModel(), memTotal(), kernel(), runtime.GOOS, runtime.GOARCH),
-		fmt.Sprintf("work dir: %s (%s)", h.work, fsType(h.work)),
+		fmt.Sprintf("work dir: %s (%s); vm dirty limits: %s; load average at start: %s", h.work, fsType(h.work), dirtyLimits(), h.loadAtStart),
 		"go: " + goToolVersion(ctx),
 		"baseline tools: " + rsync + "; cp from " + cpVersion(ctx),
 		"fmq: commit " + gitDescribe(ctx, h.root) + fmqState(h.fmq),
@@ -146,4 +146,34 @@ func cpVersion(ctx context.Context) string {
 	}
 	line, _, _ := strings.Cut(string(out), "\n")
 	return strings.TrimSpace(line)
+}
+
+// dirtyLimits tells when the kernel starts throttling writers, which decides
+// whether large copies are disk-bound.
+func dirtyLimits() string {
+	read := func(name string) string {
+		b, err := os.ReadFile("/proc/sys/vm/" + name)
+		if err != nil {
+			return "?"
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if b := read("dirty_bytes"); b != "0" && b != "?" {
+		return "dirty_bytes " + b + ", dirty_background_bytes " + read("dirty_background_bytes")
+	}
+	return "dirty_ratio " + read("dirty_ratio") + "%, dirty_background_ratio " + read("dirty_background_ratio") + "%"
+}
+
+// loadAverage is the 1, 5 and 15 minute load average: other work on the
+// machine skews every contender, so it belongs with the figures.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -175,12 +175,13 @@ type dataset struct {
 
 // harness is the state of one run.
 type harness struct {
-	cfg     Config
-	log     *slog.Logger
-	root    string // repository root
-	work    string // this run's work dir
-	runDir  string // logs, endpoints, binaries
-	started time.Time
+	cfg         Config
+	log         *slog.Logger
+	root        string // repository root
+	work        string // this run's work dir
+	runDir      string // logs, endpoints, binaries
+	started     time.Time
+	loadAtStart string
 
 	data map[string]*dataset
 
@@ -267,7 +268,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 			workloads = append(workloads, w)
 		}
 	}
-	h := &harness{cfg: cfg, log: log, started: time.Now(), data: map[string]*dataset{}}
+	h := &harness{cfg: cfg, log: log, started: time.Now(), loadAtStart: loadAverage(), data: map[string]*dataset{}}
 
 	root := cfg.ModuleRoot
 	if root == "" {
