@@ -105,6 +105,17 @@ func inprocServer(ctx context.Context, s *Script, opt Options, wire func(string)
 func inprocClient(ctx context.Context, s *Script, opt Options, wire func(string)) *Result {
 	inbox := filepath.Join(opt.Work, "inbox")
 	opt.Listen, opt.Inbox = "tcp://127.0.0.1:0", inbox
+	// Sections "inbox/..." are what the client holds before it starts.
+	for _, f := range s.Files {
+		if rel, ok := strings.CutPrefix(f.Name, "inbox/"); ok {
+			if !filepath.IsLocal(filepath.FromSlash(rel)) {
+				return &Result{Status: Fail, Err: fmt.Errorf("%s:%d: section %q leaves the inbox", s.Path, f.Line, f.Name)}
+			}
+			if err := writeOld(filepath.Join(inbox, filepath.FromSlash(rel)), f.Data); err != nil {
+				return &Result{Status: Fail, Err: err}
+			}
+		}
+	}
 	var cl *host.Client
 	opt.started = func(ep string) error {
 		var err error
