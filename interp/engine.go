@@ -184,17 +184,60 @@ type Engine struct {
 	notify chan Notification
 
 	// dispatch scratch, engine goroutine only
-	now   time.Time
-	q     []queued
-	qi    int
-	env   genv
-	vm    vm.VM
-	buf   []byte
-	ctx   Ctx
-	rx    []codec.Message // decode scratch by message id
-	stats struct {
+	now time.Time
+	q   []queued
+	qi  int
+	env genv
+	vm  vm.VM
+	buf []byte
+	ctx Ctx
+	rx  []codec.Message // decode scratch by message id
+
+	// Counters are plain fields on the engine goroutine (n), published to
+	// atomics (stats) for Stats: at the end of every Input, Tick and Start
+	// called directly, and under Run before it waits for input and at
+	// least every publishEvery inputs while it is busy.
+	n           counters
+	pubN        counters // what stats holds
+	inRun       bool
+	unpublished int
+	stats       struct {
 		frames, badSig, malformed, unhandled, events, sent, sendErr, exceptions, loops, notifyDropped, instances atomic.Uint64
 	}
+}
+
+type counters struct {
+	frames, badSig, malformed, unhandled, events, sent, sendErr, exceptions, loops, notifyDropped, instances uint64
+}
+
+// publishEvery bounds how many inputs Stats may lag behind while Run is busy.
+const publishEvery = 64
+
+// publish makes the engine's counters visible to Stats. Only the engine
+// goroutine writes the atomics, so a store (not a read-modify-write) is enough.
+func (e *Engine) publish() {
+	e.unpublished = 0
+	if e.n == e.pubN {
+		return
+	}
+	n, p, s := &e.n, &e.pubN, &e.stats
+	store := func(a *atomic.Uint64, v, was uint64) {
+		if v != was {
+			a.Store(v)
+		}
+	}
+	store(&s.frames, n.frames, p.frames)
+	store(&s.badSig, n.badSig, p.badSig)
+	store(&s.malformed, n.malformed, p.malformed)
+	store(&s.unhandled, n.unhandled, p.unhandled)
+	store(&s.events, n.events, p.events)
+	store(&s.sent, n.sent, p.sent)
+	store(&s.sendErr, n.sendErr, p.sendErr)
+	store(&s.exceptions, n.exceptions, p.exceptions)
+	store(&s.loops, n.loops, p.loops)
+	store(&s.notifyDropped, n.notifyDropped, p.notifyDropped)
+	store(&s.instances, n.instances, p.instances)
+	*p = *n
 }
 
 // NewServer returns an engine running m (role server), one instance per peer.
@@ -212,6 +255,7 @@ func newEngine(m *Machine, role string, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{role: role, opts: opts, proto: m.Proto, insts: map[string]*instance{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	e.ctx.e = e
 	e.cur.Store(ms)
 	e.log = opts.Logger
 	if e.log == nil {
@@ -269,7 +313,9 @@ func (e *Engine) Notifications() <-chan Notification { return e.notify }
 // Done is closed when a client's instance has terminated.
 func (e *Engine) Done() <-chan struct{} { return e.done }
 
-// Stats returns a snapshot of the counters.
+// Stats returns a snapshot of the counters. It is exact after Input, Tick
+// or Start return and whenever Run is waiting for input; while Run is busy
+// it may lag by up to publishEvery (64) inputs.
 func (e *Engine) Stats() Stats {
 	s := &e.stats
 	return Stats{Frames: s.frames.Load(), BadSignature: s.badSig.Load(), Malformed: s.malformed.Load(),
@@ -363,24 +409,51 @@ func (e *Engine) Call(event string, args map[string]any) error {
 // Run serves until ctx ends, in closes, or (client) the instance
 // terminates. It is the engine goroutine.
 func (e *Engine) Run(ctx context.Context, in <-chan Frame) error {
+	e.inRun = true
+	defer func() {
+		e.inRun = false
+		e.publish()
+	}()
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
+	var armed time.Time // the deadline t is set for (zero: none, t is an hour away)
+	armedOK := false    // false: reset t at the next turn
+	now := e.opts.Now()
 	for {
-		e.Tick(e.opts.Now())
+		e.tick(now)
 		if e.role == RoleClient && e.client != nil && e.client.dead {
 			return nil
 		}
-		if !t.Stop() {
+		d, _ := e.NextDeadline()
+		if !armedOK || !d.Equal(armed) {
+			if !t.Stop() {
+				select {
+				case <-t.C:
+				default:
+				}
+			}
+			if !d.IsZero() {
+				t.Reset(max(d.Sub(now), 0))
+			} else {
+				t.Reset(time.Hour)
+			}
+			armed, armedOK = d, true
+		}
+		if e.unpublished < publishEvery {
+			// Busy: take a waiting frame without publishing the counters.
 			select {
-			case <-t.C:
+			case f, ok := <-in:
+				if !ok {
+					return nil
+				}
+				now = e.opts.Now()
+				e.unpublished++
+				e.input(now, f.Peer, f.Body)
+				continue
 			default:
 			}
 		}
-		if d, ok := e.NextDeadline(); ok {
-			t.Reset(max(d.Sub(e.opts.Now()), 0))
-		} else {
-			t.Reset(time.Hour)
-		}
+		e.publish() // about to wait: Stats is exact while the engine is idle
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -388,16 +461,28 @@ func (e *Engine) Run(ctx context.Context, in <-chan Frame) error {
 			if !ok {
 				return nil
 			}
-			e.Input(f.Peer, f.Body)
+			now = e.opts.Now()
+			e.unpublished++
+			e.input(now, f.Peer, f.Body)
+			continue
 		case <-e.wake:
 		case <-t.C:
+			armedOK = false
 		}
+		now = e.opts.Now()
 	}
 }
 
 // Start creates the client's instance and runs its initial entry actions.
 // Run and Tick call it; it does nothing for a server or when done already.
 func (e *Engine) Start() {
+	e.start()
+	if !e.inRun {
+		e.publish()
+	}
+}
+
+func (e *Engine) start() {
 	if e.role != RoleClient || e.client != nil {
 		return
 	}
@@ -415,8 +500,15 @@ func (e *Engine) NextDeadline() (time.Time, bool) {
 // Tick sets the clock to now, delivers commands posted from other
 // goroutines, and fires every timer due at now.
 func (e *Engine) Tick(now time.Time) {
+	e.tick(now)
+	if !e.inRun {
+		e.publish()
+	}
+}
+
+func (e *Engine) tick(now time.Time) {
 	e.now = now
-	e.Start()
+	e.start()
 	e.mu.Lock()
 	cmds := e.cmds
 	e.cmds = nil
@@ -476,10 +568,17 @@ func (e *Engine) hostEvent(inst *instance, event string, value any) {
 
 // Input processes one received frame from peer (ignored for a client).
 func (e *Engine) Input(peer string, body []byte) {
-	e.now = e.opts.Now()
-	e.stats.frames.Add(1)
+	e.input(e.opts.Now(), peer, body)
+	if !e.inRun {
+		e.publish()
+	}
+}
+
+func (e *Engine) input(now time.Time, peer string, body []byte) {
+	e.now = now
+	e.n.frames++
 	if len(body) < 2 || body[0] != e.sig[0] || body[1] != e.sig[1] {
-		e.stats.badSig.Add(1)
+		e.n.badSig++
 		if e.opts.Trace {
 			e.log.Debug("frame without signature dropped", "peer", peer, "len", len(body))
 		}
@@ -487,7 +586,7 @@ func (e *Engine) Input(peer string, body []byte) {
 	}
 	var inst *instance
 	if e.role == RoleClient {
-		e.Start()
+		e.start()
 		inst = e.client
 		if inst.dead {
 			return
@@ -524,7 +623,7 @@ func (e *Engine) Input(peer string, body []byte) {
 			derr = err
 		}
 		msg = nil
-		e.stats.malformed.Add(1)
+		e.n.malformed++
 	}
 	inst.touch(e.now)
 	if e.opts.Wire != nil {
@@ -562,18 +661,18 @@ func (e *Engine) newInstance(id string) *instance {
 		e.insts[id] = inst
 	}
 	e.mu.Unlock()
-	e.stats.instances.Add(1)
+	e.n.instances++
 	if e.opts.Trace {
 		e.log.Debug("instance created", "peer", id, "state", m.Initial.Name)
 	}
 	if len(m.Initial.Entry) > 0 {
-		e.resetQueue()
-		e.bindCtx(inst, nil, nil, nil, nil)
-		e.ctx.ev = &startEvent // entry of the initial state runs under no event: ctx.Event() is ""
+		e.bind(inst, nil)
+		c := &e.ctx
+		c.ev, c.value, c.err = &startEvent, nil, nil // entry of the initial state runs under no event: ctx.Event() is ""
 		if ex, err := e.runActions(inst, m.Initial.Entry); ex >= 0 {
 			e.push(ex, nil, err)
 		}
-		e.drain(inst, nil)
+		e.drain(inst, 0)
 	} else {
 		e.reschedule(inst)
 	}
@@ -596,7 +695,7 @@ func (e *Engine) remove(inst *instance, why string) {
 		delete(e.insts, inst.id)
 	}
 	e.mu.Unlock()
-	e.stats.instances.Add(^uint64(0))
+	e.n.instances--
 	if c, ok := inst.peer.(io.Closer); ok {
 		// The peer value owns resources (an open file): free them now.
 		if err := c.Close(); err != nil {
@@ -667,34 +766,54 @@ func (e *Engine) pushNext(ev int, err error) {
 	e.q[e.qi] = queued{ev: ev, err: err}
 }
 
-func (e *Engine) bindCtx(inst *instance, ev *EventInfo, msg codec.Message, v any, err error) {
-	e.ctx = Ctx{e: e, inst: inst, ev: ev, msg: msg, value: v, err: err}
+// bind points the action context and the guard inputs at inst and the
+// input's message, once per macrostep; step sets only what changes per event.
+func (e *Engine) bind(inst *instance, msg codec.Message) {
+	c := &e.ctx
+	c.inst, c.msg = inst, msg
+	g := &e.env
+	g.msg, g.peer, g.settings, g.setPtr = msg, inst.peer, inst.ms.settings, inst.ms.setPtr
 }
 
-// macrostep handles one input and every internal event it raises.
+// unbind drops the references the context holds after a macrostep.
+func (e *Engine) unbind() {
+	c := &e.ctx
+	c.inst, c.msg, c.value, c.err = nil, nil, nil, nil
+	g := &e.env
+	g.msg, g.peer, g.value = nil, nil, nil
+}
+
+// macrostep handles one input and every internal event it raises. The
+// input's own event does not go through the queue.
 func (e *Engine) macrostep(inst *instance, ev int, msg codec.Message, value any, err error) {
-	e.resetQueue()
-	e.push(ev, value, err)
-	e.drain(inst, msg)
+	e.bind(inst, msg)
+	e.step(inst, ev, value, err)
+	e.drain(inst, 1)
 }
 
-func (e *Engine) drain(inst *instance, msg codec.Message) {
-	ms := inst.ms
-	steps := 0
-	for e.qi < len(e.q) && !inst.dead {
-		it := e.q[e.qi]
-		e.qi++
-		steps++
-		if steps > ms.maxSteps {
-			e.stats.loops.Add(1)
-			e.log.Error("input stopped: internal step limit reached; instance terminated", "peer", inst.id,
-				"state", inst.state.Name, "event", ms.m.Events[it.ev].Name, "max_steps", ms.maxSteps)
-			inst.dead = true
-			break
+// drain handles the queued events (steps have been taken already), then
+// removes or reschedules the instance.
+func (e *Engine) drain(inst *instance, steps int) {
+	if e.qi < len(e.q) {
+		ms := inst.ms
+		for e.qi < len(e.q) && !inst.dead {
+			it := e.q[e.qi]
+			e.qi++
+			steps++
+			if steps > ms.maxSteps {
+				e.n.loops++
+				e.log.Error("input stopped: internal step limit reached; instance terminated", "peer", inst.id,
+					"state", inst.state.Name, "event", ms.m.Events[it.ev].Name, "max_steps", ms.maxSteps)
+				inst.dead = true
+				break
+			}
+			e.step(inst, it.ev, it.value, it.err)
 		}
-		e.step(inst, it.ev, msg, it.value, it.err)
 	}
-	e.resetQueue()
+	if len(e.q) > 0 {
+		e.resetQueue()
+	}
+	e.unbind()
 	if inst.dead {
 		e.remove(inst, "terminated")
 		return
@@ -702,31 +821,38 @@ func (e *Engine) drain(inst *instance, msg codec.Message) {
 	e.reschedule(inst)
 }
 
-func (e *Engine) step(inst *instance, evID int, msg codec.Message, value any, err error) {
+func (e *Engine) step(inst *instance, evID int, value any, err error) {
 	m := inst.ms.m
 	ev := m.Events[evID]
 	st := inst.state
-	e.stats.events.Add(1)
-	e.bindCtx(inst, ev, msg, value, err)
-	e.env = genv{msg: msg, peer: inst.peer, settings: inst.ms.settings, setPtr: inst.ms.setPtr, state: st.Name, event: ev.Name, value: value}
+	e.n.events++
+	c := &e.ctx
+	c.ev, c.value, c.err = ev, value, err
+	alts := m.table[st.ID][evID]
 	var t *Transition
-	for _, alt := range m.table[st.ID][evID] {
-		if alt.guard == nil {
-			t = alt
-			break
-		}
-		ok, gerr := alt.guard.eval(&e.env, &e.vm)
-		if e.opts.Trace {
-			e.log.Debug("guard", "peer", inst.id, "state", st.Name, "event", ev.Name, "when", alt.When, "result", ok, "err", gerr)
-		}
-		if gerr != nil {
-			e.stats.exceptions.Add(1)
-			e.pushNext(m.evError, fmt.Errorf("guard %q of on.%s in state %s: %w", alt.When, alt.Event, alt.From.Name, gerr))
-			return
-		}
-		if ok {
-			t = alt
-			break
+	if len(alts) > 0 && alts[0].guard == nil {
+		t = alts[0] // the common case: one alternative, no guard
+	} else if len(alts) > 0 {
+		g := &e.env
+		g.st, g.ev, g.value = st, ev, value
+		for _, alt := range alts {
+			if alt.guard == nil {
+				t = alt
+				break
+			}
+			ok, gerr := alt.guard.eval(g, &e.vm)
+			if e.opts.Trace {
+				e.log.Debug("guard", "peer", inst.id, "state", st.Name, "event", ev.Name, "when", alt.When, "result", ok, "err", gerr)
+			}
+			if gerr != nil {
+				e.n.exceptions++
+				e.pushNext(m.evError, fmt.Errorf("guard %q of on.%s in state %s: %w", alt.When, alt.Event, alt.From.Name, gerr))
+				return
+			}
+			if ok {
+				t = alt
+				break
+			}
 		}
 	}
 	if e.opts.Trace {
@@ -763,13 +889,13 @@ func (e *Engine) step(inst *instance, evID int, msg codec.Message, value any, er
 func (e *Engine) unhandled(inst *instance, ev *EventInfo, err error) {
 	switch ev.Kind {
 	case KindMessage, KindMalformed:
-		e.stats.unhandled.Add(1)
+		e.n.unhandled++
 		e.log.Debug("unhandled message ignored", "peer", inst.id, "state", inst.state.Name, "event", ev.Name)
 	case KindError:
 		e.log.Error("unhandled error; instance terminated", "peer", inst.id, "state", inst.state.Name, "err", err)
 		inst.dead = true
 	case KindInternal:
-		e.stats.exceptions.Add(1)
+		e.n.exceptions++
 		e.pushNext(inst.ms.m.evError, fmt.Errorf("event %q is not handled in state %s", ev.Name, inst.state.Name))
 	default: // timers and host events a state does not care about
 		if e.opts.Trace {
@@ -806,7 +932,7 @@ func (e *Engine) runActions(inst *instance, acts []*Action) (int, error) {
 			e.ctx.action = nil
 		}
 		if err != nil {
-			e.stats.exceptions.Add(1)
+			e.n.exceptions++
 			ex := m.evError
 			var exc *Exception
 			if errors.As(err, &exc) {
@@ -842,10 +968,10 @@ func (e *Engine) send(inst *instance, msg codec.Message) error {
 		e.opts.Wire(FormatMessage(dirLetter(ownRole(e.role)), msg))
 	}
 	if err := e.opts.Sender.Send(inst.id, buf); err != nil {
-		e.stats.sendErr.Add(1)
+		e.n.sendErr++
 		return err
 	}
-	e.stats.sent.Add(1)
+	e.n.sent++
 	return nil
 }
 
@@ -853,7 +979,7 @@ func (e *Engine) notifyApp(n Notification) {
 	select {
 	case e.notify <- n:
 	default:
-		e.stats.notifyDropped.Add(1)
+		e.n.notifyDropped++
 		e.log.Warn("notification dropped: application not reading", "name", n.Name, "peer", n.Peer)
 	}
 }

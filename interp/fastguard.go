@@ -213,10 +213,10 @@ func (c *fastCompiler) length(n ast.Node) *typed {
 		return &typed{k: gInt, i: func(*genv) int64 { return v }}
 	case *ast.IdentifierNode:
 		if a.Value == "state" {
-			return &typed{k: gInt, i: func(e *genv) int64 { return int64(len(e.state)) }}
+			return &typed{k: gInt, i: func(e *genv) int64 { return int64(len(e.st.Name)) }}
 		}
 		if a.Value == "event" {
-			return &typed{k: gInt, i: func(e *genv) int64 { return int64(len(e.event)) }}
+			return &typed{k: gInt, i: func(e *genv) int64 { return int64(len(e.ev.Name)) }}
 		}
 	}
 	root, off, t, ok := c.path(n)
@@ -261,9 +261,9 @@ func (c *fastCompiler) compile(n ast.Node) *typed {
 	case *ast.IdentifierNode:
 		switch n.Value {
 		case "state":
-			return &typed{k: gString, s: func(e *genv) string { return e.state }}
+			return &typed{k: gString, s: func(e *genv) string { return e.st.Name }}
 		case "event":
-			return &typed{k: gString, s: func(e *genv) string { return e.event }}
+			return &typed{k: gString, s: func(e *genv) string { return e.ev.Name }}
 		}
 		return nil
 	case *ast.MemberNode:

@@ -100,8 +100,8 @@ type genv struct {
 	peer     any
 	settings reflect.Value  // *settings struct
 	setPtr   unsafe.Pointer // settings.UnsafePointer()
-	state    string
-	event    string
+	st       *State
+	ev       *EventInfo
 	value    any
 	err      error
 }
@@ -124,8 +124,8 @@ func (g *guard) eval(env *genv, vmach *vm.VM) (bool, error) {
 	setAny(s.Field(envMsg), env.msg)
 	setAny(s.Field(envPeer), env.peer)
 	s.Field(envSettings).Set(env.settings)
-	s.Field(envState).SetString(env.state)
-	s.Field(envEvent).SetString(env.event)
+	s.Field(envState).SetString(env.st.Name)
+	s.Field(envEvent).SetString(env.ev.Name)
 	setAny(s.Field(envValue), env.value)
 	out, err := vmach.Run(g.program, ev.Interface())
 	if err != nil {
