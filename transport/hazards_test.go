@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -493,4 +494,45 @@ func TestPlainIdentityTheft(t *testing.T) {
 	if m := recvMsg(t, ada.Recv(), 5*time.Second); string(m.Body) != "still ada" {
 		t.Fatalf("got %q", m.Body)
 	}
+}
+
+// Hazard 2, client side: a server that stops reading makes Dealer.Send fail
+// within WriteTimeout (the connection is cut and Lost fires).
+func TestDealerWriteTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() { // a raw ROUTER: handshake, then never read again
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Write(appendGreeting(nil, mechNULL, false))
+		c.Write(appendCommand(nil, "READY", appendMetadata(nil, property{propSocketType, "ROUTER"})))
+		accepted <- c
+	}()
+	d := dial(t, "tcp://"+ln.Addr().String(), Options{WriteTimeout: 300 * time.Millisecond})
+	srv := <-accepted
+	defer srv.Close()
+	chunk := make([]byte, 1<<20)
+	t0 := time.Now()
+	var sendErr error
+	for i := 0; i < 512 && sendErr == nil; i++ {
+		sendErr = d.Send(chunk)
+	}
+	if !errors.Is(sendErr, ErrLost) {
+		t.Fatalf("Send to a server that never reads: %v", sendErr)
+	}
+	if el := time.Since(t0); el > 5*time.Second {
+		t.Fatalf("took %v", el)
+	}
+	select {
+	case <-d.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Lost not closed")
+	}
+	waitDrop(t, d.Stats, ReasonWriteTimeout, 1, time.Second)
 }
