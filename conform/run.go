@@ -241,16 +241,18 @@ type session struct {
 	router *transport.Router
 	gen    int // dealer generation (reconnect)
 
-	mu      sync.Mutex
-	queue   []event
-	closes  int  // connection ends not yet consumed by a closed step
-	dead    bool // the dealer's connection is lost (final)
-	peer    string
-	done    chan struct{}
-	pumps   sync.WaitGroup
-	wake    chan struct{}
-	trMu    sync.Mutex
-	lastMsg time.Time
+	mu       sync.Mutex
+	queue    []event
+	closes   int  // connection ends not yet consumed by a closed step
+	dead     bool // the dealer's connection is lost (final)
+	peer     string
+	peerGone bool            // the peer's connection ended; the next new identity is adopted
+	others   []transport.Msg // frames from another identity, until the peer is gone
+	done     chan struct{}
+	pumps    sync.WaitGroup
+	wake     chan struct{}
+	trMu     sync.Mutex
+	lastMsg  time.Time
 }
 
 type event struct {
@@ -383,27 +385,25 @@ func (ss *session) open() error {
 				if !ok {
 					return
 				}
-				ss.mu.Lock()
-				if ss.peer == "" {
-					ss.peer = m.Peer
-				}
-				mine := ss.peer == m.Peer
-				ss.mu.Unlock()
-				if !mine {
-					ss.note("frame from another peer %q ignored", m.Peer)
-					continue
-				}
-				ss.push(m.Body)
+				ss.fromRouter(m)
 			case g := <-r.Gone():
 				ss.mu.Lock()
 				mine := g == ss.peer
+				var next []transport.Msg
 				if mine {
 					ss.closes++
+					ss.peerGone = true
+					next, ss.others = ss.others, nil
 				}
 				ss.mu.Unlock()
 				if mine {
 					ss.note("client connection closed")
 					ss.poke()
+					// A reconnected client may have spoken before the old
+					// connection was reported gone.
+					for _, m := range next {
+						ss.fromRouter(m)
+					}
 				}
 			case <-ss.done:
 				return
@@ -411,6 +411,30 @@ func (ss *session) open() error {
 		}
 	}()
 	return nil
+}
+
+// fromRouter queues a frame from the client under test. The first identity
+// that speaks is adopted, and after it disconnects the next new one; frames
+// from another identity meanwhile are held until the current one is gone.
+func (ss *session) fromRouter(m transport.Msg) {
+	ss.mu.Lock()
+	adopted := ss.peer != m.Peer && (ss.peer == "" || ss.peerGone)
+	if adopted {
+		ss.peer, ss.peerGone = m.Peer, false
+	}
+	mine := ss.peer == m.Peer
+	if !mine {
+		if len(ss.others) < 1024 {
+			ss.others = append(ss.others, m)
+		}
+	}
+	ss.mu.Unlock()
+	if adopted {
+		ss.note("client %q connected", m.Peer)
+	}
+	if mine {
+		ss.push(m.Body)
+	}
 }
 
 func (ss *session) dial() error {
@@ -620,14 +644,14 @@ func (ss *session) expect(ctx context.Context, st *Step) error {
 			got := ss.describe(ev.body, st.Dir)
 			ss.note("%s:%d: < %s (+%s)", ss.s.Path, st.Line, got, ms(ev.at.Sub(t0)))
 			if why := ss.mismatch(st, ev.body); why != "" {
-				return ss.fail(st, "want %s within %s; got %s after %s (%s)", st.Text, win, got, ms(ev.at.Sub(t0)), why)
+				return ss.fail(st, "want %s; got %s after %s (%s)", ss.want(st, win), got, ms(ev.at.Sub(t0)), why)
 			}
 			return nil
 		}
 		dead := ss.dead
 		ss.mu.Unlock()
 		if dead {
-			return ss.fail(st, "want %s within %s; got connection closed after %s", st.Text, win, ms(time.Since(t0)))
+			return ss.fail(st, "want %s; got connection closed after %s", ss.want(st, win), ms(time.Since(t0)))
 		}
 		if !ss.wait(ctx, deadline) && time.Now().After(deadline) || ctx.Err() != nil {
 			ss.mu.Lock()
@@ -636,9 +660,17 @@ func (ss *session) expect(ctx context.Context, st *Step) error {
 			if n > 0 {
 				continue
 			}
-			return ss.fail(st, "want %s within %s; got nothing", st.Text, win)
+			return ss.fail(st, "want %s; got nothing", ss.want(st, win))
 		}
 	}
+}
+
+// want is an expectation as written, with its window.
+func (ss *session) want(st *Step, win time.Duration) string {
+	if st.Within > 0 {
+		return st.Text
+	}
+	return fmt.Sprintf("%s within %s", st.Text, win)
 }
 
 func (ss *session) none(ctx context.Context, st *Step) error {

@@ -811,7 +811,8 @@ func splitField(a token) (key, val string, isRe bool, kcol, vcol int, err error)
 		val, isRe = val[1:], true
 		vcol++
 	}
-	for _, c := range key {
+	name, _, _ := strings.Cut(key, ".") // a hash key after the dot may hold anything but "="
+	for _, c := range name {
 		if !(c == '_' || c == '.' || c == '-' || c == '(' || c == ')' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
 			return "", "", false, 0, 0, fmt.Errorf("bad field name %q", key)
 		}
