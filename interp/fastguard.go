@@ -35,6 +35,14 @@ type typed struct {
 	u func(*genv) uint64
 	f func(*genv) float64
 	s func(*genv) string
+	// konst marks a literal; its value is in the field of its kind, so
+	// that comparisons with it need no closure call.
+	konst bool
+	cb    bool
+	ci    int64
+	cu    uint64
+	cf    float64
+	cs    string
 }
 
 var (
@@ -46,6 +54,9 @@ var (
 
 type fastCompiler struct {
 	env reflect.Type
+	// intern returns the machine's own copy of a string literal (a state
+	// name), so that comparing it with state finds equal pointers.
+	intern func(string) string
 }
 
 func scalarKind(t reflect.Type) gkind {
@@ -137,71 +148,117 @@ func (c *fastCompiler) path(n ast.Node) (root int, off uintptr, t reflect.Type, 
 
 func ifaceData(v any) unsafe.Pointer { return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1] }
 
-// base returns a function giving the address of the leaf.
+// eface is the layout of an interface{} value.
+type eface struct {
+	typ, data unsafe.Pointer
+}
+
+// typeWord is the type word an interface holding a value of type t carries.
+func typeWord(t reflect.Type) unsafe.Pointer {
+	v := reflect.Zero(t).Interface()
+	return (*eface)(unsafe.Pointer(&v)).typ
+}
+
+// fail records why a field of a root of type want could not be read.
+func (e *genv) fail(v *eface, want unsafe.Pointer) {
+	if v.typ == want {
+		e.err = errNilGuardValue
+	} else {
+		e.err = errGuardType
+	}
+}
+
+// rootIface returns which genv interface holds the root (msg or peer).
+func rootIface(e *genv, root int) *eface {
+	if root == envMsg {
+		return (*eface)(unsafe.Pointer(&e.msg))
+	}
+	return (*eface)(unsafe.Pointer(&e.peer))
+}
+
+// base returns a function giving the address of the leaf; a read through a
+// nil or mistyped root gives zeroBuf and sets e.err.
 func (c *fastCompiler) base(root int, off uintptr) func(*genv) unsafe.Pointer {
-	want := c.env.Field(root).Type
+	if root == envSettings {
+		return func(e *genv) unsafe.Pointer { return unsafe.Add(e.setPtr, off) }
+	}
+	want := typeWord(c.env.Field(root).Type)
+	return func(e *genv) unsafe.Pointer {
+		v := rootIface(e, root)
+		if v.typ != want || v.data == nil {
+			e.fail(v, want)
+			return unsafe.Pointer(&zeroBuf)
+		}
+		return unsafe.Add(v.data, off)
+	}
+}
+
+type number interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64
+}
+
+// readNum reads a numeric field of type T as R in one closure: the root's
+// type check, the load and the conversion.
+func readNum[T number, R int64 | uint64 | float64](c *fastCompiler, root int, off uintptr) func(*genv) R {
 	switch root {
 	case envSettings:
-		return func(e *genv) unsafe.Pointer { return unsafe.Add(e.setPtr, off) }
+		return func(e *genv) R { return R(*(*T)(unsafe.Add(e.setPtr, off))) }
 	case envMsg:
-		return func(e *genv) unsafe.Pointer {
-			if reflect.TypeOf(e.msg) != want {
-				e.err = errGuardType
-				return unsafe.Pointer(&zeroBuf)
+		want := typeWord(c.env.Field(root).Type)
+		return func(e *genv) R {
+			v := (*eface)(unsafe.Pointer(&e.msg))
+			if v.typ != want || v.data == nil {
+				e.fail(v, want)
+				return 0
 			}
-			p := ifaceData(e.msg)
-			if p == nil {
-				e.err = errNilGuardValue
-				return unsafe.Pointer(&zeroBuf)
-			}
-			return unsafe.Add(p, off)
+			return R(*(*T)(unsafe.Add(v.data, off)))
 		}
 	}
-	return func(e *genv) unsafe.Pointer {
-		if reflect.TypeOf(e.peer) != want {
-			e.err = errGuardType
-			return unsafe.Pointer(&zeroBuf)
+	want := typeWord(c.env.Field(root).Type)
+	return func(e *genv) R {
+		v := (*eface)(unsafe.Pointer(&e.peer))
+		if v.typ != want || v.data == nil {
+			e.fail(v, want)
+			return 0
 		}
-		p := ifaceData(e.peer)
-		if p == nil {
-			e.err = errNilGuardValue
-			return unsafe.Pointer(&zeroBuf)
-		}
-		return unsafe.Add(p, off)
+		return R(*(*T)(unsafe.Add(v.data, off)))
 	}
 }
 
 func (c *fastCompiler) leaf(root int, off uintptr, t reflect.Type) *typed {
-	at := c.base(root, off)
 	switch t.Kind() {
 	case reflect.Bool:
+		at := c.base(root, off)
 		return &typed{k: gBool, b: func(e *genv) bool { return *(*bool)(at(e)) }}
-	case reflect.Int:
-		return &typed{k: gInt, i: func(e *genv) int64 { return int64(*(*int)(at(e))) }}
-	case reflect.Int8:
-		return &typed{k: gInt, i: func(e *genv) int64 { return int64(*(*int8)(at(e))) }}
-	case reflect.Int16:
-		return &typed{k: gInt, i: func(e *genv) int64 { return int64(*(*int16)(at(e))) }}
-	case reflect.Int32:
-		return &typed{k: gInt, i: func(e *genv) int64 { return int64(*(*int32)(at(e))) }}
-	case reflect.Int64:
-		return &typed{k: gInt, i: func(e *genv) int64 { return *(*int64)(at(e)) }}
-	case reflect.Uint:
-		return &typed{k: gUint, u: func(e *genv) uint64 { return uint64(*(*uint)(at(e))) }}
-	case reflect.Uint8:
-		return &typed{k: gUint, u: func(e *genv) uint64 { return uint64(*(*uint8)(at(e))) }}
-	case reflect.Uint16:
-		return &typed{k: gUint, u: func(e *genv) uint64 { return uint64(*(*uint16)(at(e))) }}
-	case reflect.Uint32:
-		return &typed{k: gUint, u: func(e *genv) uint64 { return uint64(*(*uint32)(at(e))) }}
-	case reflect.Uint64:
-		return &typed{k: gUint, u: func(e *genv) uint64 { return *(*uint64)(at(e)) }}
-	case reflect.Float32:
-		return &typed{k: gFloat, f: func(e *genv) float64 { return float64(*(*float32)(at(e))) }}
-	case reflect.Float64:
-		return &typed{k: gFloat, f: func(e *genv) float64 { return *(*float64)(at(e)) }}
 	case reflect.String:
+		at := c.base(root, off)
 		return &typed{k: gString, s: func(e *genv) string { return *(*string)(at(e)) }}
+	case reflect.Int:
+		return &typed{k: gInt, i: readNum[int, int64](c, root, off)}
+	case reflect.Int8:
+		return &typed{k: gInt, i: readNum[int8, int64](c, root, off)}
+	case reflect.Int16:
+		return &typed{k: gInt, i: readNum[int16, int64](c, root, off)}
+	case reflect.Int32:
+		return &typed{k: gInt, i: readNum[int32, int64](c, root, off)}
+	case reflect.Int64:
+		return &typed{k: gInt, i: readNum[int64, int64](c, root, off)}
+	case reflect.Uint:
+		return &typed{k: gUint, u: readNum[uint, uint64](c, root, off)}
+	case reflect.Uint8:
+		return &typed{k: gUint, u: readNum[uint8, uint64](c, root, off)}
+	case reflect.Uint16:
+		return &typed{k: gUint, u: readNum[uint16, uint64](c, root, off)}
+	case reflect.Uint32:
+		return &typed{k: gUint, u: readNum[uint32, uint64](c, root, off)}
+	case reflect.Uint64:
+		return &typed{k: gUint, u: readNum[uint64, uint64](c, root, off)}
+	case reflect.Uintptr:
+		return &typed{k: gUint, u: readNum[uintptr, uint64](c, root, off)}
+	case reflect.Float32:
+		return &typed{k: gFloat, f: readNum[float32, float64](c, root, off)}
+	case reflect.Float64:
+		return &typed{k: gFloat, f: readNum[float64, float64](c, root, off)}
 	}
 	return nil
 }
@@ -247,17 +304,17 @@ func (c *fastCompiler) length(n ast.Node) *typed {
 func (c *fastCompiler) compile(n ast.Node) *typed {
 	switch n := n.(type) {
 	case *ast.BoolNode:
-		v := n.Value
-		return &typed{k: gBool, b: func(*genv) bool { return v }}
+		return constBool(n.Value)
 	case *ast.IntegerNode:
-		v := int64(n.Value)
-		return &typed{k: gInt, i: func(*genv) int64 { return v }}
+		return constInt(int64(n.Value))
 	case *ast.FloatNode:
-		v := n.Value
-		return &typed{k: gFloat, f: func(*genv) float64 { return v }}
+		return constFloat(n.Value)
 	case *ast.StringNode:
 		v := n.Value
-		return &typed{k: gString, s: func(*genv) string { return v }}
+		if c.intern != nil {
+			v = c.intern(v)
+		}
+		return &typed{k: gString, s: func(*genv) string { return v }, konst: true, cs: v}
 	case *ast.IdentifierNode:
 		switch n.Value {
 		case "state":
@@ -278,6 +335,10 @@ func (c *fastCompiler) compile(n ast.Node) *typed {
 			return nil
 		}
 		switch {
+		case x.konst && n.Operator == "-" && x.k == gInt:
+			return constInt(-x.ci)
+		case x.konst && n.Operator == "-" && x.k == gFloat:
+			return constFloat(-x.cf)
 		case (n.Operator == "!" || n.Operator == "not") && x.k == gBool:
 			f := x.b
 			return &typed{k: gBool, b: func(e *genv) bool { return !f(e) }}
@@ -304,7 +365,34 @@ func (c *fastCompiler) compile(n ast.Node) *typed {
 
 func isNum(k gkind) bool { return k == gInt || k == gUint || k == gFloat }
 
+func constBool(v bool) *typed {
+	return &typed{k: gBool, b: func(*genv) bool { return v }, konst: true, cb: v}
+}
+
+func constInt(v int64) *typed {
+	return &typed{k: gInt, i: func(*genv) int64 { return v }, konst: true, ci: v}
+}
+
+func constFloat(v float64) *typed {
+	return &typed{k: gFloat, f: func(*genv) float64 { return v }, konst: true, cf: v}
+}
+
+// floatConst is a numeric literal as a float64.
+func floatConst(t *typed) float64 {
+	switch t.k {
+	case gInt:
+		return float64(t.ci)
+	case gUint:
+		return float64(t.cu)
+	}
+	return t.cf
+}
+
 func asFloat(t *typed) func(*genv) float64 {
+	if t.konst {
+		v := floatConst(t)
+		return func(*genv) float64 { return v }
+	}
 	switch t.k {
 	case gInt:
 		f := t.i
@@ -322,6 +410,81 @@ func asInt(t *typed) func(*genv) int64 {
 		return func(e *genv) int64 { return int64(f(e)) }
 	}
 	return t.i
+}
+
+// flip is the operator that gives the same result with the operands swapped.
+func flip(op string) string {
+	switch op {
+	case "<":
+		return ">"
+	case "<=":
+		return ">="
+	case ">":
+		return "<"
+	case ">=":
+		return "<="
+	}
+	return op
+}
+
+// cmpConst compares a value with a literal without calling a closure for it.
+func cmpConst[T int64 | uint64 | float64](op string, l func(*genv) T, v T) func(*genv) bool {
+	switch op {
+	case "==":
+		return func(e *genv) bool { return l(e) == v }
+	case "!=":
+		return func(e *genv) bool { return l(e) != v }
+	case "<":
+		return func(e *genv) bool { return l(e) < v }
+	case "<=":
+		return func(e *genv) bool { return l(e) <= v }
+	case ">":
+		return func(e *genv) bool { return l(e) > v }
+	}
+	return func(e *genv) bool { return l(e) >= v }
+}
+
+// eqString is s == v with the pointer test inline: literals naming a state
+// share the state's string, so state == 'name' rarely needs memequal.
+func eqString(s, v string) bool {
+	return len(s) == len(v) && (unsafe.StringData(s) == unsafe.StringData(v) || s == v)
+}
+
+// cmpConstString compares a string with a literal.
+func cmpConstString(op string, l func(*genv) string, v string) func(*genv) bool {
+	switch op {
+	case "==":
+		return func(e *genv) bool { return eqString(l(e), v) }
+	case "!=":
+		return func(e *genv) bool { return !eqString(l(e), v) }
+	case "<":
+		return func(e *genv) bool { return l(e) < v }
+	case "<=":
+		return func(e *genv) bool { return l(e) <= v }
+	case ">":
+		return func(e *genv) bool { return l(e) > v }
+	}
+	return func(e *genv) bool { return l(e) >= v }
+}
+
+// cmpWithConst handles a comparison one of whose operands (r) is a numeric
+// or string literal and the other (l) is not; op is as seen from l.
+func cmpWithConst(op string, l, r *typed) *typed {
+	switch {
+	case l.k == gString && r.k == gString:
+		return &typed{k: gBool, b: cmpConstString(op, l.s, r.cs)}
+	case !isNum(l.k) || !isNum(r.k):
+		return nil
+	case l.k == gFloat || r.k == gFloat:
+		return &typed{k: gBool, b: cmpConst(op, asFloat(l), floatConst(r))}
+	case l.k == gInt && r.k == gInt:
+		return &typed{k: gBool, b: cmpConst(op, l.i, r.ci)}
+	case l.k == gUint && r.k == gUint:
+		return &typed{k: gBool, b: cmpConst(op, l.u, r.cu)}
+	case l.k == gUint && r.k == gInt && r.ci >= 0:
+		return &typed{k: gBool, b: cmpConst(op, l.u, uint64(r.ci))}
+	}
+	return nil // signed against unsigned with a negative literal: the general path
 }
 
 func cmpOrdered[T int64 | uint64 | float64 | string](op string, l, r func(*genv) T) func(*genv) bool {
@@ -404,6 +567,15 @@ func (c *fastCompiler) binary(n *ast.BinaryNode) *typed {
 		lf, rf := l.s, r.s
 		return &typed{k: gBool, b: func(e *genv) bool { return fn(lf(e), rf(e)) }}
 	case "==", "!=", "<", "<=", ">", ">=":
+		if r.konst && !l.konst && r.k != gBool {
+			if t := cmpWithConst(op, l, r); t != nil {
+				return t
+			}
+		} else if l.konst && !r.konst && l.k != gBool {
+			if t := cmpWithConst(flip(op), r, l); t != nil {
+				return t
+			}
+		}
 		switch {
 		case l.k == gString && r.k == gString:
 			return &typed{k: gBool, b: cmpOrdered(op, l.s, r.s)}

@@ -70,7 +70,9 @@ type guardError struct {
 	msg       string
 }
 
-func compileGuard(src string, envT reflect.Type) (*guard, *guardError) {
+// compileGuard compiles a guard against envT. intern, if not nil, returns
+// the machine's copy of a string literal (see fastCompiler).
+func compileGuard(src string, envT reflect.Type, intern func(string) string) (*guard, *guardError) {
 	sample := reflect.New(envT.Elem()).Interface()
 	prog, err := expr.Compile(src, expr.Env(sample), expr.AsBool())
 	if err != nil {
@@ -86,7 +88,7 @@ func compileGuard(src string, envT reflect.Type) (*guard, *guardError) {
 	}
 	g := &guard{src: src, program: prog, envType: envT}
 	if tree, err := parser.Parse(src); err == nil {
-		c := &fastCompiler{env: envT.Elem()}
+		c := &fastCompiler{env: envT.Elem(), intern: intern}
 		if t := c.compile(tree.Node); t != nil && t.k == gBool {
 			g.fast = t.b
 		}

@@ -686,7 +686,16 @@ func (l *loader) compileGuard(t *Transition, path []string) {
 	if l.lib.PeerType != nil {
 		peerT = reflect.TypeOf(l.lib.PeerType)
 	}
-	g, ge := compileGuard(t.When, makeEnvType(msgT, peerT, m.settingsT))
+	intern := func(lit string) string {
+		if s, ok := m.State(lit); ok {
+			return s.Name
+		}
+		if e, ok := m.Event(lit); ok {
+			return e.Name
+		}
+		return lit
+	}
+	g, ge := compileGuard(t.When, makeEnvType(msgT, peerT, m.settingsT), intern)
 	if ge != nil {
 		p := l.ix.val(path...)
 		if ge.line >= 0 && l.ix.plain(path...) && ge.line == 0 {
