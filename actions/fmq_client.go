@@ -315,8 +315,15 @@ func reportSynced(ctx *interp.Ctx) error {
 
 func reportLost(ctx *interp.Ctx) error {
 	reason := ctx.Event()
-	if v, ok := ctx.Value().(string); ok && v != "" {
-		reason = v
+	switch v := ctx.Value().(type) {
+	case string: // raised with a value
+		if v != "" {
+			reason = v
+		}
+	case map[string]any: // the host's Call("lost", {"reason": ...})
+		if r, ok := v["reason"].(string); ok && r != "" {
+			reason = r
+		}
 	}
 	ctx.Log().Warn("server lost", "why", reason)
 	ctx.Notify(NoteLost, reason)
