@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fmq/fmq/actions"
+	"github.com/fmq/fmq/codec/filemq"
 	"github.com/fmq/fmq/inbox"
 	"github.com/fmq/fmq/interp"
 	"github.com/fmq/fmq/transport"
@@ -46,7 +47,8 @@ type Client struct {
 	peer   *actions.FmqClientPeer
 	engine *interp.Engine
 	dealer atomic.Pointer[transport.Dealer]
-	redial *transport.Redialer
+	opened atomic.Pointer[transport.Dealer] // the connection OHAI was sent on
+	topt   transport.Options                // dial options (identity, credentials, limits)
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	start  time.Time
@@ -113,6 +115,18 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 				c.log.Debug("send dropped: not connected")
 				return nil
 			}
+			// A session starts with OHAI. Until the machine has sent it on
+			// this connection, what it sends belongs to the previous session
+			// (a chunk taken just before the loss was handled, granting
+			// credit): on the new connection the server would see a NOM
+			// before OHAI and answer RTFM.
+			if c.opened.Load() != d {
+				if !isOhai(body) {
+					c.log.Debug("send dropped: left over from the previous session")
+					return nil
+				}
+				c.opened.Store(d)
+			}
 			if err := d.Send(body); err != nil {
 				if errors.Is(err, transport.ErrLost) || errors.Is(err, transport.ErrClosed) {
 					c.log.Debug("send dropped: connection lost", "err", err)
@@ -133,9 +147,8 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 		return nil, err
 	}
 	c.engine = eng
-	topt := cfg.Transport
-	topt.Logger = cfg.Logger
-	c.redial = transport.NewRedialer(cfg.Connect, topt)
+	c.topt = cfg.Transport
+	c.topt.Logger = cfg.Logger
 
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -153,11 +166,26 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 	return c, nil
 }
 
+// reasonTransportLost is the reason connections() gives the machine when
+// the transport lost the server.
+const reasonTransportLost = "connection lost"
+
+func isOhai(body []byte) bool {
+	return len(body) >= 3 && uint16(body[0])<<8|uint16(body[1]) == filemq.Signature && body[2] == filemq.IDOhai
+}
+
 // connections dials, forwards frames to the engine, and redials with
 // backoff whenever the server is lost.
 func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 	for {
-		d, err := c.redial.Dial(ctx)
+		// Every session dials with a new Redialer, hence a new random
+		// identity (unless one is configured): a session is a new ZeroMQ
+		// peer for the server (spec 1). Reusing the identity would let the
+		// new connection replace the old one inside the server's transport
+		// before the old session is forgotten, so the new OHAI (or the old
+		// session's last NOM) would reach the wrong session and be answered
+		// with RTFM, which ends the client.
+		d, err := transport.NewRedialer(c.cfg.Connect, c.topt).Dial(ctx)
 		if err != nil {
 			return // ctx done
 		}
@@ -185,7 +213,7 @@ func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 		case <-ctx.Done():
 		case <-c.ended:
 		case <-d.Lost():
-			reason = "connection lost"
+			reason = reasonTransportLost
 			c.engine.Call("lost", map[string]any{"reason": reason})
 		case reason = <-c.lost:
 		}
@@ -262,6 +290,12 @@ func (c *Client) handle(n interp.Notification) {
 		}
 	case actions.NoteLost:
 		reason, _ := n.Value.(string)
+		if reason == reasonTransportLost {
+			// The machine echoes the loss connections() told it about; the
+			// echo often arrives after the redial and would end the new
+			// session at once.
+			return
+		}
 		select {
 		case c.lost <- reason:
 		default:
