@@ -14,7 +14,11 @@
 //     MaxFrame for one frame;
 //   - on a Router, gives each connection a bounded outbound queue with its
 //     own writer goroutine and write deadline, so Send never waits for a slow
-//     peer; a peer whose queue overflows or whose writes stall is cut.
+//     peer (at most a 200µs in-place write when its queue is empty; large
+//     bodies are queued by reference, not copied); a peer whose queue
+//     overflows or whose writes stall is cut;
+//   - answers ZMTP 3.1 PINGs with PONGs and drops every command before the
+//     socket's reader, so only messages reach Recv.
 //
 // Routers receive through one channel and learn through Gone() which peer
 // left, in order after that peer's last message. Dealers never reconnect by
