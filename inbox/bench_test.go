@@ -49,7 +49,7 @@ func BenchmarkReceiveBaseline(b *testing.B) {
 // BenchmarkReceive: Begin, Write in 256 KiB chunks, Finish with SIZE and SHA1.
 func BenchmarkReceive(b *testing.B) {
 	d := b.TempDir()
-	ib, err := OpenOptions(d, Options{Logger: quiet})
+	ib, err := OpenOptions(d, Options{Logger: quiet, Fsync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func makeCacheTree(b *testing.B, n int) *Inbox {
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, make([]byte, 4096), 0o644)
 	}
-	ib, err := OpenOptions(d, Options{Logger: quiet})
+	ib, err := OpenOptions(d, Options{Logger: quiet, Fsync: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -148,6 +148,14 @@ type Options struct {
 	// (it is always written by SaveCache and Close). 0 = 2s; negative = after
 	// every change.
 	SaveEvery time.Duration
+	// Fsync flushes each received file (and then its directory) to stable
+	// storage before it is renamed into place, so that not even a power loss
+	// leaves a short file under its real name. Off by default, as in rsync
+	// and cp: the rename follows the last write and the verification, so a
+	// crashed or killed client never leaves a half file under a real name
+	// either way; what Fsync adds is durability across power loss, at the
+	// price of two disk flushes per file.
+	Fsync bool
 }
 
 // partFile is what a Partial writes through (an *os.File; tests inject faults).
@@ -165,6 +173,7 @@ type Inbox struct {
 	root      *os.Root
 	log       *slog.Logger
 	saveEvery time.Duration
+	fsync     bool
 
 	// dirMu keeps Delete's removal of empty parent directories from racing
 	// with Begin and Finish, which need those directories to exist.
@@ -203,7 +212,7 @@ func OpenOptions(dir string, opt Options) (*Inbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inbox: open %s: %w", dir, err)
 	}
-	ib := &Inbox{dir: dir, root: root, log: opt.Logger, saveEvery: opt.SaveEvery,
+	ib := &Inbox{dir: dir, root: root, log: opt.Logger, saveEvery: opt.SaveEvery, fsync: opt.Fsync,
 		active: make(map[string]*Partial)}
 	if ib.log == nil {
 		ib.log = slog.Default()

@@ -32,7 +32,7 @@ func sha(b []byte) string {
 
 func open(t *testing.T, dir string) *Inbox {
 	t.Helper()
-	ib, err := OpenOptions(dir, Options{Logger: quiet})
+	ib, err := OpenOptions(dir, Options{Logger: quiet, Fsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -610,7 +610,7 @@ func TestCacheFor(t *testing.T) {
 
 func TestCacheRoundTrip(t *testing.T) {
 	d := t.TempDir()
-	ib, err := OpenOptions(d, Options{Logger: quiet})
+	ib, err := OpenOptions(d, Options{Logger: quiet, Fsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -251,8 +251,10 @@ func (p *Partial) Finish(headers map[string]string) error {
 		p.end(werr)
 		return werr
 	}
-	if err := p.f.Sync(); err != nil {
-		return keep(err)
+	if ib.fsync {
+		if err := p.f.Sync(); err != nil {
+			return keep(err)
+		}
 	}
 	if err := p.f.Close(); err != nil {
 		p.end(&WriteError{VPath: p.vpath, Offset: p.size, Kept: p.size, Err: err})
@@ -272,7 +274,9 @@ func (p *Partial) Finish(headers map[string]string) error {
 		p.end(&WriteError{VPath: p.vpath, Offset: p.size, Kept: p.size, Err: err})
 		return p.ended
 	}
-	ib.syncDir(path.Dir(p.rel))
+	if ib.fsync {
+		ib.syncDir(path.Dir(p.rel))
+	}
 	if fi, err := ib.root.Lstat(osPath(p.rel)); err == nil {
 		ib.remember(p.vpath, CacheEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA1: sum})
 	}

@@ -66,6 +66,7 @@ type Config struct {
 		PasswordFile string         `toml:"password_file"`
 		Machine      string         `toml:"machine"`
 		Once         bool           `toml:"once"`
+		Fsync        bool           `toml:"fsync"`
 		Settings     map[string]any `toml:"settings"`
 	} `toml:"client"`
 }

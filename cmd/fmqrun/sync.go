@@ -44,7 +44,7 @@ type syncSummary struct {
 type clientFlags struct {
 	connect, inbox, login, passwordFile, machine string
 	subs                                         multiFlag
-	once                                         bool
+	once, fsync                                  bool
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
@@ -54,6 +54,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.login, "login", "", "PLAIN login, when the server requires authentication")
 	fs.StringVar(&f.passwordFile, "password-file", "", "file holding the PLAIN password (or set FMQ_PASSWORD)")
 	fs.StringVar(&f.machine, "machine", "", "client machine file (default: the embedded fmq_client.toml)")
+	fs.BoolVar(&f.fsync, "fsync", false, "flush each received file to disk before renaming it into place (durable across power loss; slower)")
 }
 
 // config builds a host.ClientConfig from flags over the config file.
@@ -76,6 +77,7 @@ func (f *clientFlags) config(fs *flag.FlagSet, cf *commonFlags, cfg *Config, log
 		Login:     pick(given["login"], f.login, cfg.Client.Login, ""),
 		Logger:    log,
 		Trace:     cf.trace,
+		Fsync:     f.fsync || cfg.Client.Fsync,
 	}
 	if cc.Connect == "" || cc.Inbox == "" {
 		return cc, errors.New("--connect and --inbox are required")
