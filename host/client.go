@@ -25,6 +25,9 @@ type ClientConfig struct {
 	Settings  map[string]string // machine setting overrides (window, slice, ...)
 	Login     string            // PLAIN credentials, when the server asks
 	Password  string
+	// Fsync flushes every received file to disk before renaming it into
+	// place (durability across power loss; see inbox.Options.Fsync).
+	Fsync bool
 	// Once stops after the first complete sync (KTHXBAI, partial kept).
 	Once bool
 	// Retries is how many extra sessions --once runs when files could not be
@@ -64,6 +67,7 @@ type Client struct {
 	err      error
 	sessions int
 	failed   int64 // Problems counter at the start of the session
+	failing  int   // consecutive syncs of a running client that left files unstored
 }
 
 // ErrNotConnected is returned by sends while no server connection is up.
@@ -95,7 +99,7 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	ib, err := inbox.OpenOptions(cfg.Inbox, inbox.Options{Logger: cfg.Logger})
+	ib, err := inbox.OpenOptions(cfg.Inbox, inbox.Options{Logger: cfg.Logger, Fsync: cfg.Fsync})
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +277,22 @@ func (c *Client) handle(n interp.Notification) {
 		c.mu.Lock()
 		problems := c.peer.Stats.Problems.Load() - c.failed
 		retry := c.cfg.Once && problems > 0 && c.sessions <= c.cfg.Retries
+		if problems > 0 {
+			c.failing++
+		} else {
+			c.failing = 0
+		}
+		failing := c.failing
 		c.mu.Unlock()
+		if !c.cfg.Once && problems > 0 {
+			// A running client retries the files it could not store (a
+			// full disk may get room again), backing off to once a minute.
+			delay := min(500*time.Millisecond<<min(failing-1, 7), time.Minute)
+			c.log.Warn("files could not be stored; syncing again later", "problems", problems, "in", delay)
+			time.AfterFunc(delay, func() {
+				c.engine.Call("lost", map[string]any{"reason": "retrying failed files"})
+			})
+		}
 		if retry {
 			c.log.Warn("files could not be stored; syncing again", "problems", problems)
 			time.AfterFunc(500*time.Millisecond, func() {
