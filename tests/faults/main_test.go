@@ -187,6 +187,13 @@ func pathJoin(dir, name string) string {
 // temporary. It returns the inbox state.
 func checkInbox(t testing.TB, dir string, tr tree) inboxState {
 	t.Helper()
+	return checkInboxParts(t, dir, tr, tr)
+}
+
+// checkInboxParts is checkInbox where partials belong to another version
+// of the tree (parts) than the visible files (tr).
+func checkInboxParts(t testing.TB, dir string, tr, parts tree) inboxState {
+	t.Helper()
 	st, err := scanInbox(dir)
 	if err != nil {
 		t.Fatalf("scan %s: %v", dir, err)
@@ -204,7 +211,7 @@ func checkInbox(t testing.TB, dir string, tr tree) inboxState {
 		}
 	}
 	for rel, size := range st.partials {
-		want, ok := tr[rel]
+		want, ok := parts[rel]
 		if !ok {
 			t.Errorf("%s: partial of an unknown file %q", dir, rel)
 			continue
