@@ -338,3 +338,13 @@ func (c *prefixCache) get(k prefixKey) ([]byte, bool) {
 	st, ok := c.m[k]
 	return st, ok
 }
+
+// rememberDigest records a digest computed by a Reader that read a whole
+// file version, so later transfers and Decide calls need not hash it again.
+func (t *Tree) rememberDigest(vpath string, key statKey, sum string) {
+	t.dmu.Lock()
+	defer t.dmu.Unlock()
+	if d, ok := t.digests[vpath]; !ok || d.key != key {
+		t.digests[vpath] = digestEntry{key: key, sum: sum}
+	}
+}

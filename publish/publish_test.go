@@ -538,3 +538,54 @@ func FuzzParseCacheValue(f *testing.F) {
 		}
 	})
 }
+
+// A file version hashed once (by a whole transfer) is not hashed again by
+// the next transfer; a new version is.
+func TestReaderReusesDigestOfSameVersion(t *testing.T) {
+	d := t.TempDir()
+	content := strings.Repeat("fan-out ", 5000)
+	write(t, d, "f", content)
+	tr := newTree(t, []Mount{{Dir: d, Alias: "/"}}, Options{})
+	readAll := func() (*Reader, string) {
+		r, err := tr.Open("/f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		buf := make([]byte, 4096)
+		for off := int64(0); ; {
+			n, eof, err := r.ReadChunk(buf, off)
+			if err != nil {
+				t.Fatal(err)
+			}
+			off += int64(n)
+			if eof {
+				break
+			}
+		}
+		sum, err := r.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, sum
+	}
+	r1, s1 := readAll()
+	if r1.known != "" || s1 != sha([]byte(content)) {
+		t.Fatalf("first transfer: known %q, digest %s", r1.known, s1)
+	}
+	r2, s2 := readAll()
+	if r2.known == "" || s2 != s1 {
+		t.Fatalf("second transfer: known %q (want the cached digest), digest %s want %s", r2.known, s2, s1)
+	}
+	changed := strings.Repeat("new text", 5000)
+	p := write(t, d, "f", changed)
+	later := time.Now().Add(time.Minute)
+	os.Chtimes(p, later, later)
+	if _, err := tr.Rescan(); err != nil {
+		t.Fatal(err)
+	}
+	r3, s3 := readAll()
+	if r3.known != "" || s3 != sha([]byte(changed)) {
+		t.Fatalf("new version: known %q, digest %s want %s", r3.known, s3, sha([]byte(changed)))
+	}
+}

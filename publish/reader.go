@@ -42,7 +42,9 @@ type Reader struct {
 	key    statKey
 	info   fs.FileInfo
 	h      hash.Hash
-	hashed int64 // bytes [0, hashed) have been fed to h
+	hashed int64  // bytes [0, hashed) have been fed to h (or read, when known is set)
+	known  string // digest from the tree's cache for this exact file version: no hashing
+	tree   *Tree  // to record the digest once computed
 	closed bool
 }
 
@@ -64,7 +66,20 @@ func (t *Tree) OpenAt(vpath string, n int64) (*Reader, error) {
 		return nil, fmt.Errorf("%w: %q: offset %d, size %d", ErrRange, vpath, n, fi.Size())
 	}
 	r := &Reader{vpath: vpath, fsPath: filepath.Join(t.mounts[e.mount].Dir, osRel(e.rel)),
-		f: f, fd: int(f.Fd()), key: key, info: fi, h: sha1.New()}
+		f: f, fd: int(f.Fd()), key: key, info: fi, tree: t}
+	t.dmu.Lock()
+	if d, ok := t.digests[vpath]; ok && d.key == key {
+		// This version of the file was hashed already (an earlier transfer,
+		// a resync Decide): fan-out to many clients hashes it once. The
+		// per-chunk change check still guards the version.
+		r.known = d.sum
+	}
+	t.dmu.Unlock()
+	if r.known != "" {
+		r.hashed = n
+		return r, nil
+	}
+	r.h = sha1.New()
 	if n > 0 {
 		t.dmu.Lock()
 		st, ok := t.prefixes.get(prefixKey{vpath: vpath, key: key, n: n})
@@ -120,7 +135,7 @@ func (r *Reader) ReadChunk(buf []byte, offset int64) (n int, eof bool, err error
 	if len(buf) == 0 {
 		return 0, false, fmt.Errorf("publish: read %q: empty buffer", r.vpath)
 	}
-	for r.hashed < offset { // fill a gap so the running hash stays whole
+	for r.known == "" && r.hashed < offset { // fill a gap so the running hash stays whole
 		want := int64(len(buf))
 		if offset-r.hashed < want {
 			want = offset - r.hashed
@@ -150,10 +165,16 @@ func (r *Reader) ReadChunk(buf []byte, offset int64) (n int, eof bool, err error
 		return 0, false, err
 	}
 	if end := offset + int64(n); end > r.hashed {
-		r.h.Write(buf[r.hashed-offset : n])
+		if r.known == "" {
+			r.h.Write(buf[r.hashed-offset : n])
+		}
 		r.hashed = end
 	}
-	return n, offset+int64(n) == size, nil
+	eof = offset+int64(n) == size
+	if eof && r.known == "" && r.hashed == size {
+		r.tree.rememberDigest(r.vpath, r.key, hexSum(r.h))
+	}
+	return n, eof, nil
 }
 
 // check compares the file with what Open saw.
@@ -182,6 +203,9 @@ func (r *Reader) check() error {
 func (r *Reader) Digest() (string, error) {
 	if r.hashed != r.key.size {
 		return "", fmt.Errorf("%w: %q: %d of %d bytes", ErrIncomplete, r.vpath, r.hashed, r.key.size)
+	}
+	if r.known != "" {
+		return r.known, nil
 	}
 	return hexSum(r.h), nil
 }
