@@ -3,10 +3,12 @@ package conform
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fmq/fmq/codec"
@@ -46,6 +48,8 @@ func runInProcess(ctx context.Context, s *Script, opt Options) *Result {
 	}
 	sutWire := func(l string) {}
 	if opt.Transcript != nil {
+		// the system under test's goroutines write to it too
+		opt.Transcript = &lockedWriter{w: opt.Transcript}
 		tr := opt.Transcript
 		sutWire = func(l string) { fmt.Fprintf(tr, "    | sut %s\n", l) }
 	}
@@ -139,4 +143,15 @@ func inprocClient(ctx context.Context, s *Script, opt Options, wire func(string)
 		cl.Close() // its error is the client's verdict on the script's server, not a test failure
 	}
 	return res
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
