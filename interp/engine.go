@@ -200,6 +200,7 @@ type Engine struct {
 	n           counters
 	pubN        counters // what stats holds
 	inRun       bool
+	coldDirty   bool // a counter other than frames, events, sent moved
 	unpublished int
 	stats       struct {
 		frames, badSig, malformed, unhandled, events, sent, sendErr, exceptions, loops, notifyDropped, instances atomic.Uint64
@@ -214,29 +215,31 @@ type counters struct {
 const publishEvery = 64
 
 // publish makes the engine's counters visible to Stats. Only the engine
-// goroutine writes the atomics, so a store (not a read-modify-write) is enough.
+// goroutine writes the atomics, so a store (not a read-modify-write) is
+// enough; the rarely moving counters are stored only when one moved.
 func (e *Engine) publish() {
 	e.unpublished = 0
-	if e.n == e.pubN {
-		return
-	}
 	n, p, s := &e.n, &e.pubN, &e.stats
-	store := func(a *atomic.Uint64, v, was uint64) {
-		if v != was {
-			a.Store(v)
-		}
+	if n.frames != p.frames {
+		s.frames.Store(n.frames)
 	}
-	store(&s.frames, n.frames, p.frames)
-	store(&s.badSig, n.badSig, p.badSig)
-	store(&s.malformed, n.malformed, p.malformed)
-	store(&s.unhandled, n.unhandled, p.unhandled)
-	store(&s.events, n.events, p.events)
-	store(&s.sent, n.sent, p.sent)
-	store(&s.sendErr, n.sendErr, p.sendErr)
-	store(&s.exceptions, n.exceptions, p.exceptions)
-	store(&s.loops, n.loops, p.loops)
-	store(&s.notifyDropped, n.notifyDropped, p.notifyDropped)
-	store(&s.instances, n.instances, p.instances)
+	if n.events != p.events {
+		s.events.Store(n.events)
+	}
+	if n.sent != p.sent {
+		s.sent.Store(n.sent)
+	}
+	if e.coldDirty {
+		e.coldDirty = false
+		s.badSig.Store(n.badSig)
+		s.malformed.Store(n.malformed)
+		s.unhandled.Store(n.unhandled)
+		s.sendErr.Store(n.sendErr)
+		s.exceptions.Store(n.exceptions)
+		s.loops.Store(n.loops)
+		s.notifyDropped.Store(n.notifyDropped)
+		s.instances.Store(n.instances)
+	}
 	*p = *n
 }
 
@@ -579,6 +582,7 @@ func (e *Engine) input(now time.Time, peer string, body []byte) {
 	e.n.frames++
 	if len(body) < 2 || body[0] != e.sig[0] || body[1] != e.sig[1] {
 		e.n.badSig++
+		e.coldDirty = true
 		if e.opts.Trace {
 			e.log.Debug("frame without signature dropped", "peer", peer, "len", len(body))
 		}
@@ -624,6 +628,7 @@ func (e *Engine) input(now time.Time, peer string, body []byte) {
 		}
 		msg = nil
 		e.n.malformed++
+		e.coldDirty = true
 	}
 	inst.touch(e.now)
 	if e.opts.Wire != nil {
@@ -662,6 +667,7 @@ func (e *Engine) newInstance(id string) *instance {
 	}
 	e.mu.Unlock()
 	e.n.instances++
+	e.coldDirty = true
 	if e.opts.Trace {
 		e.log.Debug("instance created", "peer", id, "state", m.Initial.Name)
 	}
@@ -696,6 +702,7 @@ func (e *Engine) remove(inst *instance, why string) {
 	}
 	e.mu.Unlock()
 	e.n.instances--
+	e.coldDirty = true
 	if c, ok := inst.peer.(io.Closer); ok {
 		// The peer value owns resources (an open file): free them now.
 		if err := c.Close(); err != nil {
@@ -778,7 +785,7 @@ func (e *Engine) bind(inst *instance, msg codec.Message) {
 // unbind drops the references the context holds after a macrostep.
 func (e *Engine) unbind() {
 	c := &e.ctx
-	c.inst, c.msg, c.value, c.err = nil, nil, nil, nil
+	c.inst, c.msg, c.value, c.err, c.action = nil, nil, nil, nil, nil
 	g := &e.env
 	g.msg, g.peer, g.value = nil, nil, nil
 }
@@ -802,6 +809,7 @@ func (e *Engine) drain(inst *instance, steps int) {
 			steps++
 			if steps > ms.maxSteps {
 				e.n.loops++
+				e.coldDirty = true
 				e.log.Error("input stopped: internal step limit reached; instance terminated", "peer", inst.id,
 					"state", inst.state.Name, "event", ms.m.Events[it.ev].Name, "max_steps", ms.maxSteps)
 				inst.dead = true
@@ -846,6 +854,7 @@ func (e *Engine) step(inst *instance, evID int, value any, err error) {
 			}
 			if gerr != nil {
 				e.n.exceptions++
+				e.coldDirty = true
 				e.pushNext(m.evError, fmt.Errorf("guard %q of on.%s in state %s: %w", alt.When, alt.Event, alt.From.Name, gerr))
 				return
 			}
@@ -890,12 +899,14 @@ func (e *Engine) unhandled(inst *instance, ev *EventInfo, err error) {
 	switch ev.Kind {
 	case KindMessage, KindMalformed:
 		e.n.unhandled++
+		e.coldDirty = true
 		e.log.Debug("unhandled message ignored", "peer", inst.id, "state", inst.state.Name, "event", ev.Name)
 	case KindError:
 		e.log.Error("unhandled error; instance terminated", "peer", inst.id, "state", inst.state.Name, "err", err)
 		inst.dead = true
 	case KindInternal:
 		e.n.exceptions++
+		e.coldDirty = true
 		e.pushNext(inst.ms.m.evError, fmt.Errorf("event %q is not handled in state %s", ev.Name, inst.state.Name))
 	default: // timers and host events a state does not care about
 		if e.opts.Trace {
@@ -907,32 +918,39 @@ func (e *Engine) unhandled(inst *instance, ev *EventInfo, err error) {
 // runActions runs an action list; on failure it returns the exception
 // event to raise (>= 0) and the error.
 func (e *Engine) runActions(inst *instance, acts []*Action) (int, error) {
+	if len(acts) == 0 {
+		return -1, nil
+	}
 	m := inst.ms.m
+	trace := e.opts.Trace
+	c := &e.ctx
 	for _, a := range acts {
-		if e.opts.Trace {
+		if trace {
 			e.log.Debug("action", "peer", inst.id, "state", inst.state.Name, "action", a.Name)
 		}
 		var err error
 		switch a.Kind {
+		case ActCall:
+			c.action = a
+			err = a.fn(c)
+			if c.raiseErr != nil {
+				if err == nil {
+					err = c.raiseErr
+				}
+				c.raiseErr = nil
+			}
 		case ActSend:
 			msg := inst.outMsg(m, a.msgIdx)
-			err = e.send(inst, msg)
+			err = e.sendChecked(inst, msg) // the direction was checked at load
 			msg.Reset()
 		case ActRaise:
 			e.push(a.ev, nil, nil)
 		case ActTerminate:
 			inst.dead = true
-		case ActCall:
-			e.ctx.action = a
-			e.ctx.raiseErr = nil
-			err = a.Spec.Fn(&e.ctx)
-			if err == nil {
-				err = e.ctx.raiseErr
-			}
-			e.ctx.action = nil
 		}
 		if err != nil {
 			e.n.exceptions++
+			e.coldDirty = true
 			ex := m.evError
 			var exc *Exception
 			if errors.As(err, &exc) {
@@ -959,6 +977,11 @@ func (e *Engine) send(inst *instance, msg codec.Message) error {
 	if mi.From&ownRole(e.role) == 0 {
 		return fmt.Errorf("%w: a %s sending %s", ErrDirection, e.role, mi.Name)
 	}
+	return e.sendChecked(inst, msg)
+}
+
+// sendChecked encodes and sends a message this role may send.
+func (e *Engine) sendChecked(inst *instance, msg codec.Message) error {
 	buf, err := msg.Append(e.buf[:0])
 	if err != nil {
 		return err
@@ -969,6 +992,7 @@ func (e *Engine) send(inst *instance, msg codec.Message) error {
 	}
 	if err := e.opts.Sender.Send(inst.id, buf); err != nil {
 		e.n.sendErr++
+		e.coldDirty = true
 		return err
 	}
 	e.n.sent++
@@ -980,6 +1004,7 @@ func (e *Engine) notifyApp(n Notification) {
 	case e.notify <- n:
 	default:
 		e.n.notifyDropped++
+		e.coldDirty = true
 		e.log.Warn("notification dropped: application not reading", "name", n.Name, "peer", n.Peer)
 	}
 }

@@ -781,6 +781,7 @@ func (l *loader) action(raw string, p Pos) *Action {
 		}
 		a.Kind = ActCall
 		a.Spec = &spec
+		a.fn = spec.Fn
 		for _, ev := range spec.Raises {
 			if !l.eventName(ev, p, "action "+strconv.Quote(name)+" raises event") {
 				continue

@@ -160,6 +160,7 @@ type Action struct {
 
 	msgIdx int
 	ev     int
+	fn     func(*Ctx) error // Spec.Fn
 }
 
 // Setting is a declared setting.
