@@ -129,7 +129,9 @@ func (ib *Inbox) writeAtomic(name string, data []byte) error {
 		return err
 	}
 	_, err = f.Write(data)
-	if err == nil {
+	if err == nil && ib.fsync {
+		// Without Fsync the cache may be lost to a power cut, never torn
+		// (rename); a lost cache costs a rehash of the inbox, not data.
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -142,7 +144,9 @@ func (ib *Inbox) writeAtomic(name string, data []byte) error {
 		ib.root.Remove(tmp)
 		return err
 	}
-	ib.syncDir("")
+	if ib.fsync {
+		ib.syncDir("")
+	}
 	return nil
 }
 
