@@ -38,6 +38,9 @@ type typed struct {
 	// konst marks a literal; its value is in the field of its kind, so
 	// that comparisons with it need no closure call.
 	konst bool
+	// fld describes a numeric field read (root, offset, Go kind), so that a
+	// comparison can read it in its own closure.
+	fld   *fieldRef
 	cb    bool
 	ci    int64
 	cu    uint64
@@ -225,7 +228,117 @@ func readNum[T number, R int64 | uint64 | float64](c *fastCompiler, root int, of
 	}
 }
 
+type fieldRef struct {
+	root int
+	off  uintptr
+	kind reflect.Kind
+}
+
+type cmpOp uint8
+
+const (
+	opEq cmpOp = iota
+	opNe
+	opLt
+	opLe
+	opGt
+	opGe
+)
+
+func toCmpOp(op string) cmpOp {
+	switch op {
+	case "==":
+		return opEq
+	case "!=":
+		return opNe
+	case "<":
+		return opLt
+	case "<=":
+		return opLe
+	case ">":
+		return opGt
+	}
+	return opGe
+}
+
+func test[T int64 | uint64 | float64](op cmpOp, a, b T) bool {
+	switch op {
+	case opEq:
+		return a == b
+	case opNe:
+		return a != b
+	case opLt:
+		return a < b
+	case opLe:
+		return a <= b
+	case opGt:
+		return a > b
+	}
+	return a >= b
+}
+
+// cmpFieldConst compares a numeric field (type T, read as R) with a literal
+// in one closure: the root's type check, the load, the comparison.
+func cmpFieldConst[T number, R int64 | uint64 | float64](c *fastCompiler, f *fieldRef, op cmpOp, k R) func(*genv) bool {
+	off := f.off
+	switch f.root {
+	case envSettings:
+		return func(e *genv) bool { return test(op, R(*(*T)(unsafe.Add(e.setPtr, off))), k) }
+	case envMsg:
+		want := typeWord(c.env.Field(f.root).Type)
+		return func(e *genv) bool {
+			v := (*eface)(unsafe.Pointer(&e.msg))
+			if v.typ != want || v.data == nil {
+				e.fail(v, want)
+				return false
+			}
+			return test(op, R(*(*T)(unsafe.Add(v.data, off))), k)
+		}
+	}
+	want := typeWord(c.env.Field(f.root).Type)
+	return func(e *genv) bool {
+		v := (*eface)(unsafe.Pointer(&e.peer))
+		if v.typ != want || v.data == nil {
+			e.fail(v, want)
+			return false
+		}
+		return test(op, R(*(*T)(unsafe.Add(v.data, off))), k)
+	}
+}
+
+// fusedConst returns the one-closure comparison of field f with literal k
+// for the common field kinds, or nil.
+func fusedConst[R int64 | uint64 | float64](c *fastCompiler, f *fieldRef, op cmpOp, k R) func(*genv) bool {
+	switch f.kind {
+	case reflect.Int:
+		return cmpFieldConst[int](c, f, op, k)
+	case reflect.Int32:
+		return cmpFieldConst[int32](c, f, op, k)
+	case reflect.Int64:
+		return cmpFieldConst[int64](c, f, op, k)
+	case reflect.Uint:
+		return cmpFieldConst[uint](c, f, op, k)
+	case reflect.Uint8:
+		return cmpFieldConst[uint8](c, f, op, k)
+	case reflect.Uint32:
+		return cmpFieldConst[uint32](c, f, op, k)
+	case reflect.Uint64:
+		return cmpFieldConst[uint64](c, f, op, k)
+	case reflect.Float64:
+		return cmpFieldConst[float64](c, f, op, k)
+	}
+	return nil
+}
+
 func (c *fastCompiler) leaf(root int, off uintptr, t reflect.Type) *typed {
+	l := c.leafRead(root, off, t)
+	if l != nil && isNum(l.k) {
+		l.fld = &fieldRef{root: root, off: off, kind: t.Kind()}
+	}
+	return l
+}
+
+func (c *fastCompiler) leafRead(root int, off uintptr, t reflect.Type) *typed {
 	switch t.Kind() {
 	case reflect.Bool:
 		at := c.base(root, off)
@@ -469,19 +582,34 @@ func cmpConstString(op string, l func(*genv) string, v string) func(*genv) bool 
 
 // cmpWithConst handles a comparison one of whose operands (r) is a numeric
 // or string literal and the other (l) is not; op is as seen from l.
-func cmpWithConst(op string, l, r *typed) *typed {
+func (c *fastCompiler) cmpWithConst(op string, l, r *typed) *typed {
 	switch {
 	case l.k == gString && r.k == gString:
 		return &typed{k: gBool, b: cmpConstString(op, l.s, r.cs)}
 	case !isNum(l.k) || !isNum(r.k):
 		return nil
 	case l.k == gFloat || r.k == gFloat:
+		if l.fld != nil && l.k == gFloat {
+			if f := fusedConst(c, l.fld, toCmpOp(op), floatConst(r)); f != nil {
+				return &typed{k: gBool, b: f}
+			}
+		}
 		return &typed{k: gBool, b: cmpConst(op, asFloat(l), floatConst(r))}
 	case l.k == gInt && r.k == gInt:
+		if l.fld != nil {
+			if f := fusedConst(c, l.fld, toCmpOp(op), r.ci); f != nil {
+				return &typed{k: gBool, b: f}
+			}
+		}
 		return &typed{k: gBool, b: cmpConst(op, l.i, r.ci)}
 	case l.k == gUint && r.k == gUint:
 		return &typed{k: gBool, b: cmpConst(op, l.u, r.cu)}
 	case l.k == gUint && r.k == gInt && r.ci >= 0:
+		if l.fld != nil {
+			if f := fusedConst(c, l.fld, toCmpOp(op), uint64(r.ci)); f != nil {
+				return &typed{k: gBool, b: f}
+			}
+		}
 		return &typed{k: gBool, b: cmpConst(op, l.u, uint64(r.ci))}
 	}
 	return nil // signed against unsigned with a negative literal: the general path
@@ -568,11 +696,11 @@ func (c *fastCompiler) binary(n *ast.BinaryNode) *typed {
 		return &typed{k: gBool, b: func(e *genv) bool { return fn(lf(e), rf(e)) }}
 	case "==", "!=", "<", "<=", ">", ">=":
 		if r.konst && !l.konst && r.k != gBool {
-			if t := cmpWithConst(op, l, r); t != nil {
+			if t := c.cmpWithConst(op, l, r); t != nil {
 				return t
 			}
 		} else if l.konst && !r.konst && l.k != gBool {
-			if t := cmpWithConst(flip(op), r, l); t != nil {
+			if t := c.cmpWithConst(flip(op), r, l); t != nil {
 				return t
 			}
 		}

@@ -36,7 +36,7 @@ type fgSettings struct {
 // the same guards and inputs: literals on either side, mixed signedness,
 // floats, strings, interned state names, len, arithmetic.
 func TestFastGuardMatchesVM(t *testing.T) {
-	envT := makeEnvType(nil, reflect.TypeFor[*fgPeer](), reflect.TypeFor[*fgSettings]())
+	envT := makeEnvType(reflect.TypeFor[*fgPeer](), reflect.TypeFor[*fgPeer](), reflect.TypeFor[*fgSettings]())
 	open := &State{Name: "open"}
 	intern := func(s string) string {
 		if s == open.Name {
@@ -61,6 +61,8 @@ func TestFastGuardMatchesVM(t *testing.T) {
 		"peer.In.X % 3 == 1", "peer.I * 2 - 1 > 4", "peer.I / 2 > 1", "-peer.I < 0",
 		"peer.I > 2 || peer.S == 'x'", "not (peer.I > 2)",
 		"settings.name == 'srv' && peer.U8 < 10",
+		"msg.I > 2", "2 >= msg.I", "msg.U8 == 255", "msg.F < 1.5", "msg.I64 != 0", "msg.I == peer.I",
+		"settings.limit > 1", "1 < settings.limit", "settings.limit == peer.I",
 	}
 	peers := []*fgPeer{
 		{},
@@ -88,7 +90,7 @@ func TestFastGuardMatchesVM(t *testing.T) {
 		for pi, p := range peers {
 			for _, st := range states {
 				for _, ev := range events {
-					env := &genv{peer: p, settings: set, setPtr: set.UnsafePointer(), st: st, ev: ev}
+					env := &genv{msg: peers[(pi+1)%len(peers)], peer: p, settings: set, setPtr: set.UnsafePointer(), st: st, ev: ev}
 					got, gerr := g.eval(env, &vmach)
 					want, werr := slow.eval(env, &vmach)
 					if gerr != nil || werr != nil {
@@ -108,9 +110,10 @@ func TestFastGuardMatchesVM(t *testing.T) {
 
 // TestFastGuardBadRoot checks the typed errors for a nil or mistyped peer.
 func TestFastGuardBadRoot(t *testing.T) {
-	envT := makeEnvType(nil, reflect.TypeFor[*fgPeer](), reflect.TypeFor[*fgSettings]())
+	envT := makeEnvType(reflect.TypeFor[*fgPeer](), reflect.TypeFor[*fgPeer](), reflect.TypeFor[*fgSettings]())
 	set := reflect.New(reflect.TypeFor[fgSettings]())
-	for _, src := range []string{"peer.I > 1", "peer.F > 1", "peer.S == 'a'", "peer.B", "len(peer.Sl) > 0", "peer.U8 > 1"} {
+	for _, src := range []string{"peer.I > 1", "peer.F > 1", "peer.S == 'a'", "peer.B", "len(peer.Sl) > 0", "peer.U8 > 1", "1 < peer.I", "peer.I > settings.limit",
+		"msg.I > 1", "msg.F > 1", "msg.S == 'a'", "msg.B", "len(msg.Sl) > 0", "msg.U8 > 1", "1 < msg.I", "msg.I > settings.limit"} {
 		g, ge := compileGuard(src, envT, nil)
 		if ge != nil || g.fast == nil {
 			t.Fatalf("%s: not fast (%v)", src, ge)
@@ -124,7 +127,7 @@ func TestFastGuardBadRoot(t *testing.T) {
 			{&fgSettings{}, errGuardType},
 			{(*fgSettings)(nil), errGuardType},
 		} {
-			env := &genv{peer: tc.peer, settings: set, setPtr: set.UnsafePointer(), st: &State{}, ev: &EventInfo{}}
+			env := &genv{msg: tc.peer, peer: tc.peer, settings: set, setPtr: set.UnsafePointer(), st: &State{}, ev: &EventInfo{}}
 			if _, err := g.eval(env, nil); !errors.Is(err, tc.want) {
 				t.Errorf("%s with peer %T(%v): err %v, want %v", src, tc.peer, tc.peer, err, tc.want)
 			}
