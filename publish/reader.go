@@ -61,6 +61,14 @@ func (t *Tree) OpenAt(vpath string, n int64) (*Reader, error) {
 		return nil, err
 	}
 	key := keyOf(fi)
+	if key != e.key() {
+		// Not the version the tree published: the file is being rewritten
+		// (or was, and has not settled yet). Sending it now could send a
+		// half-written file as a whole one (an in-place writer truncates,
+		// then writes). The watcher announces the new version once settled.
+		f.Close()
+		return nil, &ChangedError{VPath: vpath, Reason: "changed since it was published (not settled yet)"}
+	}
 	if n < 0 || n > fi.Size() {
 		f.Close()
 		return nil, fmt.Errorf("%w: %q: offset %d, size %d", ErrRange, vpath, n, fi.Size())
