@@ -106,9 +106,10 @@ var FmqServerActions = interp.Actions{
 		Doc: "Queue the published changes (the broadcast value) that match the client's subscriptions."},
 	"deliver chunks": {Fn: sendChunks,
 		Doc: "Send queued work while credit lasts: deletes and markers cost nothing, content is cut at the credit boundary and at chunk_size."},
-	"explain malformed":  {Fn: explainMalformed, Doc: "Fill RTFM with the decode error of the malformed frame."},
-	"explain unexpected": {Fn: explainUnexpected, Doc: "Fill RTFM with the unexpected command and state."},
-	"log departure":      {Fn: logDeparture, Doc: "Log what the client received before it left."},
+	"explain malformed": {Fn: explainMalformed, Doc: "Fill RTFM with the decode error of the malformed frame."},
+	"explain unexpected": {Fn: explainUnexpected, Raises: []string{"peer-error"},
+		Doc: "Fill RTFM with the unexpected command and state; raise peer-error instead when the client sent RTFM or SRSLY (an error is never answered with an error)."},
+	"log departure": {Fn: logDeparture, Doc: "Log what the client received before it left."},
 }
 
 func serverState(ctx *interp.Ctx) *FmqServerPeer {
@@ -466,6 +467,12 @@ func explainMalformed(ctx *interp.Ctx) error {
 }
 
 func explainUnexpected(ctx *interp.Ctx) error {
+	switch m := ctx.Msg().(type) {
+	case *filemq.Rtfm:
+		return &interp.Exception{Event: "peer-error", Err: fmt.Errorf("client sent RTFM: %s", m.Reason)}
+	case *filemq.Srsly:
+		return &interp.Exception{Event: "peer-error", Err: fmt.Errorf("client sent SRSLY: %s", m.Reason)}
+	}
 	ctx.Out("RTFM").(*filemq.Rtfm).Reason = truncReason(fmt.Sprintf("unexpected %s in state %s", ctx.Event(), ctx.State()))
 	return nil
 }
