@@ -207,7 +207,27 @@ func (ib *Inbox) mkParents(vpath, rel string) error {
 			return fmt.Errorf("%w: %q needs directory %q, which is a file", ErrConflict, vpath, "/"+d)
 		}
 	}
+	if uerr := ib.throughLink(vpath, rel); uerr != nil {
+		return uerr
+	}
 	return fmt.Errorf("inbox: create directory for %q: %w", vpath, err)
+}
+
+// throughLink explains a failed operation on rel: when one of its parent
+// directories is a symbolic link that os.Root cannot follow (it leads out
+// of the inbox, or nowhere), the server's path is unsafe
+// (*UnsafePathError), not a storage failure. Otherwise it returns nil.
+func (ib *Inbox) throughLink(vpath, rel string) error {
+	for d := path.Dir(rel); d != "."; d = path.Dir(d) {
+		fi, err := ib.root.Lstat(osPath(d))
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			continue
+		}
+		if _, err := ib.root.Stat(osPath(d)); err != nil {
+			return &UnsafePathError{Path: vpath, Reason: fmt.Sprintf("leads through the symbolic link %q out of the inbox", "/"+d)}
+		}
+	}
+	return nil
 }
 
 // Finish ends the transfer: it checks the SIZE and SHA1 headers when present
@@ -358,6 +378,9 @@ func (ib *Inbox) Delete(vpath string) error {
 	for _, r := range []string{rel, partName(rel)} {
 		if err := ib.root.Remove(osPath(r)); err != nil && !notExist(err) && !errors.Is(err, syscall.ENOTDIR) && first == nil {
 			first = fmt.Errorf("inbox: delete %q: %w", vpath, err)
+			if uerr := ib.throughLink(vpath, rel); uerr != nil {
+				first = uerr
+			}
 		}
 	}
 	ib.forget(vpath)
