@@ -244,7 +244,11 @@ func (p *FmqClientPeer) deleteFile(ctx *interp.Ctx, vpath string) error {
 		p.cur = nil
 	}
 	if err := p.Inbox.Delete(vpath); err != nil {
-		p.note(ctx, NoteProblem, err)
+		if errors.Is(err, inbox.ErrUnsafePath) { // through a link out of the inbox
+			p.note(ctx, NoteRefused, fmt.Errorf("delete refused: %w", err))
+		} else {
+			p.note(ctx, NoteProblem, err)
+		}
 		return nil
 	}
 	p.Stats.Deleted.Add(1)
@@ -271,7 +275,11 @@ func (p *FmqClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error
 		part, err := p.Inbox.Begin(m.Filename, off)
 		if err != nil {
 			p.skip = m.Filename
-			p.note(ctx, NoteProblem, err)
+			if errors.Is(err, inbox.ErrUnsafePath) { // through a link out of the inbox
+				p.note(ctx, NoteRefused, fmt.Errorf("file refused: %w", err))
+			} else {
+				p.note(ctx, NoteProblem, err)
+			}
 			return nil
 		}
 		p.cur = part
