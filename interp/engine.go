@@ -192,6 +192,8 @@ type Engine struct {
 	buf []byte
 	ctx Ctx
 	rx  []codec.Message // decode scratch by message id
+	// sendFn is Options.Sender's Send.
+	sendFn func(peer string, body []byte) error
 
 	// Counters are plain fields on the engine goroutine (n), published to
 	// atomics (stats) for Stats: at the end of every Input, Tick and Start
@@ -270,6 +272,11 @@ func newEngine(m *Machine, role string, opts Options) (*Engine, error) {
 	}
 	if e.opts.Sender == nil {
 		e.opts.Sender = SenderFunc(func(string, []byte) error { return nil })
+	}
+	if f, ok := e.opts.Sender.(SenderFunc); ok {
+		e.sendFn = f // one indirect call per frame, not two
+	} else {
+		e.sendFn = e.opts.Sender.Send
 	}
 	e.shared = opts.Shared
 	if e.shared == nil && m.Library.NewShared != nil {
@@ -693,6 +700,12 @@ func (e *Engine) remove(inst *instance, why string) {
 	}
 	inst.removed = true
 	inst.dead = true
+	if e.ctx.inst == inst {
+		e.ctx.inst, e.ctx.msg = nil, nil
+	}
+	if e.env.inst == inst {
+		e.env = genv{}
+	}
 	if inst.heapIdx >= 0 {
 		heap.Remove(&e.timers, inst.heapIdx)
 	}
@@ -773,21 +786,24 @@ func (e *Engine) pushNext(ev int, err error) {
 	e.q[e.qi] = queued{ev: ev, err: err}
 }
 
-// bind points the action context and the guard inputs at inst and the
-// input's message, once per macrostep; step sets only what changes per event.
+// bind points the action context at inst and the input's message, once
+// per macrostep; step sets only what changes per event, and the guard
+// inputs are filled only when a guard runs.
 func (e *Engine) bind(inst *instance, msg codec.Message) {
 	c := &e.ctx
 	c.inst, c.msg = inst, msg
-	g := &e.env
-	g.msg, g.peer, g.settings, g.setPtr = msg, inst.peer, inst.ms.settings, inst.ms.setPtr
 }
 
-// unbind drops the references the context holds after a macrostep.
+// unbind drops the references to values the context holds after a
+// macrostep (the instance and message stay: they are replaced by the next).
 func (e *Engine) unbind() {
 	c := &e.ctx
-	c.inst, c.msg, c.value, c.err, c.action = nil, nil, nil, nil, nil
-	g := &e.env
-	g.msg, g.peer, g.value = nil, nil, nil
+	if c.value != nil || c.err != nil {
+		c.value, c.err = nil, nil
+	}
+	if g := &e.env; g.value != nil {
+		g.value = nil
+	}
 }
 
 // macrostep handles one input and every internal event it raises. The
@@ -842,13 +858,27 @@ func (e *Engine) step(inst *instance, evID int, value any, err error) {
 		t = alts[0] // the common case: one alternative, no guard
 	} else if len(alts) > 0 {
 		g := &e.env
-		g.st, g.ev, g.value = st, ev, value
+		if g.inst != inst { // the guard inputs of another instance: rebind
+			g.inst, g.peer, g.settings, g.setPtr = inst, inst.peer, inst.ms.settings, inst.ms.setPtr
+		}
+		g.msg, g.st, g.ev, g.value = c.msg, st, ev, value
 		for _, alt := range alts {
-			if alt.guard == nil {
+			gd := alt.guard
+			if gd == nil {
 				t = alt
 				break
 			}
-			ok, gerr := alt.guard.eval(g, &e.vm)
+			var ok bool
+			var gerr error
+			if gd.fast != nil { // guard.eval, inline
+				g.err = nil
+				ok = gd.fast(g)
+				if g.err != nil {
+					ok, gerr = false, g.err
+				}
+			} else {
+				ok, gerr = gd.eval(g, &e.vm)
+			}
 			if e.opts.Trace {
 				e.log.Debug("guard", "peer", inst.id, "state", st.Name, "event", ev.Name, "when", alt.When, "result", ok, "err", gerr)
 			}
@@ -990,7 +1020,7 @@ func (e *Engine) sendChecked(inst *instance, msg codec.Message) error {
 	if e.opts.Wire != nil {
 		e.opts.Wire(FormatMessage(dirLetter(ownRole(e.role)), msg))
 	}
-	if err := e.opts.Sender.Send(inst.id, buf); err != nil {
+	if err := e.sendFn(inst.id, buf); err != nil {
 		e.n.sendErr++
 		e.coldDirty = true
 		return err

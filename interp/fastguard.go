@@ -40,12 +40,12 @@ type typed struct {
 	konst bool
 	// fld describes a numeric field read (root, offset, Go kind), so that a
 	// comparison can read it in its own closure.
-	fld   *fieldRef
-	cb    bool
-	ci    int64
-	cu    uint64
-	cf    float64
-	cs    string
+	fld *fieldRef
+	cb  bool
+	ci  int64
+	cu  uint64
+	cf  float64
+	cs  string
 }
 
 var (

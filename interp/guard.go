@@ -98,6 +98,7 @@ func compileGuard(src string, envT reflect.Type, intern func(string) string) (*g
 
 // genv is what a guard evaluation reads; the engine fills one per dispatch.
 type genv struct {
+	inst     *instance // whose peer and settings these are
 	msg      codec_Message
 	peer     any
 	settings reflect.Value  // *settings struct

@@ -18,12 +18,13 @@ type instance struct {
 	dead    bool
 	removed bool
 
-	expiry, heartbeat     time.Duration
-	expiryAt, heartbeatAt time.Time // zero: off
-	afters                []timer   // the current state's `after` timers
-	wakeups               []timer   // ctx.Wakeup
-	next                  time.Time // earliest deadline while in the heap
-	heapIdx               int
+	expiry, heartbeat time.Duration
+	expiryFrom        time.Time // the expiry runs from here (last inbound frame); see expiryAt
+	heartbeatAt       time.Time // zero: off
+	afters            []timer   // the current state's `after` timers
+	wakeups           []timer   // ctx.Wakeup
+	next              time.Time // earliest deadline while in the heap
+	heapIdx           int
 	// timersSet is true when a deadline may have moved earlier since the
 	// instance was last placed in the timer heap. touch only moves the
 	// expiry later, so it leaves it false: the per-message path then never
@@ -46,19 +47,22 @@ func (i *instance) outMsg(m *Machine, idx int) codec.Message {
 	return i.out[idx]
 }
 
-func (i *instance) touch(now time.Time) {
-	if i.expiry > 0 {
-		i.expiryAt = now.Add(i.expiry)
+// touch restarts the expiry: no time arithmetic per message, the deadline
+// is computed when the timers are looked at.
+func (i *instance) touch(now time.Time) { i.expiryFrom = now }
+
+// expiryAt is the expiry deadline, zero when it is off.
+func (i *instance) expiryAt() time.Time {
+	if i.expiry <= 0 {
+		return time.Time{}
 	}
+	return i.expiryFrom.Add(i.expiry)
 }
 
 func (i *instance) setExpiry(now time.Time, d time.Duration) {
 	i.timersSet = true
 	i.expiry = d
-	i.expiryAt = time.Time{}
-	if d > 0 {
-		i.expiryAt = now.Add(d)
-	}
+	i.expiryFrom = now
 }
 
 func (i *instance) setHeartbeat(now time.Time, d time.Duration) {
@@ -111,7 +115,7 @@ func earlier(a, b time.Time) time.Time {
 
 func (i *instance) nextDeadline() time.Time {
 	var t time.Time
-	t = earlier(t, i.expiryAt)
+	t = earlier(t, i.expiryAt())
 	t = earlier(t, i.heartbeatAt)
 	for _, a := range i.afters {
 		t = earlier(t, a.at)
@@ -132,7 +136,7 @@ func (i *instance) popDue(now time.Time) (int, bool) {
 			kind, idx, best = k, j, at
 		}
 	}
-	consider(0, 0, i.expiryAt)
+	consider(0, 0, i.expiryAt())
 	consider(1, 0, i.heartbeatAt)
 	for j, a := range i.afters {
 		consider(2, j, a.at)
@@ -144,7 +148,7 @@ func (i *instance) popDue(now time.Time) (int, bool) {
 	i.timersSet = true
 	switch kind {
 	case 0:
-		i.expiryAt = now.Add(i.expiry) // fires again after another silent period
+		i.expiryFrom = now // fires again after another silent period
 		return m.evExpired, true
 	case 1:
 		i.heartbeatAt = i.heartbeatAt.Add(i.heartbeat)
