@@ -344,8 +344,12 @@ func reportRefusal(ctx *interp.Ctx) error {
 		ctx.Notify(NoteDenied, m.Reason)
 	case *filemq.Rtfm:
 		ctx.Notify(NoteRejected, m.Reason)
-	default:
-		ctx.Notify(NoteDenied, ctx.Event())
+	default: // we gave up ourselves (no-credentials): the value is the error
+		if err := ctx.Err(); err != nil {
+			ctx.Notify(NoteDenied, err)
+		} else {
+			ctx.Notify(NoteDenied, ctx.Event())
+		}
 	}
 	return nil
 }

@@ -320,7 +320,11 @@ func (c *Client) handle(n interp.Notification) {
 		default:
 		}
 	case actions.NoteDenied:
-		c.fail(fmt.Errorf("server refused access (SRSLY): %v", n.Value))
+		if err, ok := n.Value.(error); ok { // refused by us, not by the server
+			c.fail(fmt.Errorf("fmq client: cannot log in: %w", err))
+		} else {
+			c.fail(fmt.Errorf("server refused access (SRSLY): %v", n.Value))
+		}
 	case actions.NoteRejected:
 		c.fail(fmt.Errorf("server rejected the session (RTFM): %v", n.Value))
 	}
