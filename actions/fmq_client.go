@@ -41,6 +41,7 @@ type ClientStats struct {
 	Backlog   atomic.Int64 // bytes the server said it still had queued (BACKLOG header) ...
 	BacklogAt atomic.Int64 // ... when Bytes was this much: total ≈ BacklogAt + Backlog
 	FirstByte atomic.Int64 // unix nanos of the first content byte, 0 until then
+	Window    atomic.Int64 // the credit window granted (settings.window)
 	Current   atomic.Pointer[string]
 }
 
@@ -157,6 +158,7 @@ func subscribe(ctx *interp.Ctx) error {
 func grantCredit(ctx *interp.Ctx) error {
 	p := clientState(ctx)
 	window, slice := ctx.Int("window"), ctx.Int("slice")
+	p.Stats.Window.Store(window)
 	if window-p.Outstanding < slice && p.Outstanding > 0 {
 		return nil
 	}

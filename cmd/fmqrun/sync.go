@@ -38,6 +38,7 @@ type syncSummary struct {
 	Sessions     int    `json:"sessions"`
 	ElapsedMS    int64  `json:"elapsed_ms"`
 	FirstByteMS  int64  `json:"first_byte_ms"`
+	CreditWindow int64  `json:"credit_window"`
 	Error        string `json:"error,omitempty"`
 }
 
@@ -194,7 +195,7 @@ loop:
 	sum := syncSummary{
 		Files: st.Files.Load(), Deleted: st.Deleted.Load(), Bytes: st.Bytes.Load(),
 		ResumedBytes: st.Resumed.Load(), Problems: st.Problems.Load(), Refused: st.Refused.Load(),
-		Sessions: cl.Sessions(), ElapsedMS: time.Since(start).Milliseconds(),
+		Sessions: cl.Sessions(), ElapsedMS: time.Since(start).Milliseconds(), CreditWindow: st.Window.Load(),
 	}
 	if fb := st.FirstByte.Load(); fb > 0 {
 		sum.FirstByteMS = time.Unix(0, fb).Sub(start).Milliseconds()
