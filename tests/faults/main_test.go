@@ -30,7 +30,7 @@ var (
 )
 
 // TestMain builds nothing up front (fuzz workers run TestMain too): the
-// fmqrun binary is built once, on first use, by binary. Goroutines left
+// fmqrun binary is built once, on first use, by fmqrunBinary. Goroutines left
 // behind by any test fail the package.
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -46,9 +46,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binary returns the path of an fmqrun built (without -race, for speed)
+// fmqrunBinary returns the path of an fmqrun built (without -race, for speed)
 // into a temporary directory on first use.
-func binary(t testing.TB) string {
+func fmqrunBinary(t testing.TB) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
