@@ -181,3 +181,35 @@ func TestSubscriptions(t *testing.T) {
 		}
 	}
 }
+
+// TestOverlappingSubscriptions: a file matched by several subscriptions of
+// one client is sent once; a subscription to a single file or to a path
+// that does not exist yet completes its sync too.
+func TestOverlappingSubscriptions(t *testing.T) {
+	pub := t.TempDir()
+	for i := range 12 {
+		writeFile(t, pub, fmt.Sprintf("a/b/f%02d", i), content(uint64(600+i), 40_000))
+		writeFile(t, pub, fmt.Sprintf("a/g%02d", i), content(uint64(700+i), 40_000))
+	}
+	writeFile(t, pub, "solo/file.txt", []byte("just me\n"))
+	writeFile(t, pub, "solo/file.txt.bak", []byte("not me\n"))
+	srv := startServer(t, pub, "")
+	in := t.TempDir()
+	subs := []string{"/a", "/a/b", "/", "/solo/file.txt", "/not/yet"}
+	c := startClient(t, host.ClientConfig{Connect: srv.Endpoint(), Inbox: in, Once: true, Subscribe: subs})
+	waitClient(t, c, 30*time.Second, "overlapping subscriptions")
+	want := treeSums(t, pub)
+	if d := diffSums(want, treeSums(t, in)); d != "" {
+		t.Fatalf("inbox differs: %s", d)
+	}
+	if got := c.Stats().Files.Load(); got != int64(len(want)) {
+		t.Errorf("%d files received for %d distinct files: some were sent more than once", got, len(want))
+	}
+
+	in2 := t.TempDir()
+	c2 := startClient(t, host.ClientConfig{Connect: srv.Endpoint(), Inbox: in2, Once: true, Subscribe: []string{"/solo/file.txt", "/not/yet"}})
+	waitClient(t, c2, 30*time.Second, "single-file subscription")
+	if d := diffSums(subset(want, "/solo/file.txt"), treeSums(t, in2)); d != "" {
+		t.Fatalf("single-file subscription: %s", d)
+	}
+}
