@@ -87,3 +87,43 @@ func TestServerRestart(t *testing.T) {
 		t.Errorf("second server: %v", err)
 	}
 }
+
+// TestChangedWhileAway: files deleted, renamed and changed while a client
+// was away are deleted, moved and updated when it comes back (its cache
+// lists what it holds; the resync answers for every entry).
+func TestChangedWhileAway(t *testing.T) {
+	pub, in := t.TempDir(), t.TempDir()
+	for i := range 10 {
+		writeFile(t, pub, fmt.Sprintf("d%d/f%d.txt", i%2, i), content(uint64(800+i), 5000))
+	}
+	srv := startServer(t, pub, "")
+	c1 := startClient(t, host.ClientConfig{Connect: srv.Endpoint(), Inbox: in, Once: true})
+	waitClient(t, c1, 30*time.Second, "first sync")
+	c1.Close()
+
+	mustRemove(t, pub, "d0/f0.txt")
+	mustRemove(t, pub, "d1") // a whole directory
+	mustRename(t, pub, "d0/f2.txt", "moved/f2.txt")
+	writeFile(t, pub, "d0/f4.txt", []byte("changed\n"))
+	want := treeSums(t, pub)
+	eventually(t, 20*time.Second, "server tree updated", func() string {
+		if n := srv.Tree().Len(); n != len(want) {
+			return fmt.Sprintf("server publishes %d files, want %d", n, len(want))
+		}
+		return ""
+	})
+
+	c2 := startClient(t, host.ClientConfig{Connect: srv.Endpoint(), Inbox: in, Once: true})
+	waitClient(t, c2, 30*time.Second, "second sync")
+	if d := diffSums(want, treeSums(t, in)); d != "" {
+		t.Fatalf("inbox differs after coming back: %s", d)
+	}
+	if dirs := visibleDirs(t, in); len(dirs) != 2 {
+		t.Errorf("directories %v, want [d0 moved]", dirs)
+	}
+	st := c2.Stats()
+	t.Logf("second sync: files %d, deleted %d, bytes %d", st.Files.Load(), st.Deleted.Load(), st.Bytes.Load())
+	if st.Files.Load() != 2 {
+		t.Errorf("second sync fetched %d files, want 2 (the moved and the changed one)", st.Files.Load())
+	}
+}
