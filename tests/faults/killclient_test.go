@@ -87,7 +87,7 @@ func TestKillClientMidSync(t *testing.T) {
 		if k%5 == 0 {
 			// Every fifth point is a short delay after start: during
 			// startup, the handshake and the resync against the cache.
-			delay = time.Duration(rng.IntN(80)) * time.Millisecond
+			delay = time.Duration(rng.IntN(25)) * time.Millisecond
 			kp.mode = fmt.Sprintf("after %v", delay)
 		} else {
 			kp.mode = fmt.Sprintf("bytes>=%d", target)
