@@ -242,7 +242,7 @@ func (e *Engine) publish() {
 		s.notifyDropped.Store(n.notifyDropped)
 		s.instances.Store(n.instances)
 	}
-	*p = *n
+	p.frames, p.events, p.sent = n.frames, n.events, n.sent // the only fields of pubN compared
 }
 
 // NewServer returns an engine running m (role server), one instance per peer.
@@ -871,10 +871,10 @@ func (e *Engine) step(inst *instance, evID int, value any, err error) {
 			var ok bool
 			var gerr error
 			if gd.fast != nil { // guard.eval, inline
-				g.err = nil
+				g.bad = 0
 				ok = gd.fast(g)
-				if g.err != nil {
-					ok, gerr = false, g.err
+				if g.bad != 0 {
+					ok, gerr = false, guardErr[g.bad]
 				}
 			} else {
 				ok, gerr = gd.eval(g, &e.vm)

@@ -40,13 +40,25 @@ type typed struct {
 	konst bool
 	// fld describes a numeric field read (root, offset, Go kind), so that a
 	// comparison can read it in its own closure.
-	fld *fieldRef
-	cb  bool
-	ci  int64
-	cu  uint64
-	cf  float64
-	cs  string
+	fld   *fieldRef
+	ident uint8 // identState, identEvent: the bare identifier
+	cb    bool
+	ci    int64
+	cu    uint64
+	cf    float64
+	cs    string
 }
+
+// Why a fast guard failed (genv.bad): a small code, so that clearing it
+// before each guard is a plain byte store.
+const (
+	badNil uint8 = iota + 1
+	badType
+	badDivZero
+)
+
+// guardErr maps genv.bad to the error.
+var guardErr = [...]error{badNil: errNilGuardValue, badType: errGuardType, badDivZero: errDivZero}
 
 var (
 	errNilGuardValue = errors.New("guard reads a field of a nil value")
@@ -165,9 +177,9 @@ func typeWord(t reflect.Type) unsafe.Pointer {
 // fail records why a field of a root of type want could not be read.
 func (e *genv) fail(v *eface, want unsafe.Pointer) {
 	if v.typ == want {
-		e.err = errNilGuardValue
+		e.bad = badNil
 	} else {
-		e.err = errGuardType
+		e.bad = badType
 	}
 }
 
@@ -180,7 +192,7 @@ func rootIface(e *genv, root int) *eface {
 }
 
 // base returns a function giving the address of the leaf; a read through a
-// nil or mistyped root gives zeroBuf and sets e.err.
+// nil or mistyped root gives zeroBuf and sets e.bad.
 func (c *fastCompiler) base(root int, off uintptr) func(*genv) unsafe.Pointer {
 	if root == envSettings {
 		return func(e *genv) unsafe.Pointer { return unsafe.Add(e.setPtr, off) }
@@ -228,6 +240,11 @@ func readNum[T number, R int64 | uint64 | float64](c *fastCompiler, root int, of
 	}
 }
 
+const (
+	identState uint8 = iota + 1
+	identEvent
+)
+
 type fieldRef struct {
 	root int
 	off  uintptr
@@ -261,49 +278,148 @@ func toCmpOp(op string) cmpOp {
 	return opGe
 }
 
-func test[T int64 | uint64 | float64](op cmpOp, a, b T) bool {
-	switch op {
-	case opEq:
-		return a == b
-	case opNe:
-		return a != b
-	case opLt:
-		return a < b
-	case opLe:
-		return a <= b
-	case opGt:
-		return a > b
-	}
-	return a >= b
-}
-
 // cmpFieldConst compares a numeric field (type T, read as R) with a literal
-// in one closure: the root's type check, the load, the comparison.
+// in one closure (the root's type check, the load, the comparison), one
+// closure per operator: a switch on the operator inside the closure cost
+// more than the closure call it saved.
 func cmpFieldConst[T number, R int64 | uint64 | float64](c *fastCompiler, f *fieldRef, op cmpOp, k R) func(*genv) bool {
 	off := f.off
+	var want unsafe.Pointer
+	if f.root != envSettings {
+		want = typeWord(c.env.Field(f.root).Type)
+	}
 	switch f.root {
 	case envSettings:
-		return func(e *genv) bool { return test(op, R(*(*T)(unsafe.Add(e.setPtr, off))), k) }
+		switch op {
+		case opEq:
+			return func(e *genv) bool { return R(*(*T)(unsafe.Add(e.setPtr, off))) == k }
+		case opNe:
+			return func(e *genv) bool { return R(*(*T)(unsafe.Add(e.setPtr, off))) != k }
+		case opLt:
+			return func(e *genv) bool { return R(*(*T)(unsafe.Add(e.setPtr, off))) < k }
+		case opLe:
+			return func(e *genv) bool { return R(*(*T)(unsafe.Add(e.setPtr, off))) <= k }
+		case opGt:
+			return func(e *genv) bool { return R(*(*T)(unsafe.Add(e.setPtr, off))) > k }
+		case opGe:
+			return func(e *genv) bool { return R(*(*T)(unsafe.Add(e.setPtr, off))) >= k }
+		}
 	case envMsg:
-		want := typeWord(c.env.Field(f.root).Type)
-		return func(e *genv) bool {
-			v := (*eface)(unsafe.Pointer(&e.msg))
-			if v.typ != want || v.data == nil {
-				e.fail(v, want)
-				return false
+		switch op {
+		case opEq:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.msg))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return R(*(*T)(unsafe.Add(v.data, off))) == k
 			}
-			return test(op, R(*(*T)(unsafe.Add(v.data, off))), k)
+		case opNe:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.msg))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return R(*(*T)(unsafe.Add(v.data, off))) != k
+			}
+		case opLt:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.msg))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return R(*(*T)(unsafe.Add(v.data, off))) < k
+			}
+		case opLe:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.msg))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return R(*(*T)(unsafe.Add(v.data, off))) <= k
+			}
+		case opGt:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.msg))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return R(*(*T)(unsafe.Add(v.data, off))) > k
+			}
+		case opGe:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.msg))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return R(*(*T)(unsafe.Add(v.data, off))) >= k
+			}
+		}
+	case envPeer:
+		switch op {
+		case opEq:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.peer))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return R(*(*T)(unsafe.Add(v.data, off))) == k
+			}
+		case opNe:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.peer))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return R(*(*T)(unsafe.Add(v.data, off))) != k
+			}
+		case opLt:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.peer))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return R(*(*T)(unsafe.Add(v.data, off))) < k
+			}
+		case opLe:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.peer))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return R(*(*T)(unsafe.Add(v.data, off))) <= k
+			}
+		case opGt:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.peer))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return R(*(*T)(unsafe.Add(v.data, off))) > k
+			}
+		case opGe:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.peer))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return R(*(*T)(unsafe.Add(v.data, off))) >= k
+			}
 		}
 	}
-	want := typeWord(c.env.Field(f.root).Type)
-	return func(e *genv) bool {
-		v := (*eface)(unsafe.Pointer(&e.peer))
-		if v.typ != want || v.data == nil {
-			e.fail(v, want)
-			return false
-		}
-		return test(op, R(*(*T)(unsafe.Add(v.data, off))), k)
-	}
+	return nil
 }
 
 // fusedConst returns the one-closure comparison of field f with literal k
@@ -326,6 +442,146 @@ func fusedConst[R int64 | uint64 | float64](c *fastCompiler, f *fieldRef, op cmp
 		return cmpFieldConst[uint64](c, f, op, k)
 	case reflect.Float64:
 		return cmpFieldConst[float64](c, f, op, k)
+	}
+	return nil
+}
+
+// cmpFieldSetting compares a signed field (type T) of msg or peer with an
+// int64 setting (int or duration) in one closure, one closure per operator.
+func cmpFieldSetting[T ~int | ~int8 | ~int16 | ~int32 | ~int64](c *fastCompiler, f *fieldRef, op cmpOp, soff uintptr) func(*genv) bool {
+	off := f.off
+	want := typeWord(c.env.Field(f.root).Type)
+	if f.root == envMsg {
+		switch op {
+		case opEq:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.msg))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return int64(*(*T)(unsafe.Add(v.data, off))) == *(*int64)(unsafe.Add(e.setPtr, soff))
+			}
+		case opNe:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.msg))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return int64(*(*T)(unsafe.Add(v.data, off))) != *(*int64)(unsafe.Add(e.setPtr, soff))
+			}
+		case opLt:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.msg))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return int64(*(*T)(unsafe.Add(v.data, off))) < *(*int64)(unsafe.Add(e.setPtr, soff))
+			}
+		case opLe:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.msg))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return int64(*(*T)(unsafe.Add(v.data, off))) <= *(*int64)(unsafe.Add(e.setPtr, soff))
+			}
+		case opGt:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.msg))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return int64(*(*T)(unsafe.Add(v.data, off))) > *(*int64)(unsafe.Add(e.setPtr, soff))
+			}
+		case opGe:
+			return func(e *genv) bool {
+				v := (*eface)(unsafe.Pointer(&e.msg))
+				if v.typ != want || v.data == nil {
+					e.fail(v, want)
+					return false
+				}
+				return int64(*(*T)(unsafe.Add(v.data, off))) >= *(*int64)(unsafe.Add(e.setPtr, soff))
+			}
+		}
+	}
+	switch op {
+	case opEq:
+		return func(e *genv) bool {
+			v := (*eface)(unsafe.Pointer(&e.peer))
+			if v.typ != want || v.data == nil {
+				e.fail(v, want)
+				return false
+			}
+			return int64(*(*T)(unsafe.Add(v.data, off))) == *(*int64)(unsafe.Add(e.setPtr, soff))
+		}
+	case opNe:
+		return func(e *genv) bool {
+			v := (*eface)(unsafe.Pointer(&e.peer))
+			if v.typ != want || v.data == nil {
+				e.fail(v, want)
+				return false
+			}
+			return int64(*(*T)(unsafe.Add(v.data, off))) != *(*int64)(unsafe.Add(e.setPtr, soff))
+		}
+	case opLt:
+		return func(e *genv) bool {
+			v := (*eface)(unsafe.Pointer(&e.peer))
+			if v.typ != want || v.data == nil {
+				e.fail(v, want)
+				return false
+			}
+			return int64(*(*T)(unsafe.Add(v.data, off))) < *(*int64)(unsafe.Add(e.setPtr, soff))
+		}
+	case opLe:
+		return func(e *genv) bool {
+			v := (*eface)(unsafe.Pointer(&e.peer))
+			if v.typ != want || v.data == nil {
+				e.fail(v, want)
+				return false
+			}
+			return int64(*(*T)(unsafe.Add(v.data, off))) <= *(*int64)(unsafe.Add(e.setPtr, soff))
+		}
+	case opGt:
+		return func(e *genv) bool {
+			v := (*eface)(unsafe.Pointer(&e.peer))
+			if v.typ != want || v.data == nil {
+				e.fail(v, want)
+				return false
+			}
+			return int64(*(*T)(unsafe.Add(v.data, off))) > *(*int64)(unsafe.Add(e.setPtr, soff))
+		}
+	case opGe:
+		return func(e *genv) bool {
+			v := (*eface)(unsafe.Pointer(&e.peer))
+			if v.typ != want || v.data == nil {
+				e.fail(v, want)
+				return false
+			}
+			return int64(*(*T)(unsafe.Add(v.data, off))) >= *(*int64)(unsafe.Add(e.setPtr, soff))
+		}
+	}
+	return nil
+}
+
+// fusedSetting returns the one-closure comparison of a msg or peer int
+// field l with an int64 setting r, or nil.
+func (c *fastCompiler) fusedSetting(op string, l, r *typed) func(*genv) bool {
+	if l.fld == nil || r.fld == nil || l.fld.root == envSettings || r.fld.root != envSettings || r.fld.kind != reflect.Int64 {
+		return nil
+	}
+	o, soff := toCmpOp(op), r.fld.off
+	switch l.fld.kind {
+	case reflect.Int:
+		return cmpFieldSetting[int](c, l.fld, o, soff)
+	case reflect.Int32:
+		return cmpFieldSetting[int32](c, l.fld, o, soff)
+	case reflect.Int64:
+		return cmpFieldSetting[int64](c, l.fld, o, soff)
 	}
 	return nil
 }
@@ -402,7 +658,7 @@ func (c *fastCompiler) length(n ast.Node) *typed {
 	case reflect.Map:
 		return &typed{k: gInt, i: func(e *genv) int64 {
 			p := at(e)
-			if e.err != nil {
+			if e.bad != 0 {
 				return 0
 			}
 			return int64(reflect.NewAt(t, p).Elem().Len())
@@ -431,9 +687,9 @@ func (c *fastCompiler) compile(n ast.Node) *typed {
 	case *ast.IdentifierNode:
 		switch n.Value {
 		case "state":
-			return &typed{k: gString, s: func(e *genv) string { return e.st.Name }}
+			return &typed{k: gString, s: func(e *genv) string { return e.st.Name }, ident: identState}
 		case "event":
-			return &typed{k: gString, s: func(e *genv) string { return e.ev.Name }}
+			return &typed{k: gString, s: func(e *genv) string { return e.ev.Name }, ident: identEvent}
 		}
 		return nil
 	case *ast.MemberNode:
@@ -585,7 +841,18 @@ func cmpConstString(op string, l func(*genv) string, v string) func(*genv) bool 
 func (c *fastCompiler) cmpWithConst(op string, l, r *typed) *typed {
 	switch {
 	case l.k == gString && r.k == gString:
-		return &typed{k: gBool, b: cmpConstString(op, l.s, r.cs)}
+		v := r.cs
+		switch {
+		case l.ident == identState && op == "==":
+			return &typed{k: gBool, b: func(e *genv) bool { return eqString(e.st.Name, v) }}
+		case l.ident == identState && op == "!=":
+			return &typed{k: gBool, b: func(e *genv) bool { return !eqString(e.st.Name, v) }}
+		case l.ident == identEvent && op == "==":
+			return &typed{k: gBool, b: func(e *genv) bool { return eqString(e.ev.Name, v) }}
+		case l.ident == identEvent && op == "!=":
+			return &typed{k: gBool, b: func(e *genv) bool { return !eqString(e.ev.Name, v) }}
+		}
+		return &typed{k: gBool, b: cmpConstString(op, l.s, v)}
 	case !isNum(l.k) || !isNum(r.k):
 		return nil
 	case l.k == gFloat || r.k == gFloat:
@@ -675,13 +942,13 @@ func (c *fastCompiler) binary(n *ast.BinaryNode) *typed {
 			return nil
 		}
 		lf, rf := l.b, r.b
-		return &typed{k: gBool, b: func(e *genv) bool { return lf(e) && e.err == nil && rf(e) }}
+		return &typed{k: gBool, b: func(e *genv) bool { return lf(e) && e.bad == 0 && rf(e) }}
 	case "||", "or":
 		if l.k != gBool || r.k != gBool {
 			return nil
 		}
 		lf, rf := l.b, r.b
-		return &typed{k: gBool, b: func(e *genv) bool { return lf(e) || e.err == nil && rf(e) }}
+		return &typed{k: gBool, b: func(e *genv) bool { return lf(e) || e.bad == 0 && rf(e) }}
 	case "startsWith", "endsWith", "contains":
 		if l.k != gString || r.k != gString {
 			return nil
@@ -717,6 +984,12 @@ func (c *fastCompiler) binary(n *ast.BinaryNode) *typed {
 		case l.k == gUint && r.k == gUint:
 			return &typed{k: gBool, b: cmpOrdered(op, l.u, r.u)}
 		case l.k == gInt && r.k == gInt:
+			if f := c.fusedSetting(op, l, r); f != nil {
+				return &typed{k: gBool, b: f}
+			}
+			if f := c.fusedSetting(flip(op), r, l); f != nil {
+				return &typed{k: gBool, b: f}
+			}
 			return &typed{k: gBool, b: cmpOrdered(op, l.i, r.i)}
 		case l.k == gInt:
 			return &typed{k: gBool, b: cmpMixed(op, l.i, r.u, false)}
@@ -751,7 +1024,7 @@ func (c *fastCompiler) binary(n *ast.BinaryNode) *typed {
 				return &typed{k: gUint, u: func(e *genv) uint64 {
 					a, b := lf(e), rf(e)
 					if b == 0 {
-						e.err = errDivZero
+						e.bad = badDivZero
 						return 0
 					}
 					return a % b
@@ -769,7 +1042,7 @@ func (c *fastCompiler) binary(n *ast.BinaryNode) *typed {
 			return &typed{k: gInt, i: func(e *genv) int64 {
 				a, b := lf(e), rf(e)
 				if b == 0 || b == -1 && a == math.MinInt64 {
-					e.err = errDivZero
+					e.bad = badDivZero
 					return 0
 				}
 				return a % b

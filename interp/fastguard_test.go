@@ -61,8 +61,8 @@ func TestFastGuardMatchesVM(t *testing.T) {
 		"peer.In.X % 3 == 1", "peer.I * 2 - 1 > 4", "peer.I / 2 > 1", "-peer.I < 0",
 		"peer.I > 2 || peer.S == 'x'", "not (peer.I > 2)",
 		"settings.name == 'srv' && peer.U8 < 10",
-		"msg.I > 2", "2 >= msg.I", "msg.U8 == 255", "msg.F < 1.5", "msg.I64 != 0", "msg.I == peer.I",
-		"settings.limit > 1", "1 < settings.limit", "settings.limit == peer.I",
+		"msg.I > 2", "2 >= msg.I", "msg.I64 <= settings.limit", "settings.limit < msg.I", "event != 'OHAI'", "msg.U8 == 255", "msg.F < 1.5", "msg.I64 != 0", "msg.I == peer.I",
+		"settings.limit > 1", "1 < settings.limit", "settings.limit >= 2", "settings.limit >= 3", "settings.limit <= 2", "settings.limit < 2", "settings.limit != 2", "settings.limit == 2", "msg.I >= 3", "msg.I <= -1", "msg.I < 7", "msg.I != 3", "msg.I == 3", "msg.U >= 4", "msg.F >= 1.5", "settings.limit == peer.I",
 	}
 	peers := []*fgPeer{
 		{},

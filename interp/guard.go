@@ -106,7 +106,7 @@ type genv struct {
 	st       *State
 	ev       *EventInfo
 	value    any
-	err      error
+	bad      uint8 // why the fast evaluator failed (badNil...), 0: it did not
 }
 
 // codec_Message avoids importing codec here just for the field type.
@@ -115,10 +115,10 @@ type codec_Message = any
 // eval runs the guard. vmach is a reusable VM (single goroutine).
 func (g *guard) eval(env *genv, vmach *vm.VM) (bool, error) {
 	if g.fast != nil {
-		env.err = nil
+		env.bad = 0
 		v := g.fast(env)
-		if env.err != nil {
-			return false, env.err
+		if env.bad != 0 {
+			return false, guardErr[env.bad]
 		}
 		return v, nil
 	}
