@@ -118,7 +118,7 @@ func (c *Ctx) Out(name string) codec.Message {
 	if !ok || i >= m.nMsgs {
 		return nil
 	}
-	return c.inst.outMsg(m, i)
+	return c.inst.outMsg(i)
 }
 
 // Send encodes and sends msg to the instance's peer now. An action may call

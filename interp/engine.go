@@ -456,9 +456,9 @@ func (e *Engine) Run(ctx context.Context, in <-chan Frame) error {
 				if !ok {
 					return nil
 				}
-				now = e.opts.Now()
 				e.unpublished++
-				e.input(now, f.Peer, f.Body)
+				e.input(f.Peer, f.Body)
+				now = e.now // the input's clock read serves the next turn
 				continue
 			default:
 			}
@@ -471,9 +471,9 @@ func (e *Engine) Run(ctx context.Context, in <-chan Frame) error {
 			if !ok {
 				return nil
 			}
-			now = e.opts.Now()
 			e.unpublished++
-			e.input(now, f.Peer, f.Body)
+			e.input(f.Peer, f.Body)
+			now = e.now
 			continue
 		case <-e.wake:
 		case <-t.C:
@@ -578,37 +578,31 @@ func (e *Engine) hostEvent(inst *instance, event string, value any) {
 
 // Input processes one received frame from peer (ignored for a client).
 func (e *Engine) Input(peer string, body []byte) {
-	e.input(e.opts.Now(), peer, body)
+	e.input(peer, body)
 	if !e.inRun {
 		e.publish()
 	}
 }
 
-func (e *Engine) input(now time.Time, peer string, body []byte) {
-	e.now = now
+// input handles one frame at the clock's time (the one clock read of the input).
+func (e *Engine) input(peer string, body []byte) {
+	e.now = e.opts.Now()
 	e.n.frames++
 	if len(body) < 2 || body[0] != e.sig[0] || body[1] != e.sig[1] {
-		e.n.badSig++
-		e.coldDirty = true
-		if e.opts.Trace {
-			e.log.Debug("frame without signature dropped", "peer", peer, "len", len(body))
-		}
+		e.badSignature(peer, body)
 		return
 	}
 	var inst *instance
-	if e.role == RoleClient {
-		e.start()
-		inst = e.client
-		if inst.dead {
-			return
-		}
-	} else {
-		inst = e.insts[peer]
-		if inst == nil {
-			inst = e.newInstance(peer)
-			if inst.dead {
+	if e.role == RoleServer {
+		if inst = e.insts[peer]; inst == nil {
+			if inst = e.newInstance(peer); inst.dead {
 				return
 			}
+		}
+	} else {
+		e.start()
+		if inst = e.client; inst.dead {
+			return
 		}
 	}
 	m := inst.ms.m
@@ -616,12 +610,8 @@ func (e *Engine) input(now time.Time, peer string, body []byte) {
 	var derr error
 	ev := m.evMalform
 	if len(body) >= 3 && int(body[2]) < len(e.rx) {
-		msg = e.rx[body[2]]
-		if msg == nil {
-			if mi, ok := e.proto.ByID(body[2]); ok {
-				msg = mi.New()
-				e.rx[body[2]] = msg
-			}
+		if msg = e.rx[body[2]]; msg == nil {
+			msg = e.newRx(body[2])
 		}
 	}
 	if msg != nil {
@@ -630,22 +620,53 @@ func (e *Engine) input(now time.Time, peer string, body []byte) {
 		}
 	}
 	if msg == nil || derr != nil {
-		if _, err := e.proto.Decode(body, e.lim); err != nil {
-			derr = err
-		}
+		derr = e.malformed(body, derr)
 		msg = nil
-		e.n.malformed++
-		e.coldDirty = true
 	}
 	inst.touch(e.now)
 	if e.opts.Wire != nil {
-		if msg != nil {
-			e.opts.Wire(FormatMessage(dirLetter(peerRole(e.role)), msg))
-		} else {
-			e.opts.Wire(dirLetter(peerRole(e.role)) + ": malformed " + fmt.Sprint(derr))
-		}
+		e.wireIn(msg, derr)
 	}
 	e.macrostep(inst, ev, msg, nil, derr)
+}
+
+func (e *Engine) badSignature(peer string, body []byte) {
+	e.n.badSig++
+	e.coldDirty = true
+	if e.opts.Trace {
+		e.log.Debug("frame without signature dropped", "peer", peer, "len", len(body))
+	}
+}
+
+// newRx makes the decode scratch message of a message id (nil if the
+// protocol has no such message).
+func (e *Engine) newRx(id byte) codec.Message {
+	mi, ok := e.proto.ByID(id)
+	if !ok {
+		return nil
+	}
+	msg := mi.New()
+	e.rx[id] = msg
+	return msg
+}
+
+// malformed counts a frame that did not decode and returns the protocol's
+// error for it.
+func (e *Engine) malformed(body []byte, derr error) error {
+	if _, err := e.proto.Decode(body, e.lim); err != nil {
+		derr = err
+	}
+	e.n.malformed++
+	e.coldDirty = true
+	return derr
+}
+
+func (e *Engine) wireIn(msg codec.Message, derr error) {
+	if msg != nil {
+		e.opts.Wire(FormatMessage(dirLetter(peerRole(e.role)), msg))
+	} else {
+		e.opts.Wire(dirLetter(peerRole(e.role)) + ": malformed " + fmt.Sprint(derr))
+	}
 }
 
 func dirLetter(d codec.Direction) string {
@@ -880,12 +901,10 @@ func (e *Engine) step(inst *instance, evID int, value any, err error) {
 				ok, gerr = gd.eval(g, &e.vm)
 			}
 			if e.opts.Trace {
-				e.log.Debug("guard", "peer", inst.id, "state", st.Name, "event", ev.Name, "when", alt.When, "result", ok, "err", gerr)
+				e.traceGuard(inst, alt, ok, gerr)
 			}
 			if gerr != nil {
-				e.n.exceptions++
-				e.coldDirty = true
-				e.pushNext(m.evError, fmt.Errorf("guard %q of on.%s in state %s: %w", alt.When, alt.Event, alt.From.Name, gerr))
+				e.guardFailed(inst, alt, gerr)
 				return
 			}
 			if ok {
@@ -951,7 +970,6 @@ func (e *Engine) runActions(inst *instance, acts []*Action) (int, error) {
 	if len(acts) == 0 {
 		return -1, nil
 	}
-	m := inst.ms.m
 	trace := e.opts.Trace
 	c := &e.ctx
 	for _, a := range acts {
@@ -970,7 +988,7 @@ func (e *Engine) runActions(inst *instance, acts []*Action) (int, error) {
 				c.raiseErr = nil
 			}
 		case ActSend:
-			msg := inst.outMsg(m, a.msgIdx)
+			msg := inst.outMsg(a.msgIdx)
 			err = e.sendChecked(inst, msg) // the direction was checked at load
 			msg.Reset()
 		case ActRaise:
@@ -979,24 +997,42 @@ func (e *Engine) runActions(inst *instance, acts []*Action) (int, error) {
 			inst.dead = true
 		}
 		if err != nil {
-			e.n.exceptions++
-			e.coldDirty = true
-			ex := m.evError
-			var exc *Exception
-			if errors.As(err, &exc) {
-				if i, ok := m.eventIdx[exc.Event]; ok && m.Events[i].Kind == KindInternal {
-					ex = i
-				} else {
-					err = fmt.Errorf("action %q raised unknown exception event %q: %w", a.Name, exc.Event, err)
-				}
-			}
-			if e.opts.Trace || ex == m.evError {
-				e.log.Debug("action failed", "peer", inst.id, "state", inst.state.Name, "action", a.Name, "err", err, "raises", m.Events[ex].Name)
-			}
-			return ex, err
+			return e.actionFailed(inst, a, err)
 		}
 	}
 	return -1, nil
+}
+
+// actionFailed counts a failed action and returns the exception event to
+// raise and the error.
+func (e *Engine) actionFailed(inst *instance, a *Action, err error) (int, error) {
+	m := inst.ms.m
+	e.n.exceptions++
+	e.coldDirty = true
+	ex := m.evError
+	var exc *Exception
+	if errors.As(err, &exc) {
+		if i, ok := m.eventIdx[exc.Event]; ok && m.Events[i].Kind == KindInternal {
+			ex = i
+		} else {
+			err = fmt.Errorf("action %q raised unknown exception event %q: %w", a.Name, exc.Event, err)
+		}
+	}
+	if e.opts.Trace || ex == m.evError {
+		e.log.Debug("action failed", "peer", inst.id, "state", inst.state.Name, "action", a.Name, "err", err, "raises", m.Events[ex].Name)
+	}
+	return ex, err
+}
+
+func (e *Engine) traceGuard(inst *instance, alt *Transition, ok bool, gerr error) {
+	e.log.Debug("guard", "peer", inst.id, "state", inst.state.Name, "event", alt.Event, "when", alt.When, "result", ok, "err", gerr)
+}
+
+// guardFailed counts a guard that failed at run time and queues error.
+func (e *Engine) guardFailed(inst *instance, alt *Transition, gerr error) {
+	e.n.exceptions++
+	e.coldDirty = true
+	e.pushNext(inst.ms.m.evError, fmt.Errorf("guard %q of on.%s in state %s: %w", alt.When, alt.Event, alt.From.Name, gerr))
 }
 
 func (e *Engine) send(inst *instance, msg codec.Message) error {

@@ -37,13 +37,21 @@ type timer struct {
 	at time.Time
 }
 
-func (i *instance) outMsg(m *Machine, idx int) codec.Message {
+func (i *instance) outMsg(idx int) codec.Message {
+	if idx < len(i.out) {
+		if msg := i.out[idx]; msg != nil {
+			return msg
+		}
+	}
+	return i.newOut(idx)
+}
+
+func (i *instance) newOut(idx int) codec.Message {
+	m := i.ms.m
 	if i.out == nil {
 		i.out = make([]codec.Message, m.nMsgs)
 	}
-	if i.out[idx] == nil {
-		i.out[idx] = m.Events[idx].Msg.New()
-	}
+	i.out[idx] = m.Events[idx].Msg.New()
 	return i.out[idx]
 }
 
