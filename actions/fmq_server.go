@@ -479,6 +479,12 @@ func explainUnexpected(ctx *interp.Ctx) error {
 
 func logDeparture(ctx *interp.Ctx) error {
 	p := serverState(ctx)
+	if err := ctx.Err(); err != nil {
+		// An action failed: most often a send to a client whose connection
+		// was just cut (the transport's Gone follows).
+		ctx.Log().Warn("session ended by a failure", "err", err, "files", p.Files, "bytes", p.Bytes)
+		return nil
+	}
 	ctx.Log().Info("client left", "event", ctx.Event(), "files", p.Files, "bytes", p.Bytes)
 	return nil
 }

@@ -70,8 +70,6 @@ type Client struct {
 	failing  int   // consecutive syncs of a running client that left files unstored
 }
 
-// ErrNotConnected is returned by sends while no server connection is up.
-var ErrNotConnected = errors.New("fmq client: not connected")
 
 // StartClient opens the inbox and starts syncing.
 func StartClient(cfg ClientConfig) (*Client, error) {
