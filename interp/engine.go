@@ -577,15 +577,18 @@ func (e *Engine) hostEvent(inst *instance, event string, value any) {
 }
 
 // Input processes one received frame from peer (ignored for a client).
-func (e *Engine) Input(peer string, body []byte) {
-	e.input(peer, body)
+func (e *Engine) Input(peer string, body []byte) { e.input(peer, body) }
+
+// input handles one frame at the clock's time (the one clock read of the
+// input) and, outside Run, publishes the counters.
+func (e *Engine) input(peer string, body []byte) {
+	e.inputFrame(peer, body)
 	if !e.inRun {
 		e.publish()
 	}
 }
 
-// input handles one frame at the clock's time (the one clock read of the input).
-func (e *Engine) input(peer string, body []byte) {
+func (e *Engine) inputFrame(peer string, body []byte) {
 	e.now = e.opts.Now()
 	e.n.frames++
 	if len(body) < 2 || body[0] != e.sig[0] || body[1] != e.sig[1] {
@@ -627,7 +630,10 @@ func (e *Engine) input(peer string, body []byte) {
 	if e.opts.Wire != nil {
 		e.wireIn(msg, derr)
 	}
-	e.macrostep(inst, ev, msg, nil, derr)
+	// macrostep, inline
+	e.bind(inst, msg)
+	e.step(inst, ev, nil, derr)
+	e.drain(inst, 1)
 }
 
 func (e *Engine) badSignature(peer string, body []byte) {
@@ -862,6 +868,9 @@ func (e *Engine) drain(inst *instance, steps int) {
 	if inst.dead {
 		e.remove(inst, "terminated")
 		return
+	}
+	if !inst.timersSet && inst.heapIdx >= 0 {
+		return // no deadline moved earlier (reschedule's first test, inline)
 	}
 	e.reschedule(inst)
 }
