@@ -70,7 +70,6 @@ type Client struct {
 	failing  int   // consecutive syncs of a running client that left files unstored
 }
 
-
 // StartClient opens the inbox and starts syncing.
 func StartClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Machine == "" {

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +37,9 @@ func TestSmokeSync(t *testing.T) {
 	old := time.Now().Add(-time.Hour)
 	filepath.Walk(pub, func(p string, _ os.FileInfo, _ error) error { os.Chtimes(p, old, old); return nil })
 
-	srv, err := StartServer(ServerConfig{Publish: []publish.Mount{{Dir: pub, Alias: "/"}}, Bind: "tcp://127.0.0.1:0"})
+	var logs syncBuffer
+	srv, err := StartServer(ServerConfig{Publish: []publish.Mount{{Dir: pub, Alias: "/"}}, Bind: "tcp://127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +61,33 @@ func TestSmokeSync(t *testing.T) {
 			t.Errorf("%s: differs (err %v)", f, err)
 		}
 	}
+	// The server's per-client accounting saw the whole session (the peer
+	// value persists across inputs).
+	want := fmt.Sprintf("files=4 bytes=%d", 15+8+len(big))
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("server log lacks %q:\n%s", want, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestResyncDeletesWhatWentAway(t *testing.T) {
