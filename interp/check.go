@@ -51,6 +51,7 @@ func (l *loader) buildTable() {
 			row[e.ID] = alts
 		}
 		m.table[s.ID] = row
+		s.row = row
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 type Ctx struct {
 	e      *Engine
 	inst   *instance
-	ev     *EventInfo
+	evID   int // the event being handled, -1 for the initial entry
 	msg    codec.Message
 	value  any
 	err    error
@@ -23,7 +23,12 @@ type Ctx struct {
 }
 
 // Event is the name of the event being handled.
-func (c *Ctx) Event() string { return c.ev.Name }
+func (c *Ctx) Event() string {
+	if c.evID < 0 {
+		return ""
+	}
+	return c.inst.ms.m.Events[c.evID].Name
+}
 
 // Msg is the protocol message of the input being processed (also while
 // internal events raised from it are handled), or nil for inputs that are

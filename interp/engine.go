@@ -708,7 +708,7 @@ func (e *Engine) newInstance(id string) *instance {
 	if len(m.Initial.Entry) > 0 {
 		e.bind(inst, nil)
 		c := &e.ctx
-		c.ev, c.value, c.err = &startEvent, nil, nil // entry of the initial state runs under no event: ctx.Event() is ""
+		c.evID, c.value, c.err = -1, nil, nil // entry of the initial state runs under no event: ctx.Event() is ""
 		if ex, err := e.runActions(inst, m.Initial.Entry); ex >= 0 {
 			e.push(ex, nil, err)
 		}
@@ -719,7 +719,6 @@ func (e *Engine) newInstance(id string) *instance {
 	return inst
 }
 
-var startEvent = EventInfo{ID: -1}
 
 func (e *Engine) remove(inst *instance, why string) {
 	if inst.removed {
@@ -876,13 +875,11 @@ func (e *Engine) drain(inst *instance, steps int) {
 }
 
 func (e *Engine) step(inst *instance, evID int, value any, err error) {
-	m := inst.ms.m
-	ev := m.Events[evID]
 	st := inst.state
 	e.n.events++
 	c := &e.ctx
-	c.ev, c.value, c.err = ev, value, err
-	alts := m.table[st.ID][evID]
+	c.evID, c.value, c.err = evID, value, err
+	alts := st.row[evID]
 	var t *Transition
 	if len(alts) > 0 && alts[0].guard == nil {
 		t = alts[0] // the common case: one alternative, no guard
@@ -891,7 +888,7 @@ func (e *Engine) step(inst *instance, evID int, value any, err error) {
 		if g.inst != inst { // the guard inputs of another instance: rebind
 			g.inst, g.peer, g.settings, g.setPtr = inst, inst.peer, inst.ms.settings, inst.ms.setPtr
 		}
-		g.msg, g.st, g.ev, g.value = c.msg, st, ev, value
+		g.msg, g.st, g.ev, g.value = c.msg, st, inst.ms.m.Events[evID], value
 		for _, alt := range alts {
 			gd := alt.guard
 			if gd == nil {
@@ -923,10 +920,10 @@ func (e *Engine) step(inst *instance, evID int, value any, err error) {
 		}
 	}
 	if e.opts.Trace {
-		e.log.Debug("event", "peer", inst.id, "state", st.Name, "event", ev.Name, "handled", t != nil)
+		e.log.Debug("event", "peer", inst.id, "state", st.Name, "event", inst.ms.m.Events[evID].Name, "handled", t != nil)
 	}
 	if t == nil {
-		e.unhandled(inst, ev, err)
+		e.unhandled(inst, inst.ms.m.Events[evID], err)
 		return
 	}
 	mark := len(e.q)
@@ -946,7 +943,7 @@ func (e *Engine) step(inst *instance, evID int, value any, err error) {
 	inst.state = t.Next
 	inst.armAfters(e.now)
 	if e.opts.Trace {
-		e.log.Debug("transition", "peer", inst.id, "from", st.Name, "to", t.Next.Name, "event", ev.Name)
+		e.log.Debug("transition", "peer", inst.id, "from", st.Name, "to", t.Next.Name, "event", t.Event)
 	}
 	if ex, aerr := e.runActions(inst, t.Next.Entry); ex >= 0 {
 		e.pushNext(ex, aerr)

@@ -38,10 +38,8 @@ type timer struct {
 }
 
 func (i *instance) outMsg(idx int) codec.Message {
-	if idx < len(i.out) {
-		if msg := i.out[idx]; msg != nil {
-			return msg
-		}
+	if idx < len(i.out) && i.out[idx] != nil {
+		return i.out[idx]
 	}
 	return i.newOut(idx)
 }

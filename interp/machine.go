@@ -95,7 +95,8 @@ type State struct {
 	// On holds the state's own handlers, by event name, alternatives in
 	// file order. Inherited handlers are not repeated here.
 	On     map[string][]*Transition
-	onKeys []string // event names in file order
+	onKeys []string        // event names in file order
+	row    [][]*Transition // Machine.table[ID]: alternatives by event id
 }
 
 // Handlers returns the state's own handler event names in file order.
