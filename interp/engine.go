@@ -719,7 +719,6 @@ func (e *Engine) newInstance(id string) *instance {
 	return inst
 }
 
-
 func (e *Engine) remove(inst *instance, why string) {
 	if inst.removed {
 		return
