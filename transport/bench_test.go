@@ -28,6 +28,7 @@ func BenchmarkThroughput(b *testing.B) {
 	b.Run("raw-tcp", benchRawTCP)
 	b.Run("zmq4", benchZmq4)
 	b.Run("guarded", func(b *testing.B) { benchGuarded(b, Options{}) })
+	b.Run("guarded-keep", func(b *testing.B) { benchGuarded(b, Options{KeepBodies: true}) })
 	b.Run("guarded-direct", func(b *testing.B) { benchGuarded(b, Options{WriteQueue: -1}) })
 }
 
@@ -174,9 +175,10 @@ func BenchmarkGuardCost(b *testing.B) {
 		opt  Options
 		fast time.Duration
 	}{
-		{"queue", Options{}, fastWrite},                // default
-		{"queue-no-fastpath", Options{}, 0},            // every byte through the writer goroutine
-		{"direct", Options{WriteQueue: -1}, fastWrite}, // blocking writes with deadline
+		{"queue", Options{}, fastWrite},                      // default: queued bodies copied
+		{"queue-keep", Options{KeepBodies: true}, fastWrite}, // queued bodies kept by reference
+		{"queue-no-fastpath", Options{}, 0},                  // every byte through the writer goroutine
+		{"direct", Options{WriteQueue: -1}, fastWrite},       // blocking writes with deadline
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			saved := fastWrite

@@ -507,10 +507,13 @@ func (q *writeQueue) write(c *gconn, p []byte) (int, error) {
 		return n, c.closedErr()
 	}
 	switch k := len(q.bufs); {
-	case len(rest) > smallWrite:
+	case len(rest) > smallWrite && c.opt.KeepBodies:
 		// Large writes are zmq4 passing the body given to Router.Send (its
 		// NULL Encrypt writes the caller's slice as is): kept, not copied.
 		q.bufs = append(q.bufs, qbuf{b: rest})
+	case len(rest) > smallWrite:
+		// The caller may reuse its buffer once Send returns: keep a copy.
+		q.bufs = append(q.bufs, qbuf{b: append(make([]byte, 0, len(rest)), rest...)})
 	case k > 0 && q.bufs[k-1].owned && len(q.bufs[k-1].b)+len(rest) <= smallBuf:
 		q.bufs[k-1].b = append(q.bufs[k-1].b, rest...)
 	default:

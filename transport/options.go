@@ -14,8 +14,8 @@
 //     MaxFrame for one frame;
 //   - on a Router, gives each connection a bounded outbound queue with its
 //     own writer goroutine and write deadline, so Send never waits for a slow
-//     peer (at most a 200µs in-place write when its queue is empty; large
-//     bodies are queued by reference, not copied); a peer whose queue
+//     peer (at most a 200µs in-place write when its queue is empty; what
+//     must wait is copied, or with KeepBodies kept by reference); a peer whose queue
 //     overflows or whose writes stall is cut;
 //   - answers ZMTP 3.1 PINGs with PONGs and drops every command before the
 //     socket's reader, so only messages reach Recv.
@@ -60,6 +60,13 @@ type Options struct {
 	// (Send then writes directly, blocking up to WriteTimeout on a slow peer
 	// while holding zmq4's socket-wide send lock).
 	WriteQueue int
+	// KeepBodies (Router only) lets the write queue keep a large body (over
+	// 4 KiB) that it must queue by reference instead of copying it: faster,
+	// but the caller then gives up the slice it passed to Send and must not
+	// modify it afterwards. Off (the default), Send copies what it queues,
+	// so the caller may reuse its buffer as soon as Send returns; a body
+	// written in place (an idle peer) is never copied either way.
+	KeepBodies bool
 	// MaxPending (Router only) bounds concurrent handshakes; further TCP
 	// connections are closed at once. Default 256.
 	MaxPending int

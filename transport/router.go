@@ -148,9 +148,10 @@ func (r *Router) PeerUser(peer string) (string, bool) {
 // instead (and Send returns an error). Unknown or departed peers give
 // ErrUnknownPeer.
 //
-// Ownership: a body over 4 KiB may be written after Send returns, straight
-// from the caller's slice (no copy); do not modify it afterwards. Encode each
-// message into a fresh buffer.
+// Ownership: the caller may reuse body as soon as Send returns (what must
+// wait in the queue is copied), unless Options.KeepBodies is set: then a
+// body over 4 KiB may be written after Send returns, straight from the
+// caller's slice, and must not be modified afterwards.
 func (r *Router) Send(peer string, body []byte) error {
 	select {
 	case <-r.done:

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -172,8 +171,7 @@ func runServer(ctx context.Context, env *Env, log *slog.Logger, out *syncWriter,
 		return err
 	}
 	defer r.Close()
-	// The engine reuses its send buffer: the router gets its own copy.
-	opts.Sender = interp.SenderFunc(func(peer string, body []byte) error { return r.Send(peer, bytes.Clone(body)) })
+	opts.Sender = r // Router.Send copies what it must queue; the engine reuses its buffer
 	e, err := interp.NewServer(m, opts)
 	if err != nil {
 		return err
@@ -309,7 +307,7 @@ func runClient(ctx context.Context, log *slog.Logger, out *syncWriter, m *interp
 		return err
 	}
 	defer d.Close()
-	opts.Sender = interp.SenderFunc(func(_ string, body []byte) error { return d.Send(bytes.Clone(body)) })
+	opts.Sender = interp.SenderFunc(func(_ string, body []byte) error { return d.Send(body) }) // a Dealer writes before returning
 	e, err := interp.NewClient(m, opts)
 	if err != nil {
 		return err
