@@ -188,7 +188,13 @@ func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 		// with RTFM, which ends the client.
 		d, err := transport.NewRedialer(c.cfg.Connect, c.topt).Dial(ctx)
 		if err != nil {
-			return // ctx done
+			if ctx.Err() == nil {
+				// Refused at connection time (ZMTP PLAIN) or a bad endpoint:
+				// redialing cannot help. Leave with the error.
+				c.fail(fmt.Errorf("cannot connect to %s: %w", c.cfg.Connect, err))
+				c.engine.Call("stop", nil)
+			}
+			return
 		}
 		c.dealer.Store(d)
 		c.mu.Lock()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fmq/fmq/publish"
+	"github.com/fmq/fmq/transport"
 )
 
 func writeFile(t *testing.T, path string, data []byte) {
@@ -132,5 +133,42 @@ func TestResyncDeletesWhatWentAway(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(in, "keep.txt")); err != nil {
 		t.Error(err)
+	}
+}
+
+// ZeroMQ-level PLAIN: the right login syncs, a wrong one fails at once
+// with a clear error instead of redialing for ever.
+func TestZMTPPlain(t *testing.T) {
+	pub := t.TempDir()
+	writeFile(t, filepath.Join(pub, "a.txt"), []byte("a"))
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(pub, "a.txt"), old, old)
+	srv, err := StartServer(ServerConfig{Publish: []publish.Mount{{Dir: pub, Alias: "/"}}, Bind: "tcp://127.0.0.1:0",
+		Transport: transport.Options{PlainServer: transport.NewPasswords(map[string]string{"alice": "s3cret"})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, tc := range []struct {
+		pass string
+		ok   bool
+	}{{"s3cret", true}, {"wrong", false}} {
+		in := t.TempDir()
+		cl, err := StartClient(ClientConfig{Connect: srv.Endpoint(), Inbox: in, Once: true,
+			Transport: transport.Options{PlainClient: &transport.PlainCredentials{Username: "alice", Password: tc.pass}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err = cl.Wait(ctx)
+		cancel()
+		cl.Close()
+		_, statErr := os.Stat(filepath.Join(in, "a.txt"))
+		if tc.ok && (err != nil || statErr != nil) {
+			t.Errorf("password %q: err %v, file %v", tc.pass, err, statErr)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "authentication refused") || statErr == nil) {
+			t.Errorf("password %q: err %v (want authentication refused), file present %v", tc.pass, err, statErr == nil)
+		}
 	}
 }

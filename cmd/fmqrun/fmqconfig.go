@@ -49,25 +49,28 @@ type Config struct {
 		JSON  bool   `toml:"json"`
 	} `toml:"log"`
 	Server struct {
-		Bind      string            `toml:"bind"`
-		Publish   []string          `toml:"publish"`
-		Passwords string            `toml:"passwords"`
-		Machine   string            `toml:"machine"`
-		Rescan    duration          `toml:"rescan"`
-		Settle    duration          `toml:"settle"`
-		Settings  map[string]any    `toml:"settings"`
-		settings  map[string]string `toml:"-"`
+		Bind          string            `toml:"bind"`
+		Publish       []string          `toml:"publish"`
+		Passwords     string            `toml:"passwords"`
+		ZMTPPasswords string            `toml:"zmtp_passwords"`
+		Machine       string            `toml:"machine"`
+		Rescan        duration          `toml:"rescan"`
+		Settle        duration          `toml:"settle"`
+		Settings      map[string]any    `toml:"settings"`
+		settings      map[string]string `toml:"-"`
 	} `toml:"server"`
 	Client struct {
-		Connect      string         `toml:"connect"`
-		Subscribe    []string       `toml:"subscribe"`
-		Inbox        string         `toml:"inbox"`
-		Login        string         `toml:"login"`
-		PasswordFile string         `toml:"password_file"`
-		Machine      string         `toml:"machine"`
-		Once         bool           `toml:"once"`
-		Fsync        bool           `toml:"fsync"`
-		Settings     map[string]any `toml:"settings"`
+		Connect          string         `toml:"connect"`
+		Subscribe        []string       `toml:"subscribe"`
+		Inbox            string         `toml:"inbox"`
+		Login            string         `toml:"login"`
+		PasswordFile     string         `toml:"password_file"`
+		ZMTPLogin        string         `toml:"zmtp_login"`
+		ZMTPPasswordFile string         `toml:"zmtp_password_file"`
+		Machine          string         `toml:"machine"`
+		Once             bool           `toml:"once"`
+		Fsync            bool           `toml:"fsync"`
+		Settings         map[string]any `toml:"settings"`
 	} `toml:"client"`
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fmq/fmq/host"
+	"github.com/fmq/fmq/transport"
 )
 
 func init() {
@@ -30,6 +31,7 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 	fs.Var(&pubs, "publish", "publish DIR under a virtual alias: DIR[=/alias] (repeatable; default: . as /)")
 	bind := fs.String("bind", "", "ZeroMQ endpoint to bind (default tcp://*:5670)")
 	passwords := fs.String("passwords", "", "require ORLY/YARLY PLAIN authentication against this login:password file")
+	zmtpPasswords := fs.String("zmtp-passwords", "", "also require ZeroMQ (ZMTP) PLAIN at connection time against this login:password file (libzmq-compatible)")
 	machine := fs.String("machine", "", "server machine file (default: the embedded fmq_server.toml)")
 	printEP := fs.String("print-endpoint", "", "write the bound endpoint to this file once serving")
 	rescan := fs.Duration("rescan", 0, "full rescan period, the safety net of file notifications (default 5s)")
@@ -86,6 +88,14 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 	if cf.wire {
 		w := &syncWriter{w: env.Stderr}
 		sc.Wire = w.line
+	}
+	if zp := pick(given["zmtp-passwords"], *zmtpPasswords, cfg.Server.ZMTPPasswords, ""); zp != "" {
+		pf, err := transport.LoadPasswordFile(zp)
+		if err != nil {
+			fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
+			return 2
+		}
+		sc.Transport.PlainServer = pf
 	}
 	srv, err := host.StartServer(sc)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fmq/fmq/actions"
 	"github.com/fmq/fmq/host"
+	"github.com/fmq/fmq/transport"
 )
 
 func init() {
@@ -44,6 +45,7 @@ type syncSummary struct {
 
 type clientFlags struct {
 	connect, inbox, login, passwordFile, machine string
+	zmtpLogin, zmtpPasswordFile                  string
 	subs                                         multiFlag
 	once, fsync                                  bool
 }
@@ -54,6 +56,8 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.inbox, "inbox", "", "directory to mirror into (created if missing)")
 	fs.StringVar(&f.login, "login", "", "PLAIN login, when the server requires authentication")
 	fs.StringVar(&f.passwordFile, "password-file", "", "file holding the PLAIN password (or set FMQ_PASSWORD)")
+	fs.StringVar(&f.zmtpLogin, "zmtp-login", "", "ZeroMQ (ZMTP) PLAIN login, when the server requires it at connection time")
+	fs.StringVar(&f.zmtpPasswordFile, "zmtp-password-file", "", "file holding the ZMTP PLAIN password")
 	fs.StringVar(&f.machine, "machine", "", "client machine file (default: the embedded fmq_client.toml)")
 	fs.BoolVar(&f.fsync, "fsync", false, "flush each received file to disk before renaming it into place (durable across power loss; slower)")
 }
@@ -91,6 +95,16 @@ func (f *clientFlags) config(fs *flag.FlagSet, cf *commonFlags, cfg *Config, log
 		cc.Password = pw
 	} else {
 		cc.Password = os.Getenv("FMQ_PASSWORD")
+	}
+	if zl := pick(given["zmtp-login"], f.zmtpLogin, cfg.Client.ZMTPLogin, ""); zl != "" {
+		pw := ""
+		if pf := pick(given["zmtp-password-file"], f.zmtpPasswordFile, cfg.Client.ZMTPPasswordFile, ""); pf != "" {
+			var err error
+			if pw, err = readSecret(pf); err != nil {
+				return cc, err
+			}
+		}
+		cc.Transport.PlainClient = &transport.PlainCredentials{Username: zl, Password: pw}
 	}
 	return cc, nil
 }
