@@ -51,7 +51,20 @@ func (l *loader) buildTable() {
 			row[e.ID] = alts
 		}
 		m.table[s.ID] = row
-		s.row = row
+		s.row = make([][]alt, n)
+		for ev, alts := range row {
+			if len(alts) == 0 {
+				continue
+			}
+			da := make([]alt, len(alts))
+			for i, t := range alts {
+				da[i] = alt{t: t, guard: t.guard}
+				if t.guard != nil {
+					da[i].fast = t.guard.specialize(s.Name, m.Events[ev].Name)
+				}
+			}
+			s.row[ev] = da
+		}
 	}
 }
 

@@ -881,39 +881,42 @@ func (e *Engine) step(inst *instance, evID int, value any, err error) {
 	alts := st.row[evID]
 	var t *Transition
 	if len(alts) > 0 && alts[0].guard == nil {
-		t = alts[0] // the common case: one alternative, no guard
+		t = alts[0].t // the common case: one alternative, no guard
 	} else if len(alts) > 0 {
 		g := &e.env
 		if g.inst != inst { // the guard inputs of another instance: rebind
 			g.inst, g.peer, g.settings, g.setPtr = inst, inst.peer, inst.ms.settings, inst.ms.setPtr
 		}
-		g.msg, g.st, g.ev, g.value = c.msg, st, inst.ms.m.Events[evID], value
-		for _, alt := range alts {
-			gd := alt.guard
-			if gd == nil {
-				t = alt
+		// state and event are literals in the row's fast guards: only the
+		// VM reads them (g.st, g.ev are set for it).
+		g.msg, g.value = c.msg, value
+		for i := range alts {
+			alt := &alts[i]
+			if alt.guard == nil {
+				t = alt.t
 				break
 			}
 			var ok bool
 			var gerr error
-			if gd.fast != nil { // guard.eval, inline
+			if f := alt.fast; f != nil { // guard.eval, inline
 				g.bad = 0
-				ok = gd.fast(g)
+				ok = f(g)
 				if g.bad != 0 {
 					ok, gerr = false, guardErr[g.bad]
 				}
 			} else {
-				ok, gerr = gd.eval(g, &e.vm)
+				g.st, g.ev = st, inst.ms.m.Events[evID]
+				ok, gerr = alt.guard.eval(g, &e.vm)
 			}
 			if e.opts.Trace {
-				e.traceGuard(inst, alt, ok, gerr)
+				e.traceGuard(inst, alt.t, ok, gerr)
 			}
 			if gerr != nil {
-				e.guardFailed(inst, alt, gerr)
+				e.guardFailed(inst, alt.t, gerr)
 				return
 			}
 			if ok {
-				t = alt
+				t = alt.t
 				break
 			}
 		}

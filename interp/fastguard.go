@@ -72,6 +72,11 @@ type fastCompiler struct {
 	// intern returns the machine's own copy of a string literal (a state
 	// name), so that comparing it with state finds equal pointers.
 	intern func(string) string
+	// known: state and event are the literals state and event (a
+	// dispatch-table row's), not read from the genv.
+	known        bool
+	state, event string
+	reads        uint8 // identState|identEvent: the identifiers read
 }
 
 func scalarKind(t reflect.Type) gkind {
@@ -241,7 +246,7 @@ func readNum[T number, R int64 | uint64 | float64](c *fastCompiler, root int, of
 }
 
 const (
-	identState uint8 = iota + 1
+	identState uint8 = 1 << iota
 	identEvent
 )
 
@@ -635,13 +640,16 @@ func (c *fastCompiler) leafRead(root int, off uintptr, t reflect.Type) *typed {
 func (c *fastCompiler) length(n ast.Node) *typed {
 	switch a := n.(type) {
 	case *ast.StringNode:
-		v := int64(len(a.Value))
-		return &typed{k: gInt, i: func(*genv) int64 { return v }}
+		return constInt(int64(len(a.Value)))
 	case *ast.IdentifierNode:
-		if a.Value == "state" {
-			return &typed{k: gInt, i: func(e *genv) int64 { return int64(len(e.st.Name)) }}
-		}
-		if a.Value == "event" {
+		if a.Value == "state" || a.Value == "event" {
+			s := c.compile(a)
+			if s.konst { // known: a dispatch-table row's
+				return constInt(int64(len(s.cs)))
+			}
+			if a.Value == "state" {
+				return &typed{k: gInt, i: func(e *genv) int64 { return int64(len(e.st.Name)) }}
+			}
 			return &typed{k: gInt, i: func(e *genv) int64 { return int64(len(e.ev.Name)) }}
 		}
 	}
@@ -683,12 +691,20 @@ func (c *fastCompiler) compile(n ast.Node) *typed {
 		if c.intern != nil {
 			v = c.intern(v)
 		}
-		return &typed{k: gString, s: func(*genv) string { return v }, konst: true, cs: v}
+		return constString(v)
 	case *ast.IdentifierNode:
 		switch n.Value {
 		case "state":
+			c.reads |= identState
+			if c.known {
+				return constString(c.state)
+			}
 			return &typed{k: gString, s: func(e *genv) string { return e.st.Name }, ident: identState}
 		case "event":
+			c.reads |= identEvent
+			if c.known {
+				return constString(c.event)
+			}
 			return &typed{k: gString, s: func(e *genv) string { return e.ev.Name }, ident: identEvent}
 		}
 		return nil
@@ -708,6 +724,8 @@ func (c *fastCompiler) compile(n ast.Node) *typed {
 			return constInt(-x.ci)
 		case x.konst && n.Operator == "-" && x.k == gFloat:
 			return constFloat(-x.cf)
+		case x.konst && (n.Operator == "!" || n.Operator == "not") && x.k == gBool:
+			return constBool(!x.cb)
 		case (n.Operator == "!" || n.Operator == "not") && x.k == gBool:
 			f := x.b
 			return &typed{k: gBool, b: func(e *genv) bool { return !f(e) }}
@@ -736,6 +754,41 @@ func isNum(k gkind) bool { return k == gInt || k == gUint || k == gFloat }
 
 func constBool(v bool) *typed {
 	return &typed{k: gBool, b: func(*genv) bool { return v }, konst: true, cb: v}
+}
+
+func constString(v string) *typed {
+	return &typed{k: gString, s: func(*genv) string { return v }, konst: true, cs: v}
+}
+
+func constUint(v uint64) *typed {
+	return &typed{k: gUint, u: func(*genv) uint64 { return v }, konst: true, cu: v}
+}
+
+// fold turns an operation on literals into a literal: it is evaluated
+// once, here. One that fails (a division by zero) is left to fail at run
+// time.
+func fold(t *typed) *typed {
+	if t == nil || t.konst {
+		return t
+	}
+	var e genv
+	var k *typed
+	switch t.k {
+	case gBool:
+		k = constBool(t.b(&e))
+	case gInt:
+		k = constInt(t.i(&e))
+	case gUint:
+		k = constUint(t.u(&e))
+	case gFloat:
+		k = constFloat(t.f(&e))
+	case gString:
+		k = constString(t.s(&e))
+	}
+	if e.bad != 0 {
+		return t
+	}
+	return k
 }
 
 func constInt(v int64) *typed {
@@ -935,7 +988,38 @@ func (c *fastCompiler) binary(n *ast.BinaryNode) *typed {
 	if l == nil || r == nil {
 		return nil
 	}
-	op := n.Operator
+	// Logic with a literal operand folds, keeping the evaluation of a
+	// non-literal left operand (it may fail: a nil read is an error).
+	if l.k == gBool && r.k == gBool {
+		switch n.Operator {
+		case "&&", "and":
+			switch {
+			case l.konst && l.cb:
+				return r
+			case l.konst:
+				return constBool(false)
+			case r.konst && r.cb:
+				return l
+			}
+		case "||", "or":
+			switch {
+			case l.konst && l.cb:
+				return constBool(true)
+			case l.konst:
+				return r
+			case r.konst && !r.cb:
+				return l
+			}
+		}
+	}
+	t := c.binaryOp(n.Operator, l, r)
+	if l.konst && r.konst {
+		return fold(t)
+	}
+	return t
+}
+
+func (c *fastCompiler) binaryOp(op string, l, r *typed) *typed {
 	switch op {
 	case "&&", "and":
 		if l.k != gBool || r.k != gBool {

@@ -62,6 +62,9 @@ func TestFastGuardMatchesVM(t *testing.T) {
 		"peer.I > 2 || peer.S == 'x'", "not (peer.I > 2)",
 		"settings.name == 'srv' && peer.U8 < 10",
 		"msg.I > 2", "2 >= msg.I", "msg.I64 <= settings.limit", "settings.limit < msg.I", "event != 'OHAI'", "msg.U8 == 255", "msg.F < 1.5", "msg.I64 != 0", "msg.I == peer.I",
+		"state == 'open' && peer.I > 2", "peer.I > 2 && state == 'open'", "peer.I > 2 && state != 'open'", "state == 'closed' || peer.B",
+		"peer.B || event == 'HUGZ'", "!(state == 'open')", "1 + 2 > peer.I", "peer.I8 > -5 && true", "false || peer.B",
+		"(state == 'open' || event == 'OHAI') && (peer.S == 'abc' || state == 'closed')", "len(event) * 2 > peer.I",
 		"settings.limit > 1", "1 < settings.limit", "settings.limit >= 2", "settings.limit >= 3", "settings.limit <= 2", "settings.limit < 2", "settings.limit != 2", "settings.limit == 2", "msg.I >= 3", "msg.I <= -1", "msg.I < 7", "msg.I != 3", "msg.I == 3", "msg.U >= 4", "msg.F >= 1.5", "settings.limit == peer.I",
 	}
 	peers := []*fgPeer{
@@ -93,6 +96,15 @@ func TestFastGuardMatchesVM(t *testing.T) {
 					env := &genv{msg: peers[(pi+1)%len(peers)], peer: p, settings: set, setPtr: set.UnsafePointer(), st: st, ev: ev}
 					got, gerr := g.eval(env, &vmach)
 					want, werr := slow.eval(env, &vmach)
+					// The dispatch table's copy: state and event known.
+					spec := &guard{src: src, fast: g.specialize(st.Name, ev.Name)}
+					if spec.fast == nil {
+						t.Fatalf("%s: no specialized evaluator for %s/%s", src, st.Name, ev.Name)
+					}
+					sgot, serr := spec.eval(&genv{msg: env.msg, peer: p, settings: set, setPtr: env.setPtr}, &vmach)
+					if sgot != got || (serr == nil) != (gerr == nil) {
+						t.Errorf("%s peer %d state %s event %s: specialized %v (%v), fast %v (%v)", src, pi, st.Name, ev.Name, sgot, serr, got, gerr)
+					}
 					if gerr != nil || werr != nil {
 						if (gerr == nil) != (werr == nil) {
 							t.Errorf("%s peer %d state %s: fast err %v, vm err %v", src, pi, st.Name, gerr, werr)
@@ -113,7 +125,8 @@ func TestFastGuardBadRoot(t *testing.T) {
 	envT := makeEnvType(reflect.TypeFor[*fgPeer](), reflect.TypeFor[*fgPeer](), reflect.TypeFor[*fgSettings]())
 	set := reflect.New(reflect.TypeFor[fgSettings]())
 	for _, src := range []string{"peer.I > 1", "peer.F > 1", "peer.S == 'a'", "peer.B", "len(peer.Sl) > 0", "peer.U8 > 1", "1 < peer.I", "peer.I > settings.limit",
-		"msg.I > 1", "msg.F > 1", "msg.S == 'a'", "msg.B", "len(msg.Sl) > 0", "msg.U8 > 1", "1 < msg.I", "msg.I > settings.limit"} {
+		"msg.I > 1", "msg.F > 1", "msg.S == 'a'", "msg.B", "len(msg.Sl) > 0", "msg.U8 > 1", "1 < msg.I", "msg.I > settings.limit",
+		"peer.I > 1 && state == 'open'", "peer.I > 1 || state == 'open'"} {
 		g, ge := compileGuard(src, envT, nil)
 		if ge != nil || g.fast == nil {
 			t.Fatalf("%s: not fast (%v)", src, ge)
@@ -130,6 +143,10 @@ func TestFastGuardBadRoot(t *testing.T) {
 			env := &genv{msg: tc.peer, peer: tc.peer, settings: set, setPtr: set.UnsafePointer(), st: &State{}, ev: &EventInfo{}}
 			if _, err := g.eval(env, nil); !errors.Is(err, tc.want) {
 				t.Errorf("%s with peer %T(%v): err %v, want %v", src, tc.peer, tc.peer, err, tc.want)
+			}
+			spec := &guard{src: src, fast: g.specialize("open", "HUGZ")}
+			if _, err := spec.eval(&genv{msg: tc.peer, peer: tc.peer, settings: set, setPtr: set.UnsafePointer()}, nil); !errors.Is(err, tc.want) {
+				t.Errorf("%s specialized, with peer %T(%v): err %v, want %v", src, tc.peer, tc.peer, err, tc.want)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
@@ -32,6 +33,12 @@ type guard struct {
 	program *vm.Program
 	envType reflect.Type // pointer to the env struct of this guard
 	fast    func(*genv) bool
+	// For a fast guard that reads state or event: the parsed expression
+	// and the literal interner, to compile it again with those known (see
+	// specialize).
+	tree   ast.Node
+	intern func(string) string
+	reads  uint8 // identState|identEvent bits: which of them the guard reads
 }
 
 // Field order of env structs built by envType.
@@ -91,9 +98,28 @@ func compileGuard(src string, envT reflect.Type, intern func(string) string) (*g
 		c := &fastCompiler{env: envT.Elem(), intern: intern}
 		if t := c.compile(tree.Node); t != nil && t.k == gBool {
 			g.fast = t.b
+			if c.reads != 0 {
+				g.tree, g.intern, g.reads = tree.Node, intern, c.reads
+			}
 		}
 	}
 	return g, nil
+}
+
+// specialize returns the fast evaluator of the guard for a dispatch-table
+// row, where the current state and event are known: `state` and `event`
+// become literals and the comparisons and logic over them fold away
+// (`peer.n > 0 && state == "open"` is `peer.n > 0` in state open). Guards
+// that read neither, and VM guards, are returned as they are.
+func (g *guard) specialize(state, event string) func(*genv) bool {
+	if g.fast == nil || g.reads == 0 {
+		return g.fast
+	}
+	c := &fastCompiler{env: g.envType.Elem(), intern: g.intern, known: true, state: state, event: event}
+	if t := c.compile(g.tree); t != nil && t.k == gBool {
+		return t.b
+	}
+	return nil // cannot happen (it compiled unspecialized); the VM reads state and event
 }
 
 // genv is what a guard evaluation reads; the engine fills one per dispatch.

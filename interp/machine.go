@@ -95,8 +95,16 @@ type State struct {
 	// On holds the state's own handlers, by event name, alternatives in
 	// file order. Inherited handlers are not repeated here.
 	On     map[string][]*Transition
-	onKeys []string        // event names in file order
-	row    [][]*Transition // Machine.table[ID]: alternatives by event id
+	onKeys []string // event names in file order
+	row    [][]alt  // Machine.table[ID] for dispatch: alternatives by event id
+}
+
+// alt is one alternative of a dispatch-table row, its guard compiled for
+// the row's state and event.
+type alt struct {
+	t     *Transition
+	guard *guard           // nil: no guard
+	fast  func(*genv) bool // the fast evaluator for this row, or nil: expr's VM
 }
 
 // Handlers returns the state's own handler event names in file order.
