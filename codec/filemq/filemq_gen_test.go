@@ -5,36 +5,31 @@
 package filemq
 
 import (
-	"bytes"
-	"encoding/hex"
 	"testing"
 
 	"github.com/fmq/fmq/codec"
+	"github.com/fmq/fmq/codec/wire/wiretest"
 )
 
 // goldenExamples are the golden vectors of spec/filemq.toml (example = {...} of each message).
-var goldenExamples = []struct {
-	name string
-	msg  func() codec.Message
-	wire string // hex
-}{
-	{"OHAI", func() codec.Message { return &Ohai{Protocol: "FILEMQ", Version: 2} }, "aaa3010646494c454d510002"},
-	{"ORLY", func() codec.Message { return &Orly{Mechanisms: []string{"PLAIN"}, Challenge: []byte("")} }, "aaa3020000000100000005504c41494e00000000"},
-	{"YARLY", func() codec.Message { return &Yarly{Mechanism: "PLAIN", Response: []byte("\x00ada\x00s3cr3")} }, "aaa30305504c41494e0000000a00616461007333637233"},
-	{"OHAI-OK", func() codec.Message { return &OhaiOk{} }, "aaa304"},
-	{"ICANHAZ", func() codec.Message {
+var goldenExamples = []wiretest.Example{
+	{Name: "OHAI", Msg: func() codec.Message { return &Ohai{Protocol: "FILEMQ", Version: 2} }, Wire: "aaa3010646494c454d510002"},
+	{Name: "ORLY", Msg: func() codec.Message { return &Orly{Mechanisms: []string{"PLAIN"}, Challenge: []byte("")} }, Wire: "aaa3020000000100000005504c41494e00000000"},
+	{Name: "YARLY", Msg: func() codec.Message { return &Yarly{Mechanism: "PLAIN", Response: []byte("\x00ada\x00s3cr3")} }, Wire: "aaa30305504c41494e0000000a00616461007333637233"},
+	{Name: "OHAI-OK", Msg: func() codec.Message { return &OhaiOk{} }, Wire: "aaa304"},
+	{Name: "ICANHAZ", Msg: func() codec.Message {
 		return &Icanhaz{Path: "/", Options: map[string]string{}, Cache: map[string]string{}}
-	}, "aaa305000000012f0000000000000000"},
-	{"ICANHAZ-OK", func() codec.Message { return &IcanhazOk{} }, "aaa306"},
-	{"NOM", func() codec.Message { return &Nom{Credit: 5000000, Sequence: 0} }, "aaa30700000000004c4b400000000000000000"},
-	{"CHEEZBURGER", func() codec.Message {
+	}, Wire: "aaa305000000012f0000000000000000"},
+	{Name: "ICANHAZ-OK", Msg: func() codec.Message { return &IcanhazOk{} }, Wire: "aaa306"},
+	{Name: "NOM", Msg: func() codec.Message { return &Nom{Credit: 5000000, Sequence: 0} }, Wire: "aaa30700000000004c4b400000000000000000"},
+	{Name: "CHEEZBURGER", Msg: func() codec.Message {
 		return &Cheezburger{Sequence: 0, Operation: 1, Filename: "/hello.txt", Offset: 0, EOF: 0, Headers: map[string]string{}, Chunk: []byte("Hello, FileMQ!\n")}
-	}, "aaa3080000000000000000010000000a2f68656c6c6f2e747874000000000000000000000000000000000f48656c6c6f2c2046696c654d51210a"},
-	{"HUGZ", func() codec.Message { return &Hugz{} }, "aaa309"},
-	{"HUGZ-OK", func() codec.Message { return &HugzOk{} }, "aaa30a"},
-	{"KTHXBAI", func() codec.Message { return &Kthxbai{} }, "aaa30b"},
-	{"SRSLY", func() codec.Message { return &Srsly{Reason: "no"} }, "aaa380026e6f"},
-	{"RTFM", func() codec.Message { return &Rtfm{Reason: "x"} }, "aaa3810178"},
+	}, Wire: "aaa3080000000000000000010000000a2f68656c6c6f2e747874000000000000000000000000000000000f48656c6c6f2c2046696c654d51210a"},
+	{Name: "HUGZ", Msg: func() codec.Message { return &Hugz{} }, Wire: "aaa309"},
+	{Name: "HUGZ-OK", Msg: func() codec.Message { return &HugzOk{} }, Wire: "aaa30a"},
+	{Name: "KTHXBAI", Msg: func() codec.Message { return &Kthxbai{} }, Wire: "aaa30b"},
+	{Name: "SRSLY", Msg: func() codec.Message { return &Srsly{Reason: "no"} }, Wire: "aaa380026e6f"},
+	{Name: "RTFM", Msg: func() codec.Message { return &Rtfm{Reason: "x"} }, Wire: "aaa3810178"},
 }
 
 // sampleMessages returns one message of every type, filled with the
@@ -59,99 +54,8 @@ func sampleMessages() []codec.Message {
 
 // sameMessage reports whether a and b are the same message with equal
 // fields; nil and empty hashes, strings and chunks are equal.
-func sameMessage(a, b codec.Message) bool {
-	if a.Info() != b.Info() {
-		return false
-	}
-	for _, f := range a.Info().Fields {
-		x, _ := a.Get(f.Name)
-		y, _ := b.Get(f.Name)
-		if !sameValue(x, y) {
-			return false
-		}
-	}
-	return true
-}
+func sameMessage(a, b codec.Message) bool { return wiretest.SameMessage(a, b) }
 
-func sameValue(x, y any) bool {
-	switch x := x.(type) {
-	case []byte:
-		return bytes.Equal(x, y.([]byte))
-	case []string:
-		y := y.([]string)
-		if len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if x[i] != y[i] {
-				return false
-			}
-		}
-		return true
-	case map[string]string:
-		y := y.(map[string]string)
-		if len(x) != len(y) {
-			return false
-		}
-		for k, v := range x {
-			if w, ok := y[k]; !ok || w != v {
-				return false
-			}
-		}
-		return true
-	}
-	return x == y
-}
+func TestGoldenExamples(t *testing.T) { wiretest.Golden(t, Decode, goldenExamples) }
 
-func TestGoldenExamples(t *testing.T) {
-	if len(goldenExamples) == 0 {
-		t.Fatal("the model has no golden vectors")
-	}
-	for _, ex := range goldenExamples {
-		want, err := hex.DecodeString(ex.wire)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := ex.msg()
-		if n := m.Length(); n != len(want) {
-			t.Errorf("%s: Length() = %d, want %d", ex.name, n, len(want))
-		}
-		got, err := m.Append(nil)
-		if err != nil {
-			t.Errorf("%s: Append: %v", ex.name, err)
-			continue
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: Append\n got % X\nwant % X", ex.name, got, want)
-		}
-		d, err := Decode(want, nil)
-		if err != nil {
-			t.Errorf("%s: Decode: %v", ex.name, err)
-			continue
-		}
-		if !sameMessage(d, m) {
-			t.Errorf("%s: Decode = %+v, want %+v", ex.name, d, m)
-		}
-	}
-}
-
-func TestSampleMessagesRoundTrip(t *testing.T) {
-	for _, m := range sampleMessages() {
-		b, err := m.Append(nil)
-		if err != nil {
-			t.Errorf("%s: Append: %v", m.Info().Name, err)
-			continue
-		}
-		if len(b) != m.Length() {
-			t.Errorf("%s: encoded %d bytes, Length() = %d", m.Info().Name, len(b), m.Length())
-		}
-		d, err := Decode(b, nil)
-		if err != nil {
-			t.Errorf("%s: Decode: %v", m.Info().Name, err)
-			continue
-		}
-		if !sameMessage(d, m) {
-			t.Errorf("%s: round trip = %+v, want %+v", m.Info().Name, d, m)
-		}
-	}
-}
+func TestSampleMessagesRoundTrip(t *testing.T) { wiretest.RoundTrip(t, Decode, sampleMessages()) }

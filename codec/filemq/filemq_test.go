@@ -186,7 +186,7 @@ func TestCReferenceCaptures(t *testing.T) {
 func allFrames(t testing.TB) [][]byte {
 	var out [][]byte
 	for _, ex := range goldenExamples {
-		b, _ := hex.DecodeString(ex.wire)
+		b, _ := hex.DecodeString(ex.Wire)
 		out = append(out, b)
 	}
 	for _, m := range sampleMessages() {
@@ -217,8 +217,8 @@ func TestTruncatedPrefixes(t *testing.T) {
 			if !errors.As(err, &ce) || ce.Protocol != "filemq" || ce.Offset > n {
 				t.Errorf("prefix %d: bad error fields %#v", n, err)
 			}
-			if n >= 3 && ce.Message != nameOf(frame[2]) {
-				t.Errorf("prefix %d: error names message %q, want %q", n, ce.Message, nameOf(frame[2]))
+			if n >= 3 && ce.Message != proto.MessageName(frame[2]) {
+				t.Errorf("prefix %d: error names message %q, want %q", n, ce.Message, proto.MessageName(frame[2]))
 			}
 		}
 	}

@@ -5,30 +5,25 @@
 package nom
 
 import (
-	"bytes"
-	"encoding/hex"
 	"testing"
 
 	"github.com/fmq/fmq/codec"
+	"github.com/fmq/fmq/codec/wire/wiretest"
 )
 
 // goldenExamples are the golden vectors of spec/nom.toml (example = {...} of each message).
-var goldenExamples = []struct {
-	name string
-	msg  func() codec.Message
-	wire string // hex
-}{
-	{"OHAI", func() codec.Message { return &Ohai{Protocol: "NOM", Version: 1, Nickname: "ada"} }, "aaa001034e4f4d0103616461"},
-	{"OHAI-OK", func() codec.Message { return &OhaiOk{} }, "aaa002"},
-	{"WTF", func() codec.Message { return &Wtf{Reason: "no", Code: 400} }, "aaa003026e6f0190"},
-	{"ICANHAZ", func() codec.Message {
+var goldenExamples = []wiretest.Example{
+	{Name: "OHAI", Msg: func() codec.Message { return &Ohai{Protocol: "NOM", Version: 1, Nickname: "ada"} }, Wire: "aaa001034e4f4d0103616461"},
+	{Name: "OHAI-OK", Msg: func() codec.Message { return &OhaiOk{} }, Wire: "aaa002"},
+	{Name: "WTF", Msg: func() codec.Message { return &Wtf{Reason: "no", Code: 400} }, Wire: "aaa003026e6f0190"},
+	{Name: "ICANHAZ", Msg: func() codec.Message {
 		return &Icanhaz{What: "/a", Toppings: []string{"x"}, Options: map[string]string{"k": "v"}}
-	}, "aaa004000000022f6100000001000000017800000001016b0000000176"},
-	{"CHEEZBURGER", func() codec.Message {
+	}, Wire: "aaa004000000022f6100000001000000017800000001016b0000000176"},
+	{Name: "CHEEZBURGER", Msg: func() codec.Message {
 		return &Cheezburger{Serial: 7, Digest: []byte("\xa9\x99>6"), Body: []byte("abc")}
-	}, "aaa00500000007a9993e3600000003616263"},
-	{"HUGZ", func() codec.Message { return &Hugz{} }, "aaa006"},
-	{"HUGZ-OK", func() codec.Message { return &HugzOk{} }, "aaa007"},
+	}, Wire: "aaa00500000007a9993e3600000003616263"},
+	{Name: "HUGZ", Msg: func() codec.Message { return &Hugz{} }, Wire: "aaa006"},
+	{Name: "HUGZ-OK", Msg: func() codec.Message { return &HugzOk{} }, Wire: "aaa007"},
 }
 
 // sampleMessages returns one message of every type, filled with the
@@ -47,99 +42,8 @@ func sampleMessages() []codec.Message {
 
 // sameMessage reports whether a and b are the same message with equal
 // fields; nil and empty hashes, strings and chunks are equal.
-func sameMessage(a, b codec.Message) bool {
-	if a.Info() != b.Info() {
-		return false
-	}
-	for _, f := range a.Info().Fields {
-		x, _ := a.Get(f.Name)
-		y, _ := b.Get(f.Name)
-		if !sameValue(x, y) {
-			return false
-		}
-	}
-	return true
-}
+func sameMessage(a, b codec.Message) bool { return wiretest.SameMessage(a, b) }
 
-func sameValue(x, y any) bool {
-	switch x := x.(type) {
-	case []byte:
-		return bytes.Equal(x, y.([]byte))
-	case []string:
-		y := y.([]string)
-		if len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if x[i] != y[i] {
-				return false
-			}
-		}
-		return true
-	case map[string]string:
-		y := y.(map[string]string)
-		if len(x) != len(y) {
-			return false
-		}
-		for k, v := range x {
-			if w, ok := y[k]; !ok || w != v {
-				return false
-			}
-		}
-		return true
-	}
-	return x == y
-}
+func TestGoldenExamples(t *testing.T) { wiretest.Golden(t, Decode, goldenExamples) }
 
-func TestGoldenExamples(t *testing.T) {
-	if len(goldenExamples) == 0 {
-		t.Fatal("the model has no golden vectors")
-	}
-	for _, ex := range goldenExamples {
-		want, err := hex.DecodeString(ex.wire)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := ex.msg()
-		if n := m.Length(); n != len(want) {
-			t.Errorf("%s: Length() = %d, want %d", ex.name, n, len(want))
-		}
-		got, err := m.Append(nil)
-		if err != nil {
-			t.Errorf("%s: Append: %v", ex.name, err)
-			continue
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: Append\n got % X\nwant % X", ex.name, got, want)
-		}
-		d, err := Decode(want, nil)
-		if err != nil {
-			t.Errorf("%s: Decode: %v", ex.name, err)
-			continue
-		}
-		if !sameMessage(d, m) {
-			t.Errorf("%s: Decode = %+v, want %+v", ex.name, d, m)
-		}
-	}
-}
-
-func TestSampleMessagesRoundTrip(t *testing.T) {
-	for _, m := range sampleMessages() {
-		b, err := m.Append(nil)
-		if err != nil {
-			t.Errorf("%s: Append: %v", m.Info().Name, err)
-			continue
-		}
-		if len(b) != m.Length() {
-			t.Errorf("%s: encoded %d bytes, Length() = %d", m.Info().Name, len(b), m.Length())
-		}
-		d, err := Decode(b, nil)
-		if err != nil {
-			t.Errorf("%s: Decode: %v", m.Info().Name, err)
-			continue
-		}
-		if !sameMessage(d, m) {
-			t.Errorf("%s: round trip = %+v, want %+v", m.Info().Name, d, m)
-		}
-	}
-}
+func TestSampleMessagesRoundTrip(t *testing.T) { wiretest.RoundTrip(t, Decode, sampleMessages()) }

@@ -120,7 +120,7 @@ func TestRegistry(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	for _, ex := range goldenExamples {
-		b, _ := hex.DecodeString(ex.wire)
+		b, _ := hex.DecodeString(ex.Wire)
 		f.Add(b)
 	}
 	for _, m := range sampleMessages() {

@@ -128,8 +128,14 @@ func goLit(t codec.FieldType, v any) string {
 	panic("codecgen: no literal for " + t.String())
 }
 
+// typeName is the Go name of a field type ("Number2", "Longstr"): the
+// codec constant and the suffix of the wire runtime's functions.
+func typeName(t codec.FieldType) string {
+	return strings.ToUpper(t.String()[:1]) + t.String()[1:]
+}
+
 func typeConst(t codec.FieldType) string {
-	return "codec." + strings.ToUpper(t.String()[:1]) + t.String()[1:]
+	return "codec." + typeName(t)
 }
 
 func dirConst(d codec.Direction) string {
@@ -184,12 +190,10 @@ func (g *gen) code() {
 	g.p("package %s", g.pkg)
 	g.p("")
 	g.p("import (")
-	g.p("\t\"encoding/binary\"")
-	g.p("\t\"fmt\"")
-	g.p("\t\"math\"")
 	g.p("\t\"slices\"")
 	g.p("")
 	g.p("\t\"github.com/fmq/fmq/codec\"")
+	g.p("\t\"github.com/fmq/fmq/codec/wire\"")
 	g.p(")")
 	g.p("")
 	g.p("// ProtocolName is the name the codec registers under (codec.Lookup).")
@@ -244,12 +248,14 @@ func (g *gen) code() {
 	}
 	g.p("}")
 	g.p("")
+	g.p("// proto describes the protocol to the wire runtime (errors, signature).")
+	g.p("var proto = &wire.Proto{Name: ProtocolName, Signature: Signature, Messages: messages}")
+	g.p("")
 
 	for _, msg := range m.Messages {
 		g.message(msg)
 	}
 	g.protocol()
-	g.p("%s", runtime)
 }
 
 func (g *gen) message(msg *Message) {
@@ -300,9 +306,9 @@ func (g *gen) message(msg *Message) {
 		case codec.String, codec.Longstr, codec.Chunk:
 			varParts = append(varParts, "len(m."+f.GoName+")")
 		case codec.Hash:
-			varParts = append(varParts, "hashLen(m."+f.GoName+")")
+			varParts = append(varParts, "wire.HashLen(m."+f.GoName+")")
 		case codec.Strings:
-			varParts = append(varParts, "stringsLen(m."+f.GoName+")")
+			varParts = append(varParts, "wire.StringsLen(m."+f.GoName+")")
 		}
 	}
 	g.p("// Length is the exact encoded size of the frame.")
@@ -314,17 +320,17 @@ func (g *gen) message(msg *Message) {
 	for _, f := range msg.Fields {
 		switch f.Type {
 		case codec.String:
-			checks = append(checks, fmt.Sprintf("checkString(%q, %q, m.%s)", msg.Name, f.Name, f.GoName))
+			checks = append(checks, fmt.Sprintf("proto.CheckString(%q, %q, m.%s)", msg.Name, f.Name, f.GoName))
 		case codec.Longstr:
-			checks = append(checks, fmt.Sprintf("checkLongstr(%q, %q, len(m.%s))", msg.Name, f.Name, f.GoName))
+			checks = append(checks, fmt.Sprintf("proto.CheckLongstr(%q, %q, len(m.%s))", msg.Name, f.Name, f.GoName))
 		case codec.Chunk:
-			checks = append(checks, fmt.Sprintf("checkLongstr(%q, %q, len(m.%s))", msg.Name, f.Name, f.GoName))
+			checks = append(checks, fmt.Sprintf("proto.CheckLongstr(%q, %q, len(m.%s))", msg.Name, f.Name, f.GoName))
 		case codec.Hash:
-			checks = append(checks, fmt.Sprintf("checkHash(%q, %q, m.%s)", msg.Name, f.Name, f.GoName))
+			checks = append(checks, fmt.Sprintf("proto.CheckHash(%q, %q, m.%s)", msg.Name, f.Name, f.GoName))
 		case codec.Strings:
-			checks = append(checks, fmt.Sprintf("checkStrings(%q, %q, m.%s)", msg.Name, f.Name, f.GoName))
+			checks = append(checks, fmt.Sprintf("proto.CheckStrings(%q, %q, m.%s)", msg.Name, f.Name, f.GoName))
 		case codec.Octets:
-			checks = append(checks, fmt.Sprintf("checkOctets(%q, %q, len(m.%s), %d)", msg.Name, f.Name, f.GoName, f.Size))
+			checks = append(checks, fmt.Sprintf("proto.CheckOctets(%q, %q, len(m.%s), %d)", msg.Name, f.Name, f.GoName, f.Size))
 		}
 	}
 	g.p("// Append appends the encoded frame to dst. On error (a value that does")
@@ -340,29 +346,7 @@ func (g *gen) message(msg *Message) {
 	}
 	g.p("\tdst = append(dst, sig0, sig1, ID%s)", T)
 	for _, f := range msg.Fields {
-		x := "m." + f.GoName
-		switch f.Type {
-		case codec.Number1:
-			g.p("\tdst = append(dst, %s)", x)
-		case codec.Number2:
-			g.p("\tdst = binary.BigEndian.AppendUint16(dst, %s)", x)
-		case codec.Number4:
-			g.p("\tdst = binary.BigEndian.AppendUint32(dst, %s)", x)
-		case codec.Number8:
-			g.p("\tdst = binary.BigEndian.AppendUint64(dst, %s)", x)
-		case codec.String:
-			g.p("\tdst = append(append(dst, byte(len(%s))), %s...)", x, x)
-		case codec.Longstr:
-			g.p("\tdst = append(binary.BigEndian.AppendUint32(dst, uint32(len(%s))), %s...)", x, x)
-		case codec.Chunk:
-			g.p("\tdst = append(binary.BigEndian.AppendUint32(dst, uint32(len(%s))), %s...)", x, x)
-		case codec.Octets:
-			g.p("\tdst = append(dst, %s...)", x)
-		case codec.Hash:
-			g.p("\tdst = appendHash(dst, %s)", x)
-		case codec.Strings:
-			g.p("\tdst = appendStrings(dst, %s)", x)
-		}
+		g.p("\tdst = wire.Append%s(dst, m.%s)", typeName(f.Type), f.GoName)
 	}
 	g.p("\treturn dst, nil")
 	g.p("}")
@@ -373,53 +357,40 @@ func (g *gen) message(msg *Message) {
 	g.p("// frame. Errors are *codec.Error; a frame whose only fault is a constant")
 	g.p("// field with another value is decoded in full and returns codec.BadConstant.")
 	g.p("func (m *%s) Decode(frame []byte, lim *codec.Limits) error {", T)
-	g.p("\tvar d decoder")
-	g.p("\tif !d.start(frame, lim, ID%s, %q) {", T, msg.Name)
-	g.p("\t\treturn d.err")
+	g.p("\tvar d wire.Decoder")
+	g.p("\tif !d.Start(frame, lim, proto, ID%s, %q) {", T, msg.Name)
+	g.p("\t\treturn d.Err()")
 	g.p("\t}")
 	for _, f := range msg.Fields {
 		x := "m." + f.GoName
 		if f.Const != nil {
-			g.p("\toff%s := d.off", f.GoName)
+			g.p("\toff%s := d.Offset()", f.GoName)
 		}
+		fn := typeName(f.Type)
 		switch f.Type {
-		case codec.Number1:
-			g.p("\t%s = d.number1(%q)", x, f.Name)
-		case codec.Number2:
-			g.p("\t%s = d.number2(%q)", x, f.Name)
-		case codec.Number4:
-			g.p("\t%s = d.number4(%q)", x, f.Name)
-		case codec.Number8:
-			g.p("\t%s = d.number8(%q)", x, f.Name)
 		case codec.String, codec.Longstr:
 			hint := x
 			if f.Const != nil {
 				hint = goLit(f.Type, f.Const)
 			}
-			fn := "str"
-			if f.Type == codec.Longstr {
-				fn = "longstr"
-			}
 			g.p("\t%s = d.%s(%q, %s)", x, fn, f.Name, hint)
-		case codec.Chunk:
-			g.p("\t%s = d.chunk(%q)", x, f.Name)
 		case codec.Octets:
-			g.p("\t%s = d.octets(%q, %d)", x, f.Name, f.Size)
-		case codec.Hash:
-			g.p("\t%s = d.hash(%q, %s)", x, f.Name, x)
-		case codec.Strings:
-			g.p("\t%s = d.strings(%q, %s)", x, f.Name, x)
+			g.p("\t%s = d.%s(%q, %d)", x, fn, f.Name, f.Size)
+		case codec.Hash, codec.Strings:
+			g.p("\t%s = d.%s(%q, %s)", x, fn, f.Name, x)
+		default:
+			g.p("\t%s = d.%s(%q)", x, fn, f.Name)
 		}
 		if f.Const != nil {
 			switch f.Type {
 			case codec.String, codec.Longstr:
-				g.p("\td.checkString(%q, off%s, %s, %s)", f.Name, f.GoName, x, goLit(f.Type, f.Const))
+				g.p("\td.CheckString(%q, off%s, %s, %s)", f.Name, f.GoName, x, goLit(f.Type, f.Const))
 			default:
-				g.p("\td.checkNumber(%q, off%s, uint64(%s), %s)", f.Name, f.GoName, x, goLit(f.Type, f.Const))
+				g.p("\td.CheckNumber(%q, off%s, uint64(%s), %s)", f.Name, f.GoName, x, goLit(f.Type, f.Const))
 			}
 		}
 	}
-	g.p("\treturn d.finish()")
+	g.p("\treturn d.Finish()")
 	g.p("}")
 	g.p("")
 
@@ -447,47 +418,32 @@ func (g *gen) message(msg *Message) {
 		g.p("\tswitch field {")
 		for _, f := range msg.Fields {
 			g.p("\tcase %q:", f.Name)
+			// x, err := proto.Set<Type>(msg, field, ...): the result is
+			// assigned as is, numbers converted from uint64 to the field's width.
+			var x, call, val string
 			switch f.Type {
 			case codec.Number1, codec.Number2, codec.Number4, codec.Number8:
-				g.p("\t\tn, err := setNumber(%q, %q, %q, v, %d)", msg.Name, f.Name, f.Type.String(), Bits(f.Type))
-				g.p("\t\tif err != nil {")
-				g.p("\t\t\treturn err")
-				g.p("\t\t}")
-				g.p("\t\tm.%s = %s(n)", f.GoName, goType(f.Type))
-			case codec.String, codec.Longstr:
-				g.p("\t\ts, err := setString(%q, %q, v, %t)", msg.Name, f.Name, f.Type == codec.String)
-				g.p("\t\tif err != nil {")
-				g.p("\t\t\treturn err")
-				g.p("\t\t}")
-				g.p("\t\tm.%s = s", f.GoName)
-			case codec.Chunk, codec.Octets:
-				size := -1
-				if f.Type == codec.Octets {
-					size = f.Size
-				}
-				g.p("\t\tb, err := setBytes(%q, %q, v, %d)", msg.Name, f.Name, size)
-				g.p("\t\tif err != nil {")
-				g.p("\t\t\treturn err")
-				g.p("\t\t}")
-				g.p("\t\tm.%s = b", f.GoName)
-			case codec.Hash:
-				g.p("\t\th, err := setHash(%q, %q, v)", msg.Name, f.Name)
-				g.p("\t\tif err != nil {")
-				g.p("\t\t\treturn err")
-				g.p("\t\t}")
-				g.p("\t\tm.%s = h", f.GoName)
-			case codec.Strings:
-				g.p("\t\ta, err := setStrings(%q, %q, v)", msg.Name, f.Name)
-				g.p("\t\tif err != nil {")
-				g.p("\t\t\treturn err")
-				g.p("\t\t}")
-				g.p("\t\tm.%s = a", f.GoName)
+				x, call = "n", fmt.Sprintf("SetNumber(%q, %q, %s, v)", msg.Name, f.Name, typeConst(f.Type))
+				val = goType(f.Type) + "(n)"
+			case codec.Octets:
+				x, call = "b", fmt.Sprintf("SetOctets(%q, %q, v, %d)", msg.Name, f.Name, f.Size)
+			default:
+				x = map[codec.FieldType]string{codec.String: "s", codec.Longstr: "s", codec.Chunk: "b", codec.Hash: "h", codec.Strings: "a"}[f.Type]
+				call = fmt.Sprintf("Set%s(%q, %q, v)", typeName(f.Type), msg.Name, f.Name)
 			}
+			if val == "" {
+				val = x
+			}
+			g.p("\t\t%s, err := proto.%s", x, call)
+			g.p("\t\tif err != nil {")
+			g.p("\t\t\treturn err")
+			g.p("\t\t}")
+			g.p("\t\tm.%s = %s", f.GoName, val)
 			g.p("\t\treturn nil")
 		}
 		g.p("\t}")
 	}
-	g.p("\treturn badValue(%q, field, \"no such field\")", msg.Name)
+	g.p("\treturn proto.BadValue(%q, field, \"no such field\")", msg.Name)
 	g.p("}")
 	g.p("")
 }
@@ -537,11 +493,8 @@ func (g *gen) protocol() {
 	g.p("// with a codec.BadConstant error the message is returned too, fully decoded")
 	g.p("// (so a server can say what was wrong); with any other error it is nil.")
 	g.p("func Decode(frame []byte, lim *codec.Limits) (codec.Message, error) {")
-	g.p("\tif len(frame) < 2 || frame[0] != sig0 || frame[1] != sig1 {")
-	g.p("\t\treturn nil, badSignature(frame)")
-	g.p("\t}")
-	g.p("\tif len(frame) < 3 {")
-	g.p("\t\treturn nil, &codec.Error{Kind: codec.Truncated, Protocol: ProtocolName, Offset: 2, Detail: \"no message id\"}")
+	g.p("\tif err := proto.Head(frame); err != nil {")
+	g.p("\t\treturn nil, err")
 	g.p("\t}")
 	g.p("\tvar m codec.Message")
 	g.p("\tswitch frame[2] {")
@@ -550,45 +503,28 @@ func (g *gen) protocol() {
 		g.p("\t\tm = new(%s)", msg.GoName)
 	}
 	g.p("\tdefault:")
-	g.p("\t\treturn nil, &codec.Error{Kind: codec.UnknownID, Protocol: ProtocolName, Offset: 2, Detail: fmt.Sprintf(\"no message has id 0x%%02X\", frame[2])}")
+	g.p("\t\treturn nil, proto.UnknownID(frame[2])")
 	g.p("\t}")
-	g.p("\tif err := m.Decode(frame, lim); err != nil {")
-	g.p("\t\tif e, ok := err.(*codec.Error); ok && e.Kind == codec.BadConstant {")
-	g.p("\t\t\treturn m, err")
-	g.p("\t\t}")
-	g.p("\t\treturn nil, err")
-	g.p("\t}")
-	g.p("\treturn m, nil")
-	g.p("}")
-	g.p("")
-	g.p("func nameOf(id uint8) string {")
-	g.p("\tif mi, ok := Protocol.ByID(id); ok {")
-	g.p("\t\treturn mi.Name")
-	g.p("\t}")
-	g.p("\treturn \"unknown\"")
+	g.p("\treturn wire.Decoded(m, m.Decode(frame, lim))")
 	g.p("}")
 }
 
-// test writes the golden-vector test file.
+// test writes the golden-vector test file: the model's golden vectors and
+// sample messages as tables, checked by codec/wire/wiretest.
 func (g *gen) test() {
 	m := g.m
 	g.header()
 	g.p("package %s", g.pkg)
 	g.p("")
 	g.p("import (")
-	g.p("\t\"bytes\"")
-	g.p("\t\"encoding/hex\"")
 	g.p("\t\"testing\"")
 	g.p("")
 	g.p("\t\"github.com/fmq/fmq/codec\"")
+	g.p("\t\"github.com/fmq/fmq/codec/wire/wiretest\"")
 	g.p(")")
 	g.p("")
 	g.p("// goldenExamples are the golden vectors of %s (example = {...} of each message).", m.File)
-	g.p("var goldenExamples = []struct {")
-	g.p("\tname string")
-	g.p("\tmsg  func() codec.Message")
-	g.p("\twire string // hex")
-	g.p("}{")
+	g.p("var goldenExamples = []wiretest.Example{")
 	for _, msg := range m.Messages {
 		for _, ex := range msg.Examples {
 			var parts []string
@@ -597,7 +533,7 @@ func (g *gen) test() {
 					parts = append(parts, fmt.Sprintf("%s: %s", f.GoName, goLit(f.Type, v)))
 				}
 			}
-			g.p("\t{%q, func() codec.Message { return &%s{%s} }, %q},", msg.Name, msg.GoName, strings.Join(parts, ", "), fmt.Sprintf("%x", ex.Wire))
+			g.p("\t{Name: %q, Msg: func() codec.Message { return &%s{%s} }, Wire: %q},", msg.Name, msg.GoName, strings.Join(parts, ", "), fmt.Sprintf("%x", ex.Wire))
 		}
 	}
 	g.p("}")
@@ -622,106 +558,11 @@ func (g *gen) test() {
 	g.p("\t}")
 	g.p("}")
 	g.p("")
-	g.p("%s", testRuntime)
+	g.p("// sameMessage reports whether a and b are the same message with equal")
+	g.p("// fields; nil and empty hashes, strings and chunks are equal.")
+	g.p("func sameMessage(a, b codec.Message) bool { return wiretest.SameMessage(a, b) }")
+	g.p("")
+	g.p("func TestGoldenExamples(t *testing.T) { wiretest.Golden(t, Decode, goldenExamples) }")
+	g.p("")
+	g.p("func TestSampleMessagesRoundTrip(t *testing.T) { wiretest.RoundTrip(t, Decode, sampleMessages()) }")
 }
-
-// testRuntime is appended to every generated test file.
-const testRuntime = `// sameMessage reports whether a and b are the same message with equal
-// fields; nil and empty hashes, strings and chunks are equal.
-func sameMessage(a, b codec.Message) bool {
-	if a.Info() != b.Info() {
-		return false
-	}
-	for _, f := range a.Info().Fields {
-		x, _ := a.Get(f.Name)
-		y, _ := b.Get(f.Name)
-		if !sameValue(x, y) {
-			return false
-		}
-	}
-	return true
-}
-
-func sameValue(x, y any) bool {
-	switch x := x.(type) {
-	case []byte:
-		return bytes.Equal(x, y.([]byte))
-	case []string:
-		y := y.([]string)
-		if len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if x[i] != y[i] {
-				return false
-			}
-		}
-		return true
-	case map[string]string:
-		y := y.(map[string]string)
-		if len(x) != len(y) {
-			return false
-		}
-		for k, v := range x {
-			if w, ok := y[k]; !ok || w != v {
-				return false
-			}
-		}
-		return true
-	}
-	return x == y
-}
-
-func TestGoldenExamples(t *testing.T) {
-	if len(goldenExamples) == 0 {
-		t.Fatal("the model has no golden vectors")
-	}
-	for _, ex := range goldenExamples {
-		want, err := hex.DecodeString(ex.wire)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := ex.msg()
-		if n := m.Length(); n != len(want) {
-			t.Errorf("%s: Length() = %d, want %d", ex.name, n, len(want))
-		}
-		got, err := m.Append(nil)
-		if err != nil {
-			t.Errorf("%s: Append: %v", ex.name, err)
-			continue
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: Append\n got % X\nwant % X", ex.name, got, want)
-		}
-		d, err := Decode(want, nil)
-		if err != nil {
-			t.Errorf("%s: Decode: %v", ex.name, err)
-			continue
-		}
-		if !sameMessage(d, m) {
-			t.Errorf("%s: Decode = %+v, want %+v", ex.name, d, m)
-		}
-	}
-}
-
-func TestSampleMessagesRoundTrip(t *testing.T) {
-	for _, m := range sampleMessages() {
-		b, err := m.Append(nil)
-		if err != nil {
-			t.Errorf("%s: Append: %v", m.Info().Name, err)
-			continue
-		}
-		if len(b) != m.Length() {
-			t.Errorf("%s: encoded %d bytes, Length() = %d", m.Info().Name, len(b), m.Length())
-		}
-		d, err := Decode(b, nil)
-		if err != nil {
-			t.Errorf("%s: Decode: %v", m.Info().Name, err)
-			continue
-		}
-		if !sameMessage(d, m) {
-			t.Errorf("%s: round trip = %+v, want %+v", m.Info().Name, d, m)
-		}
-	}
-}
-`

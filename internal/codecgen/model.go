@@ -762,18 +762,3 @@ func goFieldName(name string) string {
 	}
 	return b.String()
 }
-
-// Bits returns the width of a number type in bits (0 for other types).
-func Bits(t codec.FieldType) int {
-	switch t {
-	case codec.Number1:
-		return 8
-	case codec.Number2:
-		return 16
-	case codec.Number4:
-		return 32
-	case codec.Number8:
-		return 64
-	}
-	return 0
-}
