@@ -287,21 +287,21 @@ func (c *Client) handle(n interp.Notification) {
 		}
 		failing := c.failing
 		c.mu.Unlock()
-		if !c.cfg.Once && problems > 0 {
-			// A running client retries the files it could not store (a
-			// full disk may get room again), backing off to once a minute.
-			delay := min(500*time.Millisecond<<min(failing-1, 7), time.Minute)
-			c.log.Warn("files could not be stored; syncing again later", "problems", problems, "in", delay)
+		if problems > 0 && (retry || !c.cfg.Once) {
+			// Sync again for the files that could not be stored (a full
+			// disk may get room again): --once a few times, a running
+			// client for ever, backing off to once a minute.
+			delay := 500 * time.Millisecond
+			if !c.cfg.Once {
+				delay = min(delay<<min(failing-1, 7), time.Minute)
+			}
+			c.log.Warn("files could not be stored; syncing again", "problems", problems, "in", delay)
 			time.AfterFunc(delay, func() {
 				c.engine.Call("lost", map[string]any{"reason": "retrying failed files"})
 			})
-		}
-		if retry {
-			c.log.Warn("files could not be stored; syncing again", "problems", problems)
-			time.AfterFunc(500*time.Millisecond, func() {
-				c.engine.Call("lost", map[string]any{"reason": "retrying failed files"})
-			})
-			return
+			if retry {
+				return
+			}
 		}
 		if c.cfg.Once && problems > 0 {
 			c.fail(fmt.Errorf("%d file(s) could not be stored", problems))

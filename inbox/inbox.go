@@ -164,6 +164,7 @@ type partFile interface {
 	io.WriterAt
 	Truncate(size int64) error
 	Sync() error
+	Stat() (fs.FileInfo, error)
 	Close() error
 }
 
@@ -178,6 +179,14 @@ type Inbox struct {
 	// dirMu keeps Delete's removal of empty parent directories from racing
 	// with Begin and Finish, which need those directories to exist.
 	dirMu sync.RWMutex
+
+	// dirs holds directories (inbox-relative) known to exist, so that a
+	// tree of many small files does not walk and create every parent for
+	// every file. Entries go when Delete removes a directory; an operation
+	// that finds a known directory missing (removed behind our back)
+	// forgets it and retries.
+	dirsMu sync.Mutex
+	dirs   map[string]struct{}
 
 	mu       sync.Mutex
 	cache    map[string]CacheEntry
@@ -213,7 +222,7 @@ func OpenOptions(dir string, opt Options) (*Inbox, error) {
 		return nil, fmt.Errorf("inbox: open %s: %w", dir, err)
 	}
 	ib := &Inbox{dir: dir, root: root, log: opt.Logger, saveEvery: opt.SaveEvery, fsync: opt.Fsync,
-		active: make(map[string]*Partial)}
+		active: make(map[string]*Partial), dirs: make(map[string]struct{})}
 	if ib.log == nil {
 		ib.log = slog.Default()
 	}
@@ -368,4 +377,32 @@ func (ib *Inbox) isDir(rel string) bool {
 // notExist reports a missing file, including a path through a non-directory.
 func notExist(err error) bool {
 	return errors.Is(err, fs.ErrNotExist)
+}
+
+// knownDir reports whether rel was seen to exist as a directory.
+func (ib *Inbox) knownDir(rel string) bool {
+	ib.dirsMu.Lock()
+	defer ib.dirsMu.Unlock()
+	_, ok := ib.dirs[rel]
+	return ok
+}
+
+// markDirs records rel and its parents as existing directories.
+func (ib *Inbox) markDirs(rel string) {
+	ib.dirsMu.Lock()
+	defer ib.dirsMu.Unlock()
+	for d := rel; d != "." && d != "/" && d != ""; d = path.Dir(d) {
+		ib.dirs[d] = struct{}{}
+	}
+}
+
+// forgetDirs drops rel and everything below it from the known directories.
+func (ib *Inbox) forgetDirs(rel string) {
+	ib.dirsMu.Lock()
+	defer ib.dirsMu.Unlock()
+	for d := range ib.dirs {
+		if d == rel || strings.HasPrefix(d, rel+"/") {
+			delete(ib.dirs, d)
+		}
+	}
 }

@@ -733,3 +733,33 @@ func TestConcurrentTransfers(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Directories are remembered once made; one removed behind the inbox's back
+// (by a user, between two files) is made again.
+func TestKnownDirRemovedBehindOurBack(t *testing.T) {
+	d := t.TempDir()
+	ib := open(t, d)
+	a, b := []byte("first"), []byte("second")
+	if err := receive(t, ib, "/x/y/a", a, 0, 100, hdr(a)); err != nil {
+		t.Fatal(err)
+	}
+	if !ib.knownDir("x/y") || !ib.knownDir("x") {
+		t.Fatal("parent directories not remembered")
+	}
+	if err := os.RemoveAll(filepath.Join(d, "x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := receive(t, ib, "/x/y/b", b, 0, 100, hdr(b)); err != nil {
+		t.Fatalf("after the directory was removed: %v", err)
+	}
+	if got := readFile(t, filepath.Join(d, "x", "y", "b")); got != "second" {
+		t.Fatalf("got %q", got)
+	}
+	// Delete forgets the directories it removes.
+	if err := ib.Delete("/x/y/b"); err != nil {
+		t.Fatal(err)
+	}
+	if ib.knownDir("x/y") || ib.knownDir("x") {
+		t.Fatal("removed directories still remembered")
+	}
+}

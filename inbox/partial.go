@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"strconv"
@@ -82,12 +83,25 @@ func (p *Partial) open(offset int64) error {
 	}
 	part := osPath(p.partRel)
 	if offset == 0 {
-		// Remove whatever is there (possibly a planted symlink) and create a
-		// fresh file: O_EXCL never follows a link.
-		if err := ib.root.Remove(part); err != nil && !notExist(err) {
-			return fmt.Errorf("inbox: remove old partial of %q: %w", p.vpath, err)
+		// Create a fresh file: O_EXCL never follows a link. Whatever is in
+		// the way (an old partial, a planted symlink) is removed first.
+		create := func() (*os.File, error) {
+			return ib.root.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 		}
-		f, err := ib.root.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := create()
+		if errors.Is(err, fs.ErrExist) {
+			if err := ib.root.Remove(part); err != nil && !notExist(err) {
+				return fmt.Errorf("inbox: remove old partial of %q: %w", p.vpath, err)
+			}
+			f, err = create()
+		} else if notExist(err) && path.Dir(p.rel) != "." {
+			// A directory we knew was removed behind our back.
+			ib.forgetDirs(path.Dir(p.rel))
+			if err := ib.mkParents(p.vpath, p.rel); err != nil {
+				return err
+			}
+			f, err = create()
+		}
 		if err != nil {
 			return fmt.Errorf("inbox: create partial of %q: %w", p.vpath, err)
 		}
@@ -195,11 +209,12 @@ func (ib *Inbox) release(p *Partial) {
 // ErrConflict naming it; the caller may Delete it and retry.
 func (ib *Inbox) mkParents(vpath, rel string) error {
 	dir := path.Dir(rel)
-	if dir == "." {
+	if dir == "." || ib.knownDir(dir) {
 		return nil
 	}
 	err := ib.root.MkdirAll(osPath(dir), 0o755)
 	if err == nil {
+		ib.markDirs(dir)
 		return nil
 	}
 	for d := dir; d != "."; d = path.Dir(d) {
@@ -276,28 +291,26 @@ func (p *Partial) Finish(headers map[string]string) error {
 			return keep(err)
 		}
 	}
+	fi, statErr := p.f.Stat() // the same file after the rename: size and mtime for the cache
 	if err := p.f.Close(); err != nil {
 		p.end(&WriteError{VPath: p.vpath, Offset: p.size, Kept: p.size, Err: err})
 		return p.ended
 	}
 	ib.dirMu.RLock()
 	defer ib.dirMu.RUnlock()
-	if err := ib.mkParents(p.vpath, p.rel); err != nil {
-		p.end(err)
-		return err
-	}
-	if ib.isDir(p.rel) {
-		p.end(fmt.Errorf("%w: %q", ErrConflict, p.vpath))
-		return p.ended
-	}
+	// The partial sits next to the target, so the parent directory exists.
 	if err := ib.root.Rename(osPath(p.partRel), osPath(p.rel)); err != nil {
+		if ib.isDir(p.rel) {
+			p.end(fmt.Errorf("%w: %q", ErrConflict, p.vpath))
+			return p.ended
+		}
 		p.end(&WriteError{VPath: p.vpath, Offset: p.size, Kept: p.size, Err: err})
 		return p.ended
 	}
 	if ib.fsync {
 		ib.syncDir(path.Dir(p.rel))
 	}
-	if fi, err := ib.root.Lstat(osPath(p.rel)); err == nil {
+	if statErr == nil {
 		ib.remember(p.vpath, CacheEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA1: sum})
 	}
 	p.end(fmt.Errorf("%w: %q finished", ErrFinished, p.vpath))
@@ -390,6 +403,7 @@ func (ib *Inbox) Delete(vpath string) error {
 		if !ib.isDir(d) || ib.root.Remove(osPath(d)) != nil {
 			break // not a directory, not empty, or gone: stop
 		}
+		ib.forgetDirs(d)
 	}
 	return first
 }
