@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -151,6 +153,7 @@ func runSync(ctx context.Context, env *Env, args []string) int {
 		w := &syncWriter{w: env.Stderr}
 		cc.Wire = w.line
 	}
+	setClientMemoryLimit(cc.Settings, log)
 	sum, err := syncRun(ctx, env, cc, *progress, log)
 	if *jsonOut {
 		b, _ := json.Marshal(sum)
@@ -281,4 +284,24 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// setClientMemoryLimit gives the Go runtime a soft memory limit fitted to a
+// client: what it holds is bounded by the credit window (chunks in flight)
+// plus fixed buffers, while every received chunk is fresh garbage; without
+// a limit the heap drifts up to twice its live size on long transfers. The
+// limit is 8 MiB plus twice the window (16 MiB for the default window). It
+// is soft: a bigger live set only makes the collector work more. GOMEMLIMIT
+// in the environment wins.
+func setClientMemoryLimit(settings map[string]string, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	window := int64(4_000_000) // machines/fmq_client.toml default
+	if v, err := strconv.ParseInt(settings["window"], 10, 64); err == nil && v > 0 {
+		window = v
+	}
+	limit := 8<<20 + 2*window
+	debug.SetMemoryLimit(limit)
+	log.Debug("soft memory limit", "bytes", limit)
 }
