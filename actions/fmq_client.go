@@ -295,7 +295,10 @@ func (p *FmqClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error
 		name := m.Filename
 		p.Stats.Current.Store(&name)
 	}
-	if err := p.cur.Write(off, m.Chunk); err != nil {
+	// The chunk aliases a frame the transport allocated for this message
+	// alone and nobody reuses: hand it over, so the inbox hashes it while
+	// the next chunk is written.
+	if err := p.cur.WriteOwned(off, m.Chunk); err != nil {
 		p.skip = m.Filename
 		keep := !errors.Is(err, inbox.ErrOutOfOrder)
 		p.cur.Abort(keep)

@@ -763,3 +763,60 @@ func TestKnownDirRemovedBehindOurBack(t *testing.T) {
 		t.Fatal("removed directories still remembered")
 	}
 }
+
+// WriteOwned hashes large chunks on a goroutine of its own: the digest is
+// the same, mixing with Write keeps the order, and every way a transfer
+// ends stops the hasher (goleak checks the package).
+func TestWriteOwnedHashesInOrder(t *testing.T) {
+	d := t.TempDir()
+	ib := open(t, d)
+	content := make([]byte, 5*asyncHashMin+1234)
+	for i := range content {
+		content[i] = byte(i * 7)
+	}
+	chunks := []int{asyncHashMin, 100, 2 * asyncHashMin, asyncHashMin, len(content) - 4*asyncHashMin - 100}
+	p, err := ib.Begin("/big", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := 0
+	for i, n := range chunks {
+		b := append([]byte(nil), content[off:off+n]...)
+		if i == 1 {
+			err = p.Write(int64(off), b) // a caller-owned buffer in the middle
+		} else {
+			err = p.WriteOwned(int64(off), b)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		off += n
+	}
+	if err := p.Finish(hdr(content)); err != nil {
+		t.Fatalf("finish: %v", err)
+	}
+	if got := readFile(t, filepath.Join(d, "big")); got != string(content) {
+		t.Fatal("content differs")
+	}
+	// A wrong digest is still caught, and an abort mid-way stops the hasher.
+	p, err = ib.Begin("/big2", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteOwned(0, append([]byte(nil), content[:2*asyncHashMin]...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Finish(map[string]string{"SHA1": sha([]byte("other"))}); !errors.Is(err, ErrVerify) {
+		t.Fatalf("want ErrVerify, got %v", err)
+	}
+	p, err = ib.Begin("/big3", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteOwned(0, append([]byte(nil), content[:2*asyncHashMin]...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Abort(true); err != nil {
+		t.Fatal(err)
+	}
+}

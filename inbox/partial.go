@@ -27,9 +27,43 @@ type Partial struct {
 
 	mu    sync.Mutex
 	f     partFile
-	h     hash.Hash // SHA-1 of bytes [0, size)
+	h     hash.Hash // SHA-1 of bytes [0, size) (once the hasher has caught up)
 	size  int64
 	ended error // non-nil once finished, aborted, cancelled or failed
+
+	// hasher, when running, feeds h on its own goroutine with the chunks
+	// given to WriteOwned, in order, so hashing overlaps writing.
+	hashq    chan []byte
+	hashDone chan struct{}
+}
+
+// asyncHashMin is the smallest WriteOwned chunk hashed on the hasher
+// goroutine; smaller ones are not worth the handoff.
+const asyncHashMin = 128 << 10
+
+// hashAsync queues data for the hasher, starting it if needed. The queue is
+// short (2 chunks): a hasher that falls behind holds the writer back
+// rather than piling chunks up in memory.
+func (p *Partial) hashAsync(data []byte) {
+	if p.hashq == nil {
+		p.hashq, p.hashDone = make(chan []byte, 2), make(chan struct{})
+		go func(h hash.Hash, q <-chan []byte, done chan<- struct{}) {
+			defer close(done)
+			for b := range q {
+				h.Write(b)
+			}
+		}(p.h, p.hashq, p.hashDone)
+	}
+	p.hashq <- data
+}
+
+// hashWait stops the hasher once it has hashed everything queued. p.mu is held.
+func (p *Partial) hashWait() {
+	if p.hashq != nil {
+		close(p.hashq)
+		<-p.hashDone
+		p.hashq, p.hashDone = nil, nil
+	}
 }
 
 // Begin starts (offset 0) or resumes (offset N > 0) receiving vpath. The
@@ -156,6 +190,18 @@ func (p *Partial) Size() int64 {
 // copy of the file is untouched, and a *WriteError is returned: resume later
 // with Begin(vpath, err.Kept). Zero-length writes are accepted.
 func (p *Partial) Write(offset int64, data []byte) error {
+	return p.write(offset, data, false)
+}
+
+// WriteOwned is Write for a caller that hands data over: it must not modify
+// data afterwards (a chunk aliasing a freshly received frame qualifies). Large
+// chunks are then hashed on a goroutine of their own while the next chunk is
+// written, instead of in line.
+func (p *Partial) WriteOwned(offset int64, data []byte) error {
+	return p.write(offset, data, true)
+}
+
+func (p *Partial) write(offset int64, data []byte, owned bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ended != nil {
@@ -185,13 +231,20 @@ func (p *Partial) Write(offset int64, data []byte) error {
 		p.ib.log.Warn("inbox: write failed", "path", p.vpath, "offset", offset, "err", err)
 		return werr
 	}
-	p.h.Write(data)
+	switch {
+	case owned && (len(data) >= asyncHashMin || p.hashq != nil):
+		p.hashAsync(data) // once started, every owned chunk goes through it: order kept
+	default:
+		p.hashWait() // a caller's buffer is hashed now, after what is queued
+		p.h.Write(data)
+	}
 	p.size += int64(n)
 	return nil
 }
 
 // end marks the transfer over and frees the file's slot. p.mu is held.
 func (p *Partial) end(reason error) {
+	p.hashWait()
 	p.ended = reason
 	p.ib.release(p)
 }
@@ -258,6 +311,7 @@ func (p *Partial) Finish(headers map[string]string) error {
 		return p.ended
 	}
 	ib := p.ib
+	p.hashWait()
 	sum := hexSum(p.h)
 	fail := func(header, want, got string) error {
 		p.f.Close()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -124,6 +125,7 @@ type commonFlags struct {
 	trace    bool
 	wire     bool
 	sets     multiFlag
+	cpuprof  string
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -133,6 +135,23 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.trace, "trace", false, "log every event, guard, action and transition (debug level)")
 	fs.BoolVar(&c.wire, "wire", false, "print every message as a C:/S: line on stderr")
 	fs.Var(&c.sets, "set", "override a machine setting: NAME=VALUE (repeatable)")
+	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile (pprof) to this file")
+}
+
+// profile starts the CPU profile when asked; the returned func stops it.
+func (c *commonFlags) profile() (func(), error) {
+	if c.cpuprof == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(c.cpuprof)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func (c *commonFlags) logger(w io.Writer, cfg *Config) (*slog.Logger, error) {

@@ -56,6 +56,12 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
 		return 2
 	}
+	stopProfile, err := cf.profile()
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
+		return 1
+	}
+	defer stopProfile()
 	given := setFlags(fs)
 	specs := []string(pubs)
 	if len(specs) == 0 {

@@ -143,6 +143,12 @@ func runSync(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "fmqrun sync:", err)
 		return 2
 	}
+	stopProfile, err := cf.profile()
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun sync:", err)
+		return 1
+	}
+	defer stopProfile()
 	cc, err := f.config(fs, &cf, cfg, log)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "fmqrun sync:", err)
