@@ -22,7 +22,7 @@ func runCheck(_ context.Context, env *Env, args []string) int {
 	fs.SetOutput(env.Stderr)
 	files, err := parseInterspersed(fs, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(files) == 0 {
 		fmt.Fprintln(env.Stderr, "usage: fmqrun check FILE...")

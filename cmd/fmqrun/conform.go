@@ -36,7 +36,7 @@ func runConform(ctx context.Context, env *Env, args []string) int {
 	fs.DurationVar(&timeout, "script-timeout", time.Minute, "bound on one script")
 	files, err := parseInterspersed(fs, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(files) == 0 || (opt.Target != "" && opt.Listen != "") {
 		fmt.Fprintln(env.Stderr, "usage: fmqrun conform [--target EP | --listen EP] [flags] SCRIPT...")

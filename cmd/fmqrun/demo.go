@@ -40,7 +40,7 @@ func runDemo(ctx context.Context, env *Env, args []string) int {
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil || fl.NArg() > 0 {
-		return 2
+		return flagExit(err)
 	}
 	if err := demo(ctx, env, *size, *keep); err != nil {
 		fmt.Fprintln(env.Stderr, "fmqrun demo:", err)

@@ -23,7 +23,7 @@ func runGraph(_ context.Context, env *Env, args []string) int {
 	format := fs.String("format", "dot", "output format: dot or mermaid")
 	files, err := parseInterspersed(fs, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(files) != 1 || (*format != "dot" && *format != "mermaid") {
 		fmt.Fprintln(env.Stderr, "usage: fmqrun graph FILE [--format dot|mermaid]")

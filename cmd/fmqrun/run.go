@@ -66,7 +66,7 @@ func runRun(ctx context.Context, env *Env, args []string) int {
 	fs.DurationVar(&f.exitAfter, "exit-after", 0, "stop after this long (0: run until interrupted, or until a client terminates)")
 	files, err := parseInterspersed(fs, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(files) != 1 || (f.bind == "") == (f.connect == "") {
 		fmt.Fprintln(env.Stderr, "usage: fmqrun run FILE (--bind|--connect) ENDPOINT [flags]")

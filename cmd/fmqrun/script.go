@@ -42,7 +42,7 @@ func runScript(ctx context.Context, env *Env, args []string) int {
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "with --record: bound on the recorded sync")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	var script []byte
 	switch {

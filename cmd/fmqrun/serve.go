@@ -41,9 +41,10 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 		fs.PrintDefaults()
 	}
 	if rest, err := parseInterspersed(fs, args); err != nil || len(rest) > 0 {
-		if err == nil {
-			fmt.Fprintf(env.Stderr, "fmqrun serve: unexpected arguments %q\n", rest)
+		if err != nil {
+			return flagExit(err)
 		}
+		fmt.Fprintf(env.Stderr, "fmqrun serve: unexpected arguments %q\n", rest)
 		return 2
 	}
 	cfg, err := loadConfig(cf.config)

@@ -128,9 +128,10 @@ func runSync(ctx context.Context, env *Env, args []string) int {
 		fs.PrintDefaults()
 	}
 	if rest, err := parseInterspersed(fs, args); err != nil || len(rest) > 0 {
-		if err == nil {
-			fmt.Fprintf(env.Stderr, "fmqrun sync: unexpected arguments %q\n", rest)
+		if err != nil {
+			return flagExit(err)
 		}
+		fmt.Fprintf(env.Stderr, "fmqrun sync: unexpected arguments %q\n", rest)
 		return 2
 	}
 	cfg, err := loadConfig(cf.config)
