@@ -9,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/fmq/fmq/internal/testutil"
 	"github.com/fmq/fmq/publish"
 	"github.com/fmq/fmq/transport"
 )
@@ -38,7 +38,7 @@ func TestSmokeSync(t *testing.T) {
 	old := time.Now().Add(-time.Hour)
 	filepath.Walk(pub, func(p string, _ os.FileInfo, _ error) error { os.Chtimes(p, old, old); return nil })
 
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	srv, err := StartServer(ServerConfig{Publish: []publish.Mount{{Dir: pub, Alias: "/"}}, Bind: "tcp://127.0.0.1:0",
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
@@ -72,23 +72,6 @@ func TestSmokeSync(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestResyncDeletesWhatWentAway(t *testing.T) {

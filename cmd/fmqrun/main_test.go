@@ -7,32 +7,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/fmq/fmq/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func waitFile(t *testing.T, path string) string {
 	t.Helper()
@@ -162,3 +145,6 @@ func TestBinary(t *testing.T) {
 		t.Errorf("client output:\n%s", out)
 	}
 }
+
+// lockedBuffer is the shared test buffer, under this package's old name.
+type lockedBuffer = testutil.LockedBuffer

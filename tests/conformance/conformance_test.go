@@ -12,33 +12,17 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/fmq/fmq/conform"
+
+	"github.com/fmq/fmq/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestScript(t *testing.T) {
 	files, err := filepath.Glob("*.txtar")
@@ -54,7 +38,7 @@ func TestScript(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			var tr lockedBuf
+			var tr testutil.LockedBuffer
 			res := conform.RunInProcess(ctx, s, conform.Options{Work: t.TempDir(), Transcript: &tr})
 			if testing.Verbose() || res.Failed() {
 				t.Log("transcript:\n" + tr.String())
