@@ -245,7 +245,7 @@ func newBar(w io.Writer, mode string) *bar {
 	if !on {
 		return &bar{}
 	}
-	return &bar{pb: progressbar.NewOptions64(-1,
+	pb := progressbar.NewOptions64(-1,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowCount(),
@@ -254,7 +254,9 @@ func newBar(w io.Writer, mode string) *bar {
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetDescription("syncing"),
 		progressbar.OptionFullWidth(),
-	)}
+	)
+	pb.Set64(0) // start the bar's clock now: its rate and ETA count from the start of the sync
+	return &bar{pb: pb}
 }
 
 func (b *bar) update(st *actions.ClientStats) {
