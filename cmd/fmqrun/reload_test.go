@@ -14,24 +14,7 @@ import (
 // TestReloadOnFileChange: a broken file is refused with its errors and the
 // old machine keeps serving; a good one is loaded.
 func TestReloadOnFileChange(t *testing.T) {
-	dir := t.TempDir()
-	src, err := os.ReadFile("../../machines/nom_server.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "server.toml")
-	if err := os.WriteFile(file, src, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out, errb lockedBuffer
-	done := make(chan int)
-	epFile := filepath.Join(dir, "ep")
-	go func() {
-		done <- runMain(ctx, &Env{Stdout: &out, Stderr: &errb}, []string{"run", file, "--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile})
-	}()
-	waitFile(t, epFile)
+	file, src, errb, stop := startRunServer(t)
 	waitLog := func(want string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -53,38 +36,20 @@ func TestReloadOnFileChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLog("machine reloaded")
-	cancel()
-	if code := <-done; code != 0 {
+	if code := stop(); code != 0 {
 		t.Errorf("exit %d: %s", code, errb.String())
 	}
 }
 
-// TestReloadOnSIGHUP: SIGHUP reloads the machine file (with the file
-// watcher off, so the signal is what triggers it).
+// TestReloadOnSIGHUP: SIGHUP reloads the machine file (the file does not
+// change, so the signal is what triggers it).
 func TestReloadOnSIGHUP(t *testing.T) {
-	dir := t.TempDir()
-	src, err := os.ReadFile("../../machines/nom_server.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "server.toml")
-	if err := os.WriteFile(file, src, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out, errb lockedBuffer
-	done := make(chan int)
-	epFile := filepath.Join(dir, "ep")
-	go func() {
-		done <- runMain(ctx, &Env{Stdout: &out, Stderr: &errb}, []string{"run", file, "--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile})
-	}()
 	// Our own subscription keeps a SIGHUP that arrives before fmqrun's
 	// handler is installed from terminating the test process.
 	guard := make(chan os.Signal, 16)
 	signal.Notify(guard, syscall.SIGHUP)
 	defer signal.Stop(guard)
-	waitFile(t, epFile)
+	_, _, errb, stop := startRunServer(t)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(errb.String(), "why=SIGHUP") {
 		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
@@ -98,8 +63,34 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if !strings.Contains(errb.String(), "machine reloaded") {
 		t.Fatalf("SIGHUP did not reload:\n%s", errb.String())
 	}
-	cancel()
-	if code := <-done; code != 0 {
+	if code := stop(); code != 0 {
 		t.Errorf("exit %d: %s", code, errb.String())
 	}
+}
+
+// startRunServer copies nom_server.toml into a temp dir and runs
+// `fmqrun run FILE --bind` on it until the returned stop is called; stop
+// returns the exit status.
+func startRunServer(t *testing.T) (file string, src []byte, errb *lockedBuffer, stop func() int) {
+	t.Helper()
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../machines/nom_server.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file = filepath.Join(dir, "server.toml")
+	if err := os.WriteFile(file, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel) // a failed test still stops the server
+	var out lockedBuffer
+	errb = &lockedBuffer{}
+	done := make(chan int)
+	epFile := filepath.Join(dir, "ep")
+	go func() {
+		done <- runMain(ctx, &Env{Stdout: &out, Stderr: errb}, []string{"run", file, "--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile})
+	}()
+	waitFile(t, epFile)
+	return file, src, errb, func() int { cancel(); return <-done }
 }
