@@ -61,44 +61,9 @@ func windowed(b *testing.B, send func() error, recvAck func() error) {
 }
 
 func benchRawTCP(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan struct{})
-	go func() { // client: read each message into a fresh buffer, ack it
-		defer close(done)
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		var hdr [8]byte
-		for {
-			if _, err := io.ReadFull(c, hdr[:]); err != nil {
-				return
-			}
-			buf := make([]byte, binary.BigEndian.Uint64(hdr[:]))
-			if _, err := io.ReadFull(c, buf); err != nil {
-				return
-			}
-			if _, err := c.Write([]byte{1}); err != nil {
-				return
-			}
-		}
-	}()
-	s, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	msg := binary.BigEndian.AppendUint64(nil, benchMsg)
-	msg = append(msg, make([]byte, benchMsg)...)
-	var ack [1]byte
-	windowed(b, func() error { _, err := s.Write(msg); return err },
-		func() error { _, err := io.ReadFull(s, ack[:]); return err })
-	s.Close()
-	<-done
+	p := newRawPair(b)
+	defer p.close()
+	windowed(b, p.send, p.ack)
 }
 
 func benchZmq4(b *testing.B) {
