@@ -25,106 +25,21 @@ const (
 )
 
 func BenchmarkThroughput(b *testing.B) {
-	b.Run("raw-tcp", benchRawTCP)
-	b.Run("zmq4", benchZmq4)
-	b.Run("guarded", func(b *testing.B) { benchGuarded(b, Options{}) })
-	b.Run("guarded-keep", func(b *testing.B) { benchGuarded(b, Options{KeepBodies: true}) })
-	b.Run("guarded-direct", func(b *testing.B) { benchGuarded(b, Options{WriteQueue: -1}) })
+	b.Run("raw-tcp", func(b *testing.B) { benchPair(b, newRawPair(b)) })
+	b.Run("zmq4", func(b *testing.B) { benchPair(b, newZmq4Pair(b)) })
+	b.Run("guarded", func(b *testing.B) { benchPair(b, newGuardedPair(b, Options{})) })
+	b.Run("guarded-keep", func(b *testing.B) { benchPair(b, newGuardedPair(b, Options{KeepBodies: true})) })
+	b.Run("guarded-direct", func(b *testing.B) { benchPair(b, newGuardedPair(b, Options{WriteQueue: -1})) })
 }
 
-// windowed runs send(i) for b.N messages, waiting for an ack (recvAck)
-// whenever benchInFlight are outstanding.
-func windowed(b *testing.B, send func() error, recvAck func() error) {
-	b.Helper()
+// benchPair streams b.N messages through p, benchInFlight outstanding.
+func benchPair(b *testing.B, p *pair) {
+	defer p.close()
 	b.SetBytes(benchMsg)
 	b.ReportAllocs()
 	b.ResetTimer()
-	inflight := 0
-	for i := 0; i < b.N; i++ {
-		if inflight == benchInFlight {
-			if err := recvAck(); err != nil {
-				b.Fatal(err)
-			}
-			inflight--
-		}
-		if err := send(); err != nil {
-			b.Fatal(err)
-		}
-		inflight++
-	}
-	for ; inflight > 0; inflight-- {
-		if err := recvAck(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	p.run(b, b.N)
 	b.StopTimer()
-}
-
-func benchRawTCP(b *testing.B) {
-	p := newRawPair(b)
-	defer p.close()
-	windowed(b, p.send, p.ack)
-}
-
-func benchZmq4(b *testing.B) {
-	ctx := context.Background()
-	srv := zmq4.NewRouter(ctx)
-	defer srv.Close()
-	if err := srv.Listen("tcp://127.0.0.1:0"); err != nil {
-		b.Fatal(err)
-	}
-	cli := zmq4.NewDealer(ctx, zmq4.WithID(zmq4.SocketIdentity("bench")))
-	defer cli.Close()
-	if err := cli.Dial("tcp://" + srv.Addr().String()); err != nil {
-		b.Fatal(err)
-	}
-	cli.Send(zmq4.NewMsgString("hello"))
-	hello, err := srv.Recv()
-	if err != nil {
-		b.Fatal(err)
-	}
-	id := hello.Frames[0]
-	go func() {
-		for {
-			m, err := cli.Recv()
-			if err != nil || len(m.Frames[0]) != benchMsg {
-				return
-			}
-			if cli.Send(zmq4.NewMsgString("k")) != nil {
-				return
-			}
-		}
-	}()
-	body := make([]byte, benchMsg)
-	windowed(b, func() error { return srv.Send(zmq4.NewMsgFrom(id, body)) },
-		func() error { _, err := srv.Recv(); return err })
-	cli.Send(zmq4.NewMsgString("bye")) // ignored; Close ends the goroutine
-}
-
-func benchGuarded(b *testing.B, opt Options) {
-	opt.Logger = testLogger()
-	srv, err := Listen("tcp://127.0.0.1:0", opt)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	cli, err := Dial(srv.Endpoint(), Options{Identity: "bench", Logger: opt.Logger})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cli.Close()
-	cli.Send([]byte("hello"))
-	peer := (<-srv.Recv()).Peer
-	go func() {
-		for m := range cli.Recv() {
-			if len(m.Body) != benchMsg || cli.Send([]byte("k")) != nil {
-				return
-			}
-		}
-	}()
-	body := make([]byte, benchMsg)
-	windowed(b, func() error { return srv.Send(peer, body) },
-		func() error { <-srv.Recv(); return nil })
 }
 
 // BenchmarkGuardCost measures the guard's cost robustly on a busy machine:
