@@ -156,12 +156,13 @@ func (e *KeyFileError) Unwrap() error { return e.Err }
 
 // LoadCurvePublicKey accepts a public key as its 40 Z85 characters, or the
 // path of a file holding one (a NAME.pub written by `fmqrun keygen`).
+// An existing file wins: a path can be 40 Z85 characters too.
 func LoadCurvePublicKey(keyOrPath string) (CurveKey, error) {
-	if k, err := ParseCurveKey(keyOrPath); err == nil {
-		return k, nil
-	}
 	f, err := os.Open(keyOrPath)
 	if err != nil {
+		if k, perr := ParseCurveKey(keyOrPath); perr == nil {
+			return k, nil
+		}
 		return CurveKey{}, fmt.Errorf("CURVE public key %q: neither 40 Z85 characters nor a readable file: %v", keyOrPath, err)
 	}
 	defer f.Close()
