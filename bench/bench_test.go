@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/fmq/fmq/internal/testutil"
 )
 
 // allocEnv makes the test binary a child that touches N MiB and exits: a
@@ -143,7 +145,7 @@ func checkWorkloadsPresent(t *testing.T, rows []parsedRow) {
 func TestQuickBaselines(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("rsync"); err != nil {
-		t.Skip("rsync not installed (go run ./bench installs it; apt-get install rsync)")
+		testutil.Missing(t, "rsync not installed (go run ./bench installs it; apt-get install rsync)")
 	}
 	cfg := Config{Quick: true, Sizes: QuickSizes, Runs: 1, NoFmq: true, WorkRoot: t.TempDir(),
 		Verify: true, Timeout: time.Minute, TTFBMax: 250 * time.Millisecond, CreditWindow: 5e6}

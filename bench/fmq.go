@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -207,5 +206,3 @@ func partialName(inbox, rel string) string {
 	dir, base := filepath.Split(filepath.FromSlash(rel))
 	return filepath.Join(inbox, dir, "."+base+".fmqpart")
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

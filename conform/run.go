@@ -252,7 +252,6 @@ type session struct {
 	pumps    sync.WaitGroup
 	wake     chan struct{}
 	trMu     sync.Mutex
-	lastMsg  time.Time
 }
 
 type event struct {

@@ -68,7 +68,3 @@ const (
 	verbRaise     = "raise"
 	verbTerminate = "terminate"
 )
-
-func isBuiltinName(name string) bool {
-	return name == verbTerminate || strings.HasPrefix(name, verbSend+" ") || strings.HasPrefix(name, verbRaise+" ")
-}

@@ -79,22 +79,6 @@ type fastCompiler struct {
 	reads        uint8 // identState|identEvent: the identifiers read
 }
 
-func scalarKind(t reflect.Type) gkind {
-	switch t.Kind() {
-	case reflect.Bool:
-		return gBool
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return gInt
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return gUint
-	case reflect.Float32, reflect.Float64:
-		return gFloat
-	case reflect.String:
-		return gString
-	}
-	return 0
-}
-
 // fieldIndex finds a struct field by expr tag or by name.
 func fieldIndex(t reflect.Type, name string) (int, bool) {
 	for t.Kind() == reflect.Pointer {
@@ -165,8 +149,6 @@ func (c *fastCompiler) path(n ast.Node) (root int, off uintptr, t reflect.Type, 
 	}
 	return 0, 0, nil, false
 }
-
-func ifaceData(v any) unsafe.Pointer { return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1] }
 
 // eface is the layout of an interface{} value.
 type eface struct {

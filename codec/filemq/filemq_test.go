@@ -133,14 +133,17 @@ func zmtpFrames(t *testing.T, stream []byte) [][]byte {
 	return frames
 }
 
+// cCaptures are the C reference's wire captures (see testdata/c-reference/README.md).
+const cCaptures = "testdata/c-reference/*.bin"
+
 func TestCReferenceCaptures(t *testing.T) {
 	want := map[string][]string{
 		"c-reference-tiny-client-to-server.bin": {"OHAI", "ICANHAZ", "NOM", "KTHXBAI"},
 		"c-reference-tiny-server-to-client.bin": {"OHAI-OK", "ICANHAZ-OK", "CHEEZBURGER", "CHEEZBURGER", "CHEEZBURGER", "CHEEZBURGER"},
 	}
-	files, _ := filepath.Glob("/work/shared/vectors/*.bin")
-	if len(files) == 0 {
-		t.Skip("C reference captures not present")
+	files, _ := filepath.Glob(cCaptures)
+	if len(files) != len(want) {
+		t.Fatalf("%s: %d captures, want %d (%v)", cCaptures, len(files), len(want), files)
 	}
 	var burgers []*Cheezburger
 	for _, file := range files {
@@ -171,13 +174,14 @@ func TestCReferenceCaptures(t *testing.T) {
 			t.Errorf("%s: messages %v, want %v", filepath.Base(file), names, w)
 		}
 	}
-	if len(burgers) == 4 {
-		if string(burgers[0].Chunk) != "Hello, FileMQ!\n" || burgers[0].Filename != "/hello.txt" || burgers[0].EOF != 0 {
-			t.Errorf("first CHEEZBURGER = %+v", burgers[0])
-		}
-		if b := burgers[3]; b.Sequence != 3 || b.Offset != 8 || b.EOF != 1 || len(b.Chunk) != 0 || b.Filename != "/sub/b.bin" {
-			t.Errorf("last CHEEZBURGER = %+v", b)
-		}
+	if len(burgers) != 4 {
+		t.Fatalf("%d CHEEZBURGERs in the captures, want 4", len(burgers))
+	}
+	if string(burgers[0].Chunk) != "Hello, FileMQ!\n" || burgers[0].Filename != "/hello.txt" || burgers[0].EOF != 0 {
+		t.Errorf("first CHEEZBURGER = %+v", burgers[0])
+	}
+	if b := burgers[3]; b.Sequence != 3 || b.Offset != 8 || b.EOF != 1 || len(b.Chunk) != 0 || b.Filename != "/sub/b.bin" {
+		t.Errorf("last CHEEZBURGER = %+v", b)
 	}
 }
 

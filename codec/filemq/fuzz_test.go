@@ -17,7 +17,7 @@ func FuzzDecode(f *testing.F) {
 	for _, b := range allFrames(f) {
 		f.Add(b)
 	}
-	files, _ := filepath.Glob("/work/shared/vectors/*.bin")
+	files, _ := filepath.Glob(cCaptures)
 	for _, file := range files {
 		if stream, err := os.ReadFile(file); err == nil {
 			for _, fr := range zmtpFramesLoose(stream) {

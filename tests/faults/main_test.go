@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -55,12 +54,8 @@ func fmqrunBinary(t testing.TB) string {
 	if fmqrun == "" && buildErr == nil {
 		binDir, buildErr = os.MkdirTemp("", "fmqfaults-bin")
 		if buildErr == nil {
-			gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-			if _, err := os.Stat(gobin); err != nil {
-				gobin = "go"
-			}
 			exe := filepath.Join(binDir, "fmqrun")
-			cmd := exec.Command(gobin, "build", "-o", exe, "github.com/fmq/fmq/cmd/fmqrun")
+			cmd := exec.Command("go", "build", "-o", exe, "github.com/fmq/fmq/cmd/fmqrun")
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("go build ./cmd/fmqrun: %v\n%s", err, out)
