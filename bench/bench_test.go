@@ -153,6 +153,7 @@ func TestQuickBaselines(t *testing.T) {
 	// (file creation, fan-out, the 200 MiB memory file); the code paths are
 	// the same.
 	cfg.Sizes.SmallFiles, cfg.Sizes.FanOut, cfg.Sizes.MemBig, cfg.Sizes.Large = 300, 2, 20*mib, 50*mib
+	cfg.Sizes.FanOutMax = 3
 	if testing.Short() {
 		cfg.Sizes = tinySizes
 	}
@@ -221,8 +222,16 @@ func TestFmqPathsWithFake(t *testing.T) {
 			continue
 		}
 		n++
-		if !hasMeasure(r["median"]) {
+		if strings.HasSuffix(r["median"], "CPU-s/GiB") {
+			// A fast fake server may use less than one clock tick.
+			if v, err := strconv.ParseFloat(strings.Fields(r["median"])[0], 64); err != nil || v < 0 {
+				t.Errorf("CPU row has no measurement: %v", r)
+			}
+		} else if !hasMeasure(r["median"]) {
 			t.Errorf("fmq row has no measurement: %v", r)
+		}
+		if strings.Contains(r["contender"], "sync --once") && !strings.Contains(r["CPU-s/GiB (median)"], "client ") {
+			t.Errorf("fmq time row without the client's CPU: %v", r)
 		}
 		switch {
 		case strings.Contains(r["contender"], "content bytes received"):
@@ -243,7 +252,7 @@ func TestFmqPathsWithFake(t *testing.T) {
 			t.Errorf("fmq row %s: %v", r["result"], r)
 		}
 	}
-	if n < 12 {
+	if n < 15 {
 		t.Errorf("only %d fmq rows", n)
 	}
 }
@@ -411,9 +420,9 @@ func TestCompare(t *testing.T) {
 }
 
 func TestMarkdownEscapesCells(t *testing.T) {
-	r := &Report{Title: "t", Rows: []Row{{"w|x", "c", "m\nn", "b", "r", "t", resInfo}}, Notes: []string{"a\nb"}}
+	r := &Report{Title: "t", Rows: []Row{{"w|x", "c", "m\nn", "-", "b", "r", "t", resInfo}}, Notes: []string{"a\nb"}}
 	md := r.Markdown()
-	if !strings.Contains(md, `| w\|x | c | m n | b | r | t | info |`) || !strings.Contains(md, "- a b\n") {
+	if !strings.Contains(md, `| w\|x | c | m n | - | b | r | t | info |`) || !strings.Contains(md, "- a b\n") {
 		t.Errorf("escaping:\n%s", md)
 	}
 	rows := parseTable(t, md)
@@ -610,5 +619,55 @@ func TestRawTCPCopy(t *testing.T) {
 	}
 	if _, err := rawTCPCopy(context.Background(), filepath.Join(dir, "nope"), filepath.Join(dst, "g.bin")); err == nil {
 		t.Error("copy of a missing file succeeded")
+	}
+}
+
+func TestParseProcStatCPU(t *testing.T) {
+	t.Parallel()
+	// pid (comm with spaces and a ')') state ppid ... utime stime cutime cstime ...
+	line := "4242 (a b) c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 1 0 123 456 789"
+	got, err := parseProcStatCPU(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (250.0 + 50 + 7 + 3) / clockTicks; got != want {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if _, err := parseProcStatCPU("4242 (x) S 1 2"); err == nil {
+		t.Error("short line accepted")
+	}
+	self, err := procCPU(os.Getpid())
+	if err != nil || self < 0 {
+		t.Errorf("own /proc stat: %v, %v", self, err)
+	}
+}
+
+func TestCPUCell(t *testing.T) {
+	t.Parallel()
+	s := &series{Name: "x", Unit: unitSeconds, Payload: 2 * gib, ShowUtil: true}
+	for _, c := range []cpuSample{
+		{Client: 2, Server: 1, HasClient: true, HasServer: true, Wall: 2},
+		{Client: 4, Server: 3, HasClient: true, HasServer: true, Wall: 2},
+		{Client: 3, Server: 2, HasClient: true, HasServer: true, Wall: 2},
+	} {
+		s.add(c.Wall)
+		s.CPU = append(s.CPU, c)
+	}
+	if got, want := s.cpuCell(), "client 1.50 / server 1.00; server busy 1.00 cores"; got != want {
+		t.Errorf("cpuCell = %q, want %q", got, want)
+	}
+	cl := cpuPerGiBSeries("c", s, false)
+	if got := cl.median(); got != 1.5 {
+		t.Errorf("client CPU median %v, want 1.5", got)
+	}
+	if r := compare("w", cl, nil, target{Kind: tMaxAbs, AbsMax: 0.8}); r.Result != resFail || r.Median != "1.50 CPU-s/GiB" {
+		t.Errorf("judged row %+v", r)
+	}
+	raw := &series{Name: "raw", Unit: unitSeconds, Payload: gib, CPU: []cpuSample{{Total: 0.5, HasTotal: true}}}
+	if got := raw.cpuCell(); got != "both (one process) 0.50" {
+		t.Errorf("in-process cell %q", got)
+	}
+	if got := (&series{NA: "x", Payload: gib, CPU: s.CPU}).cpuCell(); got != "-" {
+		t.Errorf("n/a series cell %q", got)
 	}
 }

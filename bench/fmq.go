@@ -100,7 +100,7 @@ type fmqServer struct {
 // startFmqServer publishes dir as "/" and waits until the endpoint file is
 // written (the contract's readiness signal). With rssFile set the server
 // runs under the launcher so that stop reports its own peak RSS.
-func startFmqServer(ctx context.Context, bin, runDir, name, dir, rssFile string) (*fmqServer, error) {
+func startFmqServer(ctx context.Context, bin, runDir, name, dir, rssFile string, env []string) (*fmqServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -108,7 +108,7 @@ func startFmqServer(ctx context.Context, bin, runDir, name, dir, rssFile string)
 	bind := fmt.Sprintf("tcp://127.0.0.1:%d", port)
 	epFile := filepath.Join(runDir, name+".endpoint")
 	_ = os.Remove(epFile)
-	p, err := startBg(ctx, filepath.Join(runDir, name+".serve.log"), rssFile, bin,
+	p, err := startBg(ctx, filepath.Join(runDir, name+".serve.log"), rssFile, env, bin,
 		"serve", "--publish", dir, "--bind", bind, "--print-endpoint", epFile)
 	if err != nil {
 		return nil, err
@@ -191,9 +191,11 @@ func syncArgs(endpoint, inbox string) []string {
 	return []string{"sync", "--connect", endpoint, "--subscribe", "/", "--inbox", inbox, "--once", "--json"}
 }
 
-// runFmqSync runs one client to completion into inbox.
-func runFmqSync(ctx context.Context, timeout time.Duration, bin, logPath, endpoint, inbox string) (procRun, syncReport, error) {
-	r, err := runProc(ctx, timeout, logPath, bin, syncArgs(endpoint, inbox)...)
+// runFmqSync runs one client to completion into inbox, with env added to
+// its environment.
+func runFmqSync(ctx context.Context, timeout time.Duration, bin, logPath, endpoint, inbox string, env []string) (procRun, syncReport, error) {
+	args := syncArgs(endpoint, inbox)
+	r, err := runProcEnv(ctx, timeout, logPath, env, bin, args, bin, args)
 	if err != nil {
 		return r, syncReport{}, err
 	}

@@ -126,6 +126,7 @@ func runProcEnv(ctx context.Context, timeout time.Duration, logPath string, env 
 	err = cmd.Run()
 	wall := time.Since(start)
 	r := procRun{Wall: wall, MaxRSS: maxRSS(cmd.ProcessState), Stdout: stdout.Bytes()}
+	addClientCPU(ctx, cmd.ProcessState)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
 			err = fmt.Errorf("timed out after %s: %w", timeout, err)
@@ -166,14 +167,15 @@ type bgProc struct {
 
 // startBg starts a server child. It is killed if ctx ends. With rssFile set
 // it runs under the launcher and stop reports the child's own peak RSS.
-func startBg(ctx context.Context, logPath, rssFile, name string, args ...string) (*bgProc, error) {
+// extraEnv is added to the child's environment.
+func startBg(ctx context.Context, logPath, rssFile string, extraEnv []string, name string, args ...string) (*bgProc, error) {
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(logf, "+ %s %s\n", name, strings.Join(args, " "))
 	shown := filepath.Base(name)
-	var env []string
+	env := extraEnv
 	if rssFile != "" {
 		self, largs, e, err := launcherArgs(rssFile, name, args)
 		if err != nil {
@@ -181,7 +183,7 @@ func startBg(ctx context.Context, logPath, rssFile, name string, args ...string)
 			return nil, err
 		}
 		_ = os.Remove(rssFile)
-		name, args, env = self, largs, e
+		name, args, env = self, largs, append(e, extraEnv...)
 	}
 	cmd := exec.Command(name, args...)
 	if env != nil {
@@ -208,6 +210,9 @@ func startBg(ctx context.Context, logPath, rssFile, name string, args ...string)
 	}()
 	return p, nil
 }
+
+// pid is the child's process id (the launcher's when it runs under one).
+func (p *bgProc) pid() int { return p.cmd.Process.Pid }
 
 // exited reports whether the child has already ended.
 func (p *bgProc) exited() bool {

@@ -12,6 +12,7 @@ type unit int
 const (
 	unitSeconds unit = iota
 	unitBytes
+	unitCPUPerGiB // CPU seconds per GiB of payload
 )
 
 // series holds the repeated measurements of one contender.
@@ -22,6 +23,9 @@ type series struct {
 	Payload int64     // content bytes moved per run, for a throughput figure (0: none)
 	Err     error     // first failure; the contender is not run again
 	NA      string    // could not run here, and why
+	CPU     []cpuSample // CPU cost of each measured run (time series only)
+	// ShowUtil adds the server's utilisation (CPU s per wall s) to the CPU cell.
+	ShowUtil bool
 }
 
 func (s *series) add(v float64) { s.Values = append(s.Values, v) }
@@ -54,8 +58,11 @@ func median(v []float64) float64 {
 func (s *series) median() float64 { return median(s.Values) }
 
 func (s *series) format(v float64) string {
-	if s.Unit == unitBytes {
+	switch s.Unit {
+	case unitBytes:
 		return fmtBytes(v)
+	case unitCPUPerGiB:
+		return fmt.Sprintf("%.2f CPU-s/GiB", v)
 	}
 	out := fmtSeconds(v)
 	if s.Payload > 0 && v > 0 {
@@ -117,12 +124,18 @@ type target struct {
 	Limit  float64
 	AbsMax float64 // in the series' unit; 0 = no absolute limit
 	Note   string  // appended to the target text
+	// Share: the ratio is baseline/contender (a throughput share), as for
+	// tMinShare, on a row of another kind (tInfo).
+	Share bool
 }
 
 func (t target) text(u unit) string {
 	abs := func() string {
-		if u == unitBytes {
+		switch u {
+		case unitBytes:
 			return fmtBytes(t.AbsMax)
+		case unitCPUPerGiB:
+			return fmt.Sprintf("%.2f CPU-s/GiB", t.AbsMax)
 		}
 		return fmtSeconds(t.AbsMax)
 	}
@@ -150,7 +163,7 @@ func (t target) text(u unit) string {
 
 // Row is one line of the results table.
 type Row struct {
-	Workload, Contender, Median, Baseline, Ratio, Target, Result string
+	Workload, Contender, Median, CPU, Baseline, Ratio, Target, Result string
 }
 
 // Result values.
@@ -165,7 +178,7 @@ const (
 
 // compare builds the row of contender c judged against baseline b.
 func compare(workload string, c, b *series, t target) Row {
-	r := Row{Workload: workload, Contender: c.Name, Median: c.cell(), Ratio: "-", Target: t.text(c.Unit)}
+	r := Row{Workload: workload, Contender: c.Name, Median: c.cell(), CPU: c.cpuCell(), Ratio: "-", Target: t.text(c.Unit)}
 	if t.Kind == tBaseline || b == nil {
 		r.Baseline = "-"
 		switch {
@@ -202,7 +215,7 @@ func compare(workload string, c, b *series, t target) Row {
 		return r
 	}
 	ratio := cm / b.median()
-	if t.Kind == tMinShare {
+	if t.Kind == tMinShare || t.Share {
 		ratio = b.median() / cm
 	}
 	r.Ratio = fmt.Sprintf("%.2f", ratio)
@@ -229,7 +242,7 @@ func passFail(ok bool) string {
 }
 
 // tableHeader is the column order of the results table.
-var tableHeader = []string{"workload", "contender", "median", "baseline", "ratio", "target", "result"}
+var tableHeader = []string{"workload", "contender", "median", "CPU-s/GiB (median)", "baseline", "ratio", "target", "result"}
 
 // Report is the whole output of a run.
 type Report struct {
@@ -254,7 +267,11 @@ func (r *Report) Markdown() string {
 	b.WriteString("\n| " + strings.Join(tableHeader, " | ") + " |\n")
 	b.WriteString("|" + strings.Repeat("---|", len(tableHeader)) + "\n")
 	for _, row := range r.Rows {
-		cells := []string{row.Workload, row.Contender, row.Median, row.Baseline, row.Ratio, row.Target, row.Result}
+		cpu := row.CPU
+		if cpu == "" {
+			cpu = "-"
+		}
+		cells := []string{row.Workload, row.Contender, row.Median, cpu, row.Baseline, row.Ratio, row.Target, row.Result}
 		for i := range cells {
 			cells[i] = cellEscape(cells[i])
 		}

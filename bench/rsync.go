@@ -118,7 +118,7 @@ func startRsyncd(ctx context.Context, bin, dir string, modules map[string]string
 	if err := os.WriteFile(conf, []byte(rsyncdConf(dir, port, os.Getuid(), os.Getgid(), modules)), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := startBg(ctx, filepath.Join(dir, "rsyncd.stderr"), "", bin, "--daemon", "--no-detach", "--config="+conf)
+	p, err := startBg(ctx, filepath.Join(dir, "rsyncd.stderr"), "", nil, bin, "--daemon", "--no-detach", "--config="+conf)
 	if err != nil {
 		return nil, err
 	}
