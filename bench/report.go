@@ -19,10 +19,10 @@ const (
 type series struct {
 	Name    string
 	Unit    unit
-	Values  []float64 // seconds or bytes, one per repetition
-	Payload int64     // content bytes moved per run, for a throughput figure (0: none)
-	Err     error     // first failure; the contender is not run again
-	NA      string    // could not run here, and why
+	Values  []float64   // seconds or bytes, one per repetition
+	Payload int64       // content bytes moved per run, for a throughput figure (0: none)
+	Err     error       // first failure; the contender is not run again
+	NA      string      // could not run here, and why
 	CPU     []cpuSample // CPU cost of each measured run (time series only)
 	// ShowUtil adds the server's utilisation (CPU s per wall s) to the CPU cell.
 	ShowUtil bool
