@@ -51,6 +51,12 @@ func Dial(endpoint string, opt Options) (*Dealer, error) {
 	if err := checkIdentity(opt.Identity); err != nil {
 		return nil, err
 	}
+	if err := opt.checkMechanism(); err != nil {
+		return nil, err
+	}
+	if err := opt.curveClientKeys(); err != nil {
+		return nil, err
+	}
 	st := &dealerState{opt: opt, log: opt.Logger}
 	ctx := context.WithValue(context.Background(), ctxKey{}, st)
 	sck := zmq4.NewDealer(ctx,
@@ -87,6 +93,22 @@ func unwrapDialError(err error) error {
 		return pe
 	}
 	return err
+}
+
+// curveClientKeys draws the client's permanent CURVE key pair when none was
+// given (the copy of CurveClient is the caller's no longer).
+func (o *Options) curveClientKeys() error {
+	if o.CurveClient == nil || o.CurveClient.Keys != (CurveKeyPair{}) {
+		return nil
+	}
+	kp, err := NewCurveKeyPair()
+	if err != nil {
+		return err
+	}
+	cc := *o.CurveClient
+	cc.Keys = kp
+	o.CurveClient = &cc
+	return nil
 }
 
 func randomIdentity() string {
@@ -205,6 +227,10 @@ func NewRedialer(endpoint string, opt Options) *Redialer {
 	if opt.Identity == "" {
 		opt.Identity = randomIdentity()
 	}
+	if err := opt.curveClientKeys(); err != nil {
+		// crypto/rand failing is fatal elsewhere too; Dial will report it.
+		opt.withDefaults().Logger.Warn("transport: no CURVE client key pair", "err", err)
+	}
 	return &Redialer{endpoint: endpoint, opt: opt, MinBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second}
 }
 
@@ -222,7 +248,7 @@ func (r *Redialer) Dial(ctx context.Context) (*Dealer, error) {
 			return d, nil
 		}
 		var ae *AuthError
-		if errors.As(err, &ae) || errors.Is(err, ErrEndpoint) {
+		if errors.As(err, &ae) || errors.Is(err, ErrEndpoint) || errors.Is(err, ErrTwoMechanisms) {
 			return nil, err
 		}
 		// full jitter in [wait/2, wait)

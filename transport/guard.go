@@ -62,8 +62,10 @@ type gconn struct {
 
 	// set by the handshake
 	peerType string
-	peerID   string // routing identity used by zmq4 (Router side)
-	user     string // PLAIN login (Router side)
+	peerID   string      // routing identity used by zmq4 (Router side)
+	user     string      // PLAIN login (Router side)
+	curveKey CurveKey    // CURVE client's permanent public key (Router side)
+	curve    *curveCodec // non-nil: CURVE boxes every frame after the handshake
 	// libzmqPeer: the greeting's padding carries libzmq's ZMTP 1.0 length.
 	libzmqPeer bool
 
@@ -364,6 +366,9 @@ func (c *gconn) Write(p []byte) (int, error) {
 		}
 		p = rest
 	}
+	if c.curve != nil {
+		return n + len(p), c.curveWrite(p)
+	}
 	m, err := c.emit(p)
 	if err != nil {
 		return n + m, err
@@ -382,9 +387,36 @@ func (c *gconn) Write(p []byte) (int, error) {
 // emit sends bytes of the outbound stream; c.wmu held.
 func (c *gconn) emit(p []byte) (int, error) {
 	if c.queue != nil {
-		return c.queue.write(c, p)
+		return c.queue.write(c, p, false)
 	}
 	return c.writeDirect(p)
+}
+
+// curveWrite boxes zmq4's plaintext stream frame by frame and answers a
+// pending PING between messages; c.wmu held.
+func (c *gconn) curveWrite(p []byte) error {
+	return c.curve.write(p, func(frame []byte) error {
+		if err := c.emitOwned(frame); err != nil {
+			return err
+		}
+		if c.pendingPong != nil && !c.curve.wmore {
+			pong := c.pendingPong
+			c.pendingPong = nil
+			return c.emitOwned(c.curve.sealFrame(0x02, pong[2:]))
+		}
+		return nil
+	})
+}
+
+// emitOwned sends a buffer nobody else holds (the queue may keep it); c.wmu held.
+func (c *gconn) emitOwned(p []byte) error {
+	var err error
+	if c.queue != nil {
+		_, err = c.queue.write(c, p, true)
+	} else {
+		_, err = c.writeDirect(p)
+	}
+	return err
 }
 
 // pong answers a peer's PING (ZMTP 3.1 heartbeat) at the next frame
@@ -393,6 +425,14 @@ func (c *gconn) pong(context []byte) {
 	frame := appendCommand(nil, "PONG", context)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.curve != nil {
+		if !c.swallow.done || c.curve.wn != 0 || c.curve.wmore {
+			c.pendingPong = frame
+			return
+		}
+		c.emitOwned(c.curve.sealFrame(0x02, frame[2:]))
+		return
+	}
 	if !c.swallow.done || !c.outbound.boundary() {
 		c.pendingPong = frame // a newer PING supersedes an unanswered one
 		return
@@ -474,8 +514,9 @@ const (
 	writeBatch = 256 << 10 // bytes per deadline-bounded write: a peer slower than writeBatch/WriteTimeout is cut
 )
 
-// write queues p; c.wmu held (one Write at a time per connection).
-func (q *writeQueue) write(c *gconn, p []byte) (int, error) {
+// write queues p; c.wmu held (one Write at a time per connection). owned:
+// p is ours to keep (a CURVE MESSAGE), never copied.
+func (q *writeQueue) write(c *gconn, p []byte, owned bool) (int, error) {
 	q.mu.Lock()
 	if c.isClosed() {
 		q.mu.Unlock()
@@ -507,7 +548,7 @@ func (q *writeQueue) write(c *gconn, p []byte) (int, error) {
 		return n, c.closedErr()
 	}
 	switch k := len(q.bufs); {
-	case len(rest) > smallWrite && c.opt.KeepBodies:
+	case len(rest) > smallWrite && (c.opt.KeepBodies || owned):
 		// Large writes are zmq4 passing the body given to Router.Send (its
 		// NULL Encrypt writes the caller's slice as is): kept, not copied.
 		q.bufs = append(q.bufs, qbuf{b: rest})

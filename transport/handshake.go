@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -27,6 +28,11 @@ func (c *gconn) handshake(ours, id string, newID func() string) error {
 		return err
 	}
 	c.raw.SetDeadline(time.Time{})
+	if c.curve != nil {
+		// From here on the peer's frames come out of CURVE MESSAGEs.
+		c.curve.src = c.br
+		c.br = bufio.NewReaderSize(c.curve, 64<<10)
+	}
 	routing := c.peerID
 	if c.server && routing == "" {
 		routing = newID()
@@ -43,7 +49,7 @@ func (c *gconn) handshake(ours, id string, newID func() string) error {
 
 func (c *gconn) exchange(ours, id string) error {
 	mech := c.opt.mechanism()
-	asServer := c.server && mech == mechPLAIN
+	asServer := c.server && mech != mechNULL
 	if _, err := c.raw.Write(appendGreeting(nil, mech, asServer)); err != nil {
 		return err
 	}
@@ -66,6 +72,18 @@ func (c *gconn) exchange(ours, id string) error {
 	}
 	var peerMeta []byte
 	switch {
+	case mech == mechCURVE && c.server:
+		if peerMeta, err = c.curveServerHandshake(); err != nil {
+			return err
+		}
+		if err := c.checkPeerMeta(peerMeta, ours); err != nil {
+			return err
+		}
+		return c.curveServerReady(appendMetadata(nil, ourMeta...))
+	case mech == mechCURVE:
+		if peerMeta, err = c.curveClientHandshake(appendMetadata(nil, ourMeta...)); err != nil {
+			return err
+		}
 	case mech == mechNULL:
 		if err := c.sendCmd("READY", appendMetadata(nil, ourMeta...)); err != nil {
 			return err
@@ -179,7 +197,7 @@ func (c *gconn) expectCmd(want string) ([]byte, error) {
 	}
 	if name == "ERROR" && name != want {
 		reason := parseErrorReason(data)
-		if !c.server && c.opt.PlainClient != nil {
+		if !c.server && (c.opt.PlainClient != nil || c.opt.CurveClient != nil) {
 			return nil, &AuthError{Reason: reason}
 		}
 		return nil, protoErr(ReasonBadHandshake, "peer sent ERROR %q", reason)

@@ -4,8 +4,8 @@
 // zmq4 is used unchanged. Every tcp:// endpoint is carried by this
 // package's own zmq4 transport (registered as "tcpg"), which
 //
-//   - performs the whole ZMTP handshake itself (greeting, NULL or PLAIN,
-//     READY metadata), concurrently per connection and under a deadline,
+//   - performs the whole ZMTP handshake itself (greeting, NULL, PLAIN or
+//     CURVE, READY metadata), concurrently per connection and under a deadline,
 //     checking every byte and every password; zmq4 then sees a synthetic,
 //     already-validated NULL handshake and never blocks its serial accept;
 //   - validates every frame header and command the peer sends afterwards and
@@ -18,7 +18,10 @@
 //     must wait is copied, or with KeepBodies kept by reference); a peer whose queue
 //     overflows or whose writes stall is cut;
 //   - answers ZMTP 3.1 PINGs with PONGs and drops every command before the
-//     socket's reader, so only messages reach Recv.
+//     socket's reader, so only messages reach Recv;
+//   - with CURVE (curve.go), boxes every outbound frame as a MESSAGE and
+//     opens every inbound one whole before zmq4 sees a byte of it, so zmq4
+//     above still speaks NULL.
 //
 // Routers receive through one channel and learn through Gone() which peer
 // left, in order after that peer's last message. Dealers never reconnect by
@@ -78,6 +81,12 @@ type Options struct {
 	PlainServer *PasswordFile
 	// PlainClient, when non-nil, makes a Dealer authenticate with PLAIN.
 	PlainClient *PlainCredentials
+	// CurveServer, when non-nil, makes a Router require CURVE (encryption
+	// and server authentication; client keys checked when it has a list).
+	CurveServer *CurveServer
+	// CurveClient, when non-nil, makes a Dealer speak CURVE to a server
+	// whose public key it knows.
+	CurveClient *CurveClient
 	// Logger receives drop and disconnect records. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -105,10 +114,23 @@ func (o Options) withDefaults() Options {
 }
 
 func (o Options) mechanism() string {
-	if o.PlainServer != nil || o.PlainClient != nil {
+	switch {
+	case o.CurveServer != nil || o.CurveClient != nil:
+		return mechCURVE
+	case o.PlainServer != nil || o.PlainClient != nil:
 		return mechPLAIN
 	}
 	return mechNULL
+}
+
+// checkMechanism refuses options that ask for two mechanisms: a ZMTP
+// connection has exactly one (CURVE with a login is CURVE plus FileMQ's own
+// ORLY/YARLY, above the transport).
+func (o Options) checkMechanism() error {
+	if (o.CurveServer != nil || o.CurveClient != nil) && (o.PlainServer != nil || o.PlainClient != nil) {
+		return ErrTwoMechanisms
+	}
+	return nil
 }
 
 // Errors returned by the sockets.
@@ -117,11 +139,14 @@ var (
 	ErrLost        = errors.New("transport: connection lost")
 	ErrUnknownPeer = errors.New("transport: no connected peer with that identity")
 	ErrEndpoint    = errors.New("transport: unsupported endpoint (want tcp://host:port)")
+	// ErrTwoMechanisms: ZMTP PLAIN and CURVE were both asked for.
+	ErrTwoMechanisms = errors.New("transport: ZMTP PLAIN and CURVE cannot both be used on one socket (a connection has one mechanism)")
 )
 
 // AuthError is returned by Dial when the server refused our PLAIN
-// credentials (Reason is the server's ERROR reason, "400" from libzmq and
-// from this package).
+// credentials or CURVE key (Reason is the server's ERROR reason, "400" from
+// libzmq and from this package), or when a CURVE server failed to prove it
+// holds the secret of the server key we were given (Reason says so).
 type AuthError struct{ Reason string }
 
 func (e *AuthError) Error() string { return "transport: authentication refused: " + e.Reason }

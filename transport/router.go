@@ -66,6 +66,9 @@ func Listen(endpoint string, opt Options) (*Router, error) {
 		return nil, err
 	}
 	opt = opt.withDefaults()
+	if err := opt.checkMechanism(); err != nil {
+		return nil, err
+	}
 	st := &routerState{
 		opt:     opt,
 		log:     opt.Logger,
@@ -141,6 +144,16 @@ func (r *Router) PeerUser(peer string) (string, bool) {
 		return e.conn.user, true
 	}
 	return "", false
+}
+
+// PeerKey returns the CURVE public key a connected peer authenticated with.
+func (r *Router) PeerKey(peer string) (CurveKey, bool) {
+	r.st.mu.Lock()
+	defer r.st.mu.Unlock()
+	if e := r.st.peers[peer]; e != nil && e.conn != nil && e.conn.curve != nil {
+		return e.conn.curveKey, true
+	}
+	return CurveKey{}, false
 }
 
 // Send queues body for peer. It never blocks on the network for more than

@@ -1,0 +1,477 @@
+package transport
+
+// CURVE (ZMTP-CURVE, RFC 25/26 CurveZMQ) for the guarded transport.
+//
+// Design: zmq4's Security hook cannot carry CURVE (its Conn.send writes the
+// frame header with the plaintext size before Encrypt, while CURVE sends
+// each frame as a MESSAGE of another size), so CURVE lives in the guarded
+// connection beneath zmq4, which already speaks the real handshake on the
+// wire and a synthetic NULL one to zmq4. With CURVE the guard runs the
+// CurveZMQ handshake (HELLO, WELCOME, INITIATE, READY), then
+//   - reads: each MESSAGE is opened whole (box, nonce strictly above the
+//     last one) before one byte of it goes up; the plaintext frame is then
+//     checked like any NULL frame. A bad box, a replayed nonce or a
+//     truncated command cuts that connection only;
+//   - writes: zmq4's plaintext frames are collected whole, boxed and written
+//     as one MESSAGE each (our PONGs too, as command frames), in the order of
+//     their nonces.
+// The server keeps nothing per client between WELCOME and INITIATE but its
+// short-term key and a cookie key, both wiped once INITIATE is checked; the
+// client wipes its short-term secret and the cookie once READY arrives.
+
+import (
+	"bufio"
+	"bytes"
+	crand "crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"io"
+
+	"golang.org/x/crypto/nacl/box"
+	"golang.org/x/crypto/nacl/secretbox"
+)
+
+const mechCURVE = "CURVE"
+
+// Drop reasons of CURVE.
+const (
+	// ReasonBadBox: a CURVE box did not open (tampered, or another key).
+	ReasonBadBox = "bad-box"
+	// ReasonBadNonce: a CURVE nonce that is not above the last one (a replay).
+	ReasonBadNonce = "bad-nonce"
+)
+
+// CurveServer makes a Router require CURVE.
+type CurveServer struct {
+	// Keys is the server's permanent key pair; clients must know Keys.Public.
+	Keys CurveKeyPair
+	// Clients lists the client public keys allowed in; nil lets in any
+	// client that completes the handshake. A refused client gets ERROR "400".
+	Clients *CurveKeySet
+}
+
+// CurveClient makes a Dealer use CURVE.
+type CurveClient struct {
+	// ServerKey is the server's permanent public key; a server that does
+	// not hold its secret cannot complete the handshake.
+	ServerKey CurveKey
+	// Keys is the client's permanent key pair. Zero: Dial (or NewRedialer,
+	// once for all its dials) draws one.
+	Keys CurveKeyPair
+}
+
+var (
+	nonceHello    = []byte("CurveZMQHELLO---")
+	nonceWelcome  = []byte("WELCOME-")
+	nonceCookie   = []byte("COOKIE--")
+	nonceVouch    = []byte("VOUCH---")
+	nonceInitiate = []byte("CurveZMQINITIATE")
+	nonceReady    = []byte("CurveZMQREADY---")
+	nonceMsgC     = "CurveZMQMESSAGEC"
+	nonceMsgS     = "CurveZMQMESSAGES"
+	msgCommand    = []byte("\x07MESSAGE")
+)
+
+// Sizes of the CURVE commands (bodies after the command name).
+const (
+	helloBodyLen    = 2 + 72 + 32 + 8 + 80 // version, padding, C', nonce, box
+	welcomeBodyLen  = 16 + 144             // nonce, box[S' + cookie]
+	cookieLen       = 16 + 80              // nonce, secretbox[C' + s']
+	initiateMinBody = cookieLen + 8 + box.Overhead + 32 + 16 + 80
+	readyMinBody    = 8 + box.Overhead
+	// msgOverhead is what a MESSAGE adds to a frame body: name, nonce, MAC, flags.
+	msgOverhead = 8 + 8 + box.Overhead + 1
+)
+
+func nonce24(prefix []byte, tail []byte) *[24]byte {
+	var n [24]byte
+	copy(n[:], prefix)
+	copy(n[len(prefix):], tail)
+	return &n
+}
+
+func shortNonce(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return b[:]
+}
+
+func random(n int) []byte {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(crand.Reader, b); err != nil {
+		panic("transport: no randomness: " + err.Error())
+	}
+	return b
+}
+
+func wipe(b []byte) {
+	for i := range b {
+		b[i] = 0
+	}
+}
+
+// curveClientHandshake runs the client side after the greetings; ourMeta is
+// our READY-style metadata. It returns the server's metadata.
+func (c *gconn) curveClientHandshake(ourMeta []byte) ([]byte, error) {
+	cc := c.opt.CurveClient
+	S := [32]byte(cc.ServerKey)
+	C := [32]byte(cc.Keys.Secret)
+	cPub, cSec, err := box.GenerateKey(crand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	defer wipe(cSec[:])
+
+	hello := make([]byte, 2+72, helloBodyLen)
+	hello[0], hello[1] = 1, 0
+	hello = append(hello, cPub[:]...)
+	hello = append(hello, shortNonce(1)...)
+	hello = box.Seal(hello, make([]byte, 64), nonce24(nonceHello, shortNonce(1)), &S, cSec)
+	if err := c.sendCmd("HELLO", hello); err != nil {
+		return nil, err
+	}
+	welcome, err := c.expectCmd("WELCOME")
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, &AuthError{Reason: "the server closed the connection after our CURVE HELLO: is " + cc.ServerKey.String() + " its public key?"}
+		}
+		return nil, err
+	}
+	if len(welcome) != welcomeBodyLen {
+		return nil, protoErr(ReasonBadHandshake, "CURVE WELCOME of %d bytes, want %d", len(welcome), welcomeBodyLen)
+	}
+	wp, ok := box.Open(nil, welcome[16:], nonce24(nonceWelcome, welcome[:16]), &S, cSec)
+	if !ok {
+		return nil, &AuthError{Reason: "the server's CURVE WELCOME does not open with server key " + cc.ServerKey.String() + " (not the server we expect)"}
+	}
+	defer wipe(wp)
+	var sPub [32]byte
+	copy(sPub[:], wp[:32])
+	cookie := wp[32:128]
+
+	var shared [32]byte
+	box.Precompute(&shared, &sPub, cSec)
+
+	vouchNonce := random(16)
+	vouch := box.Seal(nil, append(append([]byte{}, cPub[:]...), S[:]...), nonce24(nonceVouch, vouchNonce), &sPub, &C)
+	plain := make([]byte, 0, 128+len(ourMeta))
+	plain = append(plain, cc.Keys.Public[:]...)
+	plain = append(plain, vouchNonce...)
+	plain = append(plain, vouch...)
+	plain = append(plain, ourMeta...)
+	initiate := make([]byte, 0, initiateMinBody+len(ourMeta))
+	initiate = append(initiate, cookie...)
+	initiate = append(initiate, shortNonce(2)...)
+	initiate = box.SealAfterPrecomputation(initiate, plain, nonce24(nonceInitiate, shortNonce(2)), &shared)
+	wipe(C[:])
+	if err := c.sendCmd("INITIATE", initiate); err != nil {
+		return nil, err
+	}
+	ready, err := c.expectCmd("READY")
+	if err != nil {
+		return nil, err
+	}
+	if len(ready) < readyMinBody {
+		return nil, protoErr(ReasonBadHandshake, "CURVE READY of %d bytes", len(ready))
+	}
+	meta, ok := box.OpenAfterPrecomputation(nil, ready[8:], nonce24(nonceReady, ready[:8]), &shared)
+	if !ok {
+		return nil, protoErr(ReasonBadBox, "CURVE READY box does not open")
+	}
+	c.curve = newCurveCodec(&shared, nonceMsgC, nonceMsgS, 3, binary.BigEndian.Uint64(ready[:8]), c.opt.MaxFrame)
+	wipe(shared[:])
+	return meta, nil
+}
+
+// curveServerHandshake runs the server side after the greetings. It checks
+// the client's key and returns the client's metadata; the READY is sent by
+// curveServerReady once the metadata is accepted.
+func (c *gconn) curveServerHandshake() ([]byte, error) {
+	cs := c.opt.CurveServer
+	S := [32]byte(cs.Keys.Secret)
+	defer wipe(S[:])
+	hello, err := c.expectCmd("HELLO")
+	if err != nil {
+		return nil, err
+	}
+	if len(hello) != helloBodyLen {
+		return nil, protoErr(ReasonBadHandshake, "CURVE HELLO of %d bytes, want %d", len(hello), helloBodyLen)
+	}
+	if hello[0] != 1 || hello[1] != 0 {
+		return nil, protoErr(ReasonBadHandshake, "CURVE version %d.%d, want 1.0", hello[0], hello[1])
+	}
+	var cPub [32]byte
+	copy(cPub[:], hello[74:106])
+	helloNonce := binary.BigEndian.Uint64(hello[106:114])
+	if _, ok := box.Open(nil, hello[114:], nonce24(nonceHello, hello[106:114]), &cPub, &S); !ok {
+		return nil, protoErr(ReasonBadBox, "CURVE HELLO box does not open: the client has another server key")
+	}
+
+	sPub, sSec, err := box.GenerateKey(crand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	defer wipe(sSec[:])
+	var cookieKey [32]byte
+	copy(cookieKey[:], random(32))
+	defer wipe(cookieKey[:])
+	cookieNonce := random(16)
+	cookiePlain := append(append(make([]byte, 0, 64), cPub[:]...), sSec[:]...)
+	cookie := secretbox.Seal(append([]byte{}, cookieNonce...), cookiePlain, nonce24(nonceCookie, cookieNonce), &cookieKey)
+	wp := append(append(make([]byte, 0, 128), sPub[:]...), cookie...)
+	wn := random(16)
+	welcome := box.Seal(append([]byte{}, wn...), wp, nonce24(nonceWelcome, wn), &cPub, &S)
+	if err := c.sendCmd("WELCOME", welcome); err != nil {
+		return nil, err
+	}
+
+	initiate, err := c.expectCmd("INITIATE")
+	if err != nil {
+		return nil, err
+	}
+	if len(initiate) < initiateMinBody {
+		return nil, protoErr(ReasonBadHandshake, "CURVE INITIATE of %d bytes", len(initiate))
+	}
+	got, ok := secretbox.Open(nil, initiate[16:cookieLen], nonce24(nonceCookie, initiate[:16]), &cookieKey)
+	wipe(cookieKey[:]) // the cookie is good for this one INITIATE only
+	if !ok || subtle.ConstantTimeCompare(got, cookiePlain) != 1 {
+		return nil, protoErr(ReasonBadBox, "CURVE INITIATE cookie is not ours")
+	}
+	wipe(got)
+	wipe(cookiePlain)
+	in := binary.BigEndian.Uint64(initiate[cookieLen : cookieLen+8])
+	if in <= helloNonce {
+		return nil, protoErr(ReasonBadNonce, "CURVE INITIATE nonce %d not above HELLO's %d", in, helloNonce)
+	}
+	var shared [32]byte
+	box.Precompute(&shared, &cPub, sSec)
+	defer wipe(shared[:])
+	plain, ok := box.OpenAfterPrecomputation(nil, initiate[cookieLen+8:], nonce24(nonceInitiate, initiate[cookieLen:cookieLen+8]), &shared)
+	if !ok {
+		return nil, protoErr(ReasonBadBox, "CURVE INITIATE box does not open")
+	}
+	var C [32]byte
+	copy(C[:], plain[:32])
+	v, ok := box.Open(nil, plain[48:128], nonce24(nonceVouch, plain[32:48]), &C, sSec)
+	if !ok || subtle.ConstantTimeCompare(v[:32], cPub[:]) != 1 || subtle.ConstantTimeCompare(v[32:], cs.Keys.Public[:]) != 1 {
+		return nil, protoErr(ReasonBadBox, "CURVE vouch does not hold for client key %s", CurveKey(C))
+	}
+	if cs.Clients != nil && !cs.Clients.Contains(C) {
+		_ = c.sendCmd("ERROR", append([]byte{3}, "400"...))
+		return nil, protoErr(ReasonAuthFailed, "CURVE client key %s is not allowed", CurveKey(C))
+	}
+	c.curveKey = C
+	c.curve = newCurveCodec(&shared, nonceMsgS, nonceMsgC, 1, in, c.opt.MaxFrame)
+	return plain[128:], nil
+}
+
+// curveServerReady sends READY with our metadata (nonce 1).
+func (c *gconn) curveServerReady(meta []byte) error {
+	n := c.curve.nextNonce()
+	ready := box.SealAfterPrecomputation(shortNonce(n), meta, nonce24(nonceReady, shortNonce(n)), &c.curve.shared)
+	return c.sendCmd("READY", ready)
+}
+
+// curveCodec boxes and opens MESSAGEs after the handshake.
+type curveCodec struct {
+	shared     [32]byte
+	sendPrefix string
+	recvPrefix string
+	sendNonce  uint64 // next nonce we use (under the gconn's wmu)
+	recvNonce  uint64 // last nonce the peer used (reader only)
+	maxFrame   int
+
+	// reader side
+	src  *bufio.Reader
+	hdr  [9]byte
+	cbuf []byte // a MESSAGE body
+	obuf []byte // the plaintext frame handed up: header + body
+	out  []byte // what of obuf is still to be read
+
+	// writer side: the plaintext frame zmq4 is writing
+	whdr  [9]byte
+	wn    int
+	wbody uint64
+	wmore bool
+	wcmd  bool
+	plain []byte // flags byte + body
+}
+
+func newCurveCodec(shared *[32]byte, send, recv string, sendNonce, recvNonce uint64, maxFrame int) *curveCodec {
+	return &curveCodec{shared: *shared, sendPrefix: send, recvPrefix: recv, sendNonce: sendNonce, recvNonce: recvNonce, maxFrame: maxFrame}
+}
+
+func (k *curveCodec) nextNonce() uint64 {
+	n := k.sendNonce
+	k.sendNonce++
+	return n
+}
+
+// seal boxes one plaintext (flags byte + body) as a complete MESSAGE frame.
+func (k *curveCodec) seal(plain []byte) []byte {
+	size := msgOverhead - 1 + len(plain)
+	var frame []byte
+	if size > 255 {
+		frame = make([]byte, 9, 9+size)
+		frame[0] = flagLong
+		binary.BigEndian.PutUint64(frame[1:9], uint64(size))
+	} else {
+		frame = make([]byte, 2, 2+size)
+		frame[1] = byte(size)
+	}
+	n := k.nextNonce()
+	frame = append(frame, msgCommand...)
+	frame = binary.BigEndian.AppendUint64(frame, n)
+	var nonce [24]byte
+	copy(nonce[:], k.sendPrefix)
+	binary.BigEndian.PutUint64(nonce[16:], n)
+	return box.SealAfterPrecomputation(frame, plain, &nonce, &k.shared)
+}
+
+// sealFrame boxes a frame given as plaintext flags (1 MORE, 2 COMMAND) and body.
+func (k *curveCodec) sealFrame(flags byte, body []byte) []byte {
+	return k.seal(append([]byte{flags}, body...))
+}
+
+// Read serves the guard's frame reader the peer's frames in plaintext ZMTP
+// framing, one opened MESSAGE at a time.
+func (k *curveCodec) Read(p []byte) (int, error) {
+	for len(k.out) == 0 {
+		if err := k.next(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, k.out)
+	k.out = k.out[n:]
+	return n, nil
+}
+
+func (k *curveCodec) next() error {
+	flags, err := k.src.ReadByte()
+	if err != nil {
+		return err
+	}
+	hl := headerLen(flags)
+	k.hdr[0] = flags
+	if _, err := io.ReadFull(k.src, k.hdr[1:hl]); err != nil {
+		return noEOF(err)
+	}
+	limit := uint64(k.maxFrame + msgOverhead)
+	h, err := parseFrameHeader(k.hdr[:hl], limit, limit)
+	if err != nil {
+		return err
+	}
+	if h.more() {
+		return protoErr(ReasonBadFrame, "CURVE MESSAGE with the MORE flag")
+	}
+	if h.Size < msgOverhead {
+		return protoErr(ReasonBadCommand, "CURVE MESSAGE of %d bytes, need at least %d", h.Size, msgOverhead)
+	}
+	if uint64(cap(k.cbuf)) < h.Size {
+		k.cbuf = make([]byte, h.Size)
+	}
+	body := k.cbuf[:h.Size]
+	if _, err := io.ReadFull(k.src, body); err != nil {
+		return noEOF(err)
+	}
+	if !bytes.Equal(body[:8], msgCommand) {
+		name, _, perr := parseCommand(body)
+		if perr == nil && name == "ERROR" {
+			return protoErr(ReasonBadCommand, "peer sent ERROR %q after the handshake", parseErrorReason(body[6:]))
+		}
+		return protoErr(ReasonBadCommand, "not a CURVE MESSAGE after the handshake")
+	}
+	n := binary.BigEndian.Uint64(body[8:16])
+	if n <= k.recvNonce {
+		return protoErr(ReasonBadNonce, "CURVE MESSAGE nonce %d not above %d (replayed or reordered)", n, k.recvNonce)
+	}
+	var nonce [24]byte
+	copy(nonce[:], k.recvPrefix)
+	copy(nonce[16:], body[8:16])
+	// obuf: 9 bytes of room, then flags + body; the header is written to
+	// end where the body starts, over the flags byte.
+	need := 9 + int(h.Size) - 16 - box.Overhead
+	if cap(k.obuf) < need {
+		k.obuf = make([]byte, 9, need)
+	}
+	plain, ok := box.OpenAfterPrecomputation(k.obuf[:9], body[16:], &nonce, &k.shared)
+	if !ok {
+		return protoErr(ReasonBadBox, "CURVE MESSAGE %d does not open (tampered, or another key)", n)
+	}
+	k.obuf = plain[:0]
+	k.recvNonce = n
+	pf := plain[9]
+	size := len(plain) - 10
+	out := byte(0)
+	if pf&0x01 != 0 {
+		out |= flagMore
+	}
+	if pf&0x02 != 0 {
+		out |= flagCommand
+	}
+	start := 9
+	if size > 255 {
+		start = 1
+		plain[1] = out | flagLong
+		binary.BigEndian.PutUint64(plain[2:10], uint64(size))
+	} else {
+		start = 8
+		plain[8] = out
+		plain[9] = byte(size)
+	}
+	k.out = plain[start:]
+	return nil
+}
+
+// noEOF: a stream that ends inside a frame is truncated.
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// write takes bytes of zmq4's plaintext stream and returns the MESSAGE
+// frames completed by them; the gconn's wmu is held.
+func (k *curveCodec) write(p []byte, emit func(frame []byte) error) error {
+	for len(p) > 0 {
+		if k.wn == 0 || k.wn < headerLen(k.whdr[0]) {
+			k.whdr[k.wn] = p[0]
+			k.wn++
+			p = p[1:]
+			if k.wn < headerLen(k.whdr[0]) {
+				continue
+			}
+			h, err := parseFrameHeader(k.whdr[:k.wn], 1<<62, 1<<62)
+			if err != nil {
+				return err
+			}
+			k.wbody = h.Size
+			k.wmore, k.wcmd = h.more(), h.command()
+			var f byte
+			if k.wmore {
+				f |= 0x01
+			}
+			if k.wcmd {
+				f |= 0x02
+			}
+			if cap(k.plain) < 1+int(h.Size) || cap(k.plain) > 4<<20 && int(h.Size) < 64<<10 {
+				k.plain = make([]byte, 0, 1+int(h.Size))
+			}
+			k.plain = append(k.plain[:0], f)
+		} else {
+			n := min(uint64(len(p)), k.wbody)
+			k.plain = append(k.plain, p[:n]...)
+			k.wbody -= n
+			p = p[n:]
+		}
+		if k.wn == headerLen(k.whdr[0]) && k.wbody == 0 {
+			k.wn = 0
+			if err := emit(k.seal(k.plain)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
