@@ -2,16 +2,22 @@
 """libzmq peer for transport's interop tests (Debian python3-zmq).
 
   interop.py router [--plain USER:PASS] [--heartbeat MS]
+                    [--curve-secret KEY [--curve-clients KEY,KEY...]]
       Bind a ROUTER on 127.0.0.1, print "ENDPOINT <ep>", then answer every
       message with b"echo:" + body, and every b"whoami" with the sender's
       identity. Exit on b"quit" or after 30 s.
 
   interop.py dealer ENDPOINT [--plain USER:PASS] [--identity ID] [--count N] [--heartbeat MS]
+                    [--curve-server-key KEY [--curve-secret KEY]]
       Connect a DEALER, send N messages (sizes up to 100 kB), expect each
       echoed back unchanged, print "OK <n>". With --heartbeat, libzmq PINGs
       every MS and gives up after 2*MS without a PONG; the script idles
       6*MS between messages. If the handshake fails with an
       authentication error print "AUTH-FAILED <status>"; on timeout "TIMEOUT".
+
+  CURVE keys are Z85. A router with --curve-secret is a CURVE server (any
+  client, or only --curve-clients through a ZAP handler); a dealer with
+  --curve-server-key a CURVE client (a fresh key pair unless --curve-secret).
 """
 import argparse
 import sys
@@ -29,6 +35,9 @@ def main():
     ap.add_argument("--identity")
     ap.add_argument("--count", type=int, default=10)
     ap.add_argument("--heartbeat", type=int, default=0)
+    ap.add_argument("--curve-secret")
+    ap.add_argument("--curve-clients")
+    ap.add_argument("--curve-server-key")
     a = ap.parse_args()
     ctx = zmq.Context()
     try:
@@ -47,6 +56,20 @@ def router(ctx, a):
         auth.start()
         auth.configure_plain(domain="*", passwords={user: pw})
         s.plain_server = True
+    if a.curve_secret:
+        if a.curve_clients:
+            allowed = set(k.encode() for k in a.curve_clients.split(","))
+
+            class Keys:
+                def callback(self, domain, key):
+                    return key in allowed
+
+            auth = zmq.auth.thread.ThreadAuthenticator(ctx)
+            auth.start()
+            auth.configure_curve_callback(domain="*", credentials_provider=Keys())
+        s.curve_secretkey = a.curve_secret.encode()
+        s.curve_publickey = zmq.curve_public(a.curve_secret.encode())
+        s.curve_server = True
     if a.heartbeat:
         s.setsockopt(zmq.HEARTBEAT_IVL, a.heartbeat)
     port = s.bind_to_random_port("tcp://127.0.0.1")
@@ -82,6 +105,15 @@ def dealer(ctx, a):
         user, pw = a.plain.split(":", 1)
         s.plain_username = user.encode()
         s.plain_password = pw.encode()
+    if a.curve_server_key:
+        if a.curve_secret:
+            sec = a.curve_secret.encode()
+            pub = zmq.curve_public(sec)
+        else:
+            pub, sec = zmq.curve_keypair()
+        s.curve_serverkey = a.curve_server_key.encode()
+        s.curve_publickey = pub
+        s.curve_secretkey = sec
     if a.heartbeat:
         # Heartbeat, and drop the server if it stays silent (no PONG) for
         # 2 intervals; we idle 6 intervals between messages.
