@@ -10,9 +10,11 @@ package transport
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -237,5 +239,92 @@ func newGuardedPair(b *testing.B, opt Options) *pair {
 		send:  func() error { return srv.Send(peer, body) },
 		ack:   func() error { <-srv.Recv(); return nil },
 		close: func() { cli.Close(); srv.Close() },
+	}
+}
+
+// BenchmarkFanOutSend streams messages from one Router to several Dealers
+// at once, one sending goroutine per peer (as per-peer senders do), at most
+// benchInFlight unacknowledged per peer. Sends to different peers overlap
+// only if the send path has no socket-wide lock.
+//
+//	go test -run '^$' -bench FanOutSend -benchtime 2s ./transport
+func BenchmarkFanOutSend(b *testing.B) {
+	for _, peers := range []int{1, 4} {
+		for _, size := range []int{200, 64 << 10} {
+			b.Run(fmt.Sprintf("peers=%d/size=%d", peers, size), func(b *testing.B) {
+				benchFanOut(b, peers, size)
+			})
+		}
+	}
+}
+
+func benchFanOut(b *testing.B, peers, size int) {
+	opt := Options{Logger: testLogger()}
+	srv, err := Listen("tcp://127.0.0.1:0", opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	acks := map[string]chan struct{}{}
+	var ids []string
+	for i := 0; i < peers; i++ {
+		id := fmt.Sprintf("peer-%d", i)
+		cli, err := Dial(srv.Endpoint(), Options{Identity: id, Logger: opt.Logger})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cli.Close()
+		cli.Send([]byte("hello"))
+		if m := <-srv.Recv(); m.Peer != id {
+			b.Fatalf("hello from %q, want %q", m.Peer, id)
+		}
+		go func() {
+			for m := range cli.Recv() {
+				if len(m.Body) != size || cli.Send([]byte("k")) != nil {
+					return
+				}
+			}
+		}()
+		acks[id] = make(chan struct{}, benchInFlight)
+		ids = append(ids, id)
+	}
+	go func() {
+		for m := range srv.Recv() {
+			acks[m.Peer] <- struct{}{}
+		}
+	}()
+	per := b.N/peers + 1
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	errs := make(chan error, peers)
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := make([]byte, size)
+			inflight := 0
+			for i := 0; i < per; i++ {
+				if inflight == benchInFlight {
+					<-acks[id]
+					inflight--
+				}
+				if err := srv.Send(id, body); err != nil {
+					errs <- err
+					return
+				}
+				inflight++
+			}
+			for ; inflight > 0; inflight-- {
+				<-acks[id]
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
 	}
 }

@@ -142,6 +142,12 @@ func (d *Dealer) Send(body []byte) error {
 	if d.st.conn.isClosed() {
 		return ErrLost
 	}
+	if ok, err := d.st.conn.sendMessage(body); ok {
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrLost, err)
+		}
+		return nil
+	}
 	if err := d.sck.Send(zmq4.NewMsg(body)); err != nil {
 		return fmt.Errorf("%w: %v", ErrLost, err)
 	}

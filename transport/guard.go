@@ -357,6 +357,11 @@ func (s *swallower) consume(p []byte) []byte {
 func (c *gconn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.writeLocked(p)
+}
+
+// writeLocked is Write with c.wmu held (see sendMessage).
+func (c *gconn) writeLocked(p []byte) (int, error) {
 	n := 0
 	if !c.swallow.done {
 		rest := c.swallow.consume(p)

@@ -60,8 +60,9 @@ type Options struct {
 	// WriteQueue (Router only) is the number of outbound bytes buffered per
 	// peer; a Send that would exceed it cuts that peer. 0 means
 	// max(DefaultMinWriteQueue, 2*MaxFrame); negative disables the queue
-	// (Send then writes directly, blocking up to WriteTimeout on a slow peer
-	// while holding zmq4's socket-wide send lock).
+	// (Send then writes directly, blocking up to WriteTimeout on a slow peer;
+	// sends to other peers are not held up: each connection has its own
+	// write lock, see send.go).
 	WriteQueue int
 	// KeepBodies (Router only) lets the write queue keep a large body (over
 	// 4 KiB) that it must queue by reference instead of copying it: faster,

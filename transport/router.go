@@ -172,11 +172,21 @@ func (r *Router) Send(peer string, body []byte) error {
 	default:
 	}
 	r.st.mu.Lock()
-	e := r.st.peers[peer]
-	live := e != nil && e.conn != nil
+	var c *gconn
+	if e := r.st.peers[peer]; e != nil {
+		c = e.conn
+	}
 	r.st.mu.Unlock()
-	if !live {
+	if c == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownPeer, peer)
+	}
+	// Straight through the peer's connection, not zmq4's socket-wide
+	// send (see send.go).
+	if ok, err := c.sendMessage(body); ok {
+		if err != nil {
+			return fmt.Errorf("transport: send to %q: %w", peer, err)
+		}
+		return nil
 	}
 	return r.sck.Send(zmq4.NewMsgFrom([]byte(peer), body))
 }
