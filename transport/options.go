@@ -21,7 +21,10 @@
 //     socket's reader, so only messages reach Recv;
 //   - with CURVE (curve.go), boxes every outbound frame as a MESSAGE and
 //     opens every inbound one whole before zmq4 sees a byte of it, so zmq4
-//     above still speaks NULL.
+//     above still speaks NULL;
+//   - writes each outbound message through its connection's own write lock
+//     instead of zmq4's socket-wide send, so sends to different peers run in
+//     parallel (zmq4 still accepts, handshakes and receives; see send.go).
 //
 // Routers receive through one channel and learn through Gone() which peer
 // left, in order after that peer's last message. Dealers never reconnect by
