@@ -42,13 +42,24 @@ func checkStamped(b []byte) (sender, seq int, err error) {
 // boundary; each message arrives whole (no interleaved frames) and each
 // sender's messages arrive in order.
 func TestConcurrentSendsKeepFrames(t *testing.T) {
-	for _, keep := range []bool{false, true} {
-		t.Run(fmt.Sprintf("keep=%v", keep), func(t *testing.T) {
-			r := listen(t, Options{KeepBodies: keep})
+	srvKeys, cliKeys := curvePair(t)
+	for _, v := range []struct {
+		name     string
+		srv, cli Options
+	}{
+		{"null", Options{}, Options{}},
+		{"null-keep", Options{KeepBodies: true}, Options{}},
+		{"curve", Options{CurveServer: &CurveServer{Keys: srvKeys}},
+			Options{CurveClient: &CurveClient{ServerKey: srvKeys.Public, Keys: cliKeys}}},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			r := listen(t, v.srv)
 			const peers, senders, perSender = 3, 4, 60
 			var ds []*Dealer
 			for i := 0; i < peers; i++ {
-				d := dial(t, r.Endpoint(), Options{Identity: fmt.Sprintf("p%d", i)})
+				opt := v.cli
+				opt.Identity = fmt.Sprintf("p%d", i)
+				d := dial(t, r.Endpoint(), opt)
 				if err := d.Send([]byte("hi")); err != nil {
 					t.Fatal(err)
 				}
