@@ -9,47 +9,17 @@ import (
 	"errors"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fmq/fmq/internal/testutil"
 )
 
-var pyOnce struct {
-	sync.Once
-	path, why string
-}
+// python returns a python3 that can import zmq, or skips the test (fails
+// it under CI).
+func python(t *testing.T) string { return testutil.PythonZMQ(t) }
 
-// python returns a python3 that can import zmq, or skips the test.
-func python(t *testing.T) string {
-	t.Helper()
-	pyOnce.Do(func() {
-		var tried []string
-		for _, p := range []string{"python3", "/usr/bin/python3"} {
-			path, err := exec.LookPath(p)
-			if err != nil {
-				continue
-			}
-			if out, err := exec.Command(path, "-c", "import zmq, zmq.auth.thread; print(zmq.zmq_version())").CombinedOutput(); err == nil {
-				pyOnce.path = path
-				return
-			} else {
-				tried = append(tried, path+": "+strings.TrimSpace(lastLine(string(out))))
-			}
-		}
-		pyOnce.why = "libzmq interop skipped: no python3 with zmq (apt-get install python3-zmq); tried " + strings.Join(tried, "; ")
-	})
-	if pyOnce.path == "" {
-		testutil.Missing(t, pyOnce.why)
-	}
-	return pyOnce.path
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	return s[strings.LastIndex(s, "\n")+1:]
-}
+func lastLine(s string) string { return testutil.LastLine(s) }
 
 // runPy runs interop.py to completion and returns its last stdout line.
 func runPy(t *testing.T, args ...string) string {

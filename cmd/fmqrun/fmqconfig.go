@@ -29,6 +29,8 @@ import (
 //	bind       = "tcp://*:5670"
 //	publish    = ["/srv/photos=/photos", "/srv/docs"]   # DIR[=/alias]
 //	passwords  = "/etc/fmq/passwords"                    # login:password lines
+//	curve_secret_file = "/etc/fmq/server.key"             # CURVE encryption (fmqrun keygen)
+//	curve_clients     = "/etc/fmq/clients"                # allowed client public keys
 //	machine    = ""                                      # default: embedded fmq_server.toml
 //	rescan     = "5s"
 //	settle     = "500ms"
@@ -41,6 +43,8 @@ import (
 //	inbox     = "/var/lib/fmq/inbox"
 //	login     = "alice"
 //	password_file = "/etc/fmq/alice.pw"
+//	curve_server_key  = "/etc/fmq/server.pub"             # or the 40 Z85 characters
+//	curve_secret_file = "/etc/fmq/alice.key"              # optional: the client's own key
 //	once      = false
 //	[client.settings]
 //	window = 4000000
@@ -54,6 +58,8 @@ type Config struct {
 		Publish       []string          `toml:"publish"`
 		Passwords     string            `toml:"passwords"`
 		ZMTPPasswords string            `toml:"zmtp_passwords"`
+		CurveSecret   string            `toml:"curve_secret_file"`
+		CurveClients  string            `toml:"curve_clients"`
 		Machine       string            `toml:"machine"`
 		Rescan        duration          `toml:"rescan"`
 		Settle        duration          `toml:"settle"`
@@ -68,6 +74,8 @@ type Config struct {
 		PasswordFile     string         `toml:"password_file"`
 		ZMTPLogin        string         `toml:"zmtp_login"`
 		ZMTPPasswordFile string         `toml:"zmtp_password_file"`
+		CurveServerKey   string         `toml:"curve_server_key"`
+		CurveSecret      string         `toml:"curve_secret_file"`
 		Machine          string         `toml:"machine"`
 		Once             bool           `toml:"once"`
 		Fsync            bool           `toml:"fsync"`

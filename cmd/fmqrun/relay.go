@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fmq/fmq/host"
+	"github.com/fmq/fmq/transport"
 )
 
 func init() {
@@ -33,6 +34,8 @@ func runRelay(ctx context.Context, env *Env, args []string) int {
 	alias := fs.String("alias", "/", "virtual path the mirrored tree is republished under")
 	passwords := fs.String("passwords", "", "downstream: require PLAIN authentication against this file")
 	printEP := fs.String("print-endpoint", "", "write the downstream endpoint to this file once serving")
+	var down serverCurveFlags
+	down.register(fs, "downstream-", "downstream: ")
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stderr, "usage: fmqrun relay --connect UPSTREAM --inbox DIR --bind ENDPOINT [flags]\n\nflags:\n")
 		fs.PrintDefaults()
@@ -68,7 +71,15 @@ func runRelay(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
 		return 2
 	}
+	given := setFlags(fs)
+	cs, err := serverCurve(pick(given["downstream-curve-secret-file"], down.secretFile, cfg.Server.CurveSecret, ""),
+		pick(given["downstream-curve-clients"], down.clients, cfg.Server.CurveClients, ""))
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
+		return 2
+	}
 	srv, err := host.StartServer(host.ServerConfig{
+		Transport: transport.Options{CurveServer: cs},
 		Publish:   mounts,
 		Bind:      pick(setFlags(fs)["bind"], *bind, cfg.Server.Bind, "tcp://*:5670"),
 		Settings:  settingStrings(cfg.Server.Settings),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -32,6 +33,8 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 	bind := fs.String("bind", "", "ZeroMQ endpoint to bind (default tcp://*:5670)")
 	passwords := fs.String("passwords", "", "require ORLY/YARLY PLAIN authentication against this login:password file")
 	zmtpPasswords := fs.String("zmtp-passwords", "", "also require ZeroMQ (ZMTP) PLAIN at connection time against this login:password file (libzmq-compatible)")
+	var curve serverCurveFlags
+	curve.register(fs, "", "")
 	machine := fs.String("machine", "", "server machine file (default: the embedded fmq_server.toml)")
 	printEP := fs.String("print-endpoint", "", "write the bound endpoint to this file once serving")
 	rescan := fs.Duration("rescan", 0, "full rescan period, the safety net of file notifications (default 5s)")
@@ -104,6 +107,16 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 		}
 		sc.Transport.PlainServer = pf
 	}
+	cs, err := serverCurve(pick(given["curve-secret-file"], curve.secretFile, cfg.Server.CurveSecret, ""),
+		pick(given["curve-clients"], curve.clients, cfg.Server.CurveClients, ""))
+	if err == nil && cs != nil && sc.Transport.PlainServer != nil {
+		err = errors.New("--zmtp-passwords and --curve-secret-file cannot be combined (a ZeroMQ connection has one mechanism); with CURVE, use --passwords for logins")
+	}
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
+		return 2
+	}
+	sc.Transport.CurveServer = cs
 	srv, err := host.StartServer(sc)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "fmqrun serve:", err)

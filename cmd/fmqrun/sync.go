@@ -48,6 +48,7 @@ type syncSummary struct {
 type clientFlags struct {
 	connect, inbox, login, passwordFile, machine string
 	zmtpLogin, zmtpPasswordFile                  string
+	curveServerKey, curveSecretFile              string
 	subs                                         multiFlag
 	once, fsync                                  bool
 }
@@ -60,6 +61,8 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.passwordFile, "password-file", "", "file holding the PLAIN password (or set FMQ_PASSWORD)")
 	fs.StringVar(&f.zmtpLogin, "zmtp-login", "", "ZeroMQ (ZMTP) PLAIN login, when the server requires it at connection time")
 	fs.StringVar(&f.zmtpPasswordFile, "zmtp-password-file", "", "file holding the ZMTP PLAIN password")
+	fs.StringVar(&f.curveServerKey, "curve-server-key", "", "encrypt with ZeroMQ CURVE: the server's public key (40 Z85 characters, or its NAME.pub file)")
+	fs.StringVar(&f.curveSecretFile, "curve-secret-file", "", "with CURVE, our own secret key file (fmqrun keygen; default: a fresh key pair per run)")
 	fs.StringVar(&f.machine, "machine", "", "client machine file (default: the embedded fmq_client.toml)")
 	fs.BoolVar(&f.fsync, "fsync", false, "flush each received file to disk before renaming it into place (durable across power loss; slower)")
 }
@@ -108,6 +111,15 @@ func (f *clientFlags) config(fs *flag.FlagSet, cf *commonFlags, cfg *Config, log
 		}
 		cc.Transport.PlainClient = &transport.PlainCredentials{Username: zl, Password: pw}
 	}
+	curve, err := clientCurve(pick(given["curve-server-key"], f.curveServerKey, cfg.Client.CurveServerKey, ""),
+		pick(given["curve-secret-file"], f.curveSecretFile, cfg.Client.CurveSecret, ""))
+	if err != nil {
+		return cc, err
+	}
+	if curve != nil && cc.Transport.PlainClient != nil {
+		return cc, errors.New("--zmtp-login and --curve-server-key cannot be combined (a ZeroMQ connection has one mechanism); with CURVE, use --login for FileMQ logins")
+	}
+	cc.Transport.CurveClient = curve
 	return cc, nil
 }
 
