@@ -7,14 +7,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/fmq/fmq/codec/filemq"
 	"github.com/fmq/fmq/interp"
 	"github.com/fmq/fmq/publish"
 )
 
-// FileMQ server actions, called by machines/fmq_server.toml. One engine
-// serves every client on one goroutine; each client has an FmqServerPeer
+// FileMQ server actions, called by machines/fmq_server.toml. Each client's
+// session runs one input at a time, sessions run in parallel; each client has an FmqServerPeer
 // (its subscriptions, credit, queue and the file being sent) and all share
 // one FmqServer (the published tree, the accounts, a chunk buffer).
 
@@ -30,11 +31,13 @@ type Checker interface {
 	Check(login, password string) bool
 }
 
-// FmqServer is what every client of one server shares.
+// FmqServer is what every client of one server shares. Sessions run
+// concurrently (spec/machines.md section 11): what is here is safe for
+// concurrent use (the tree locks itself, the accounts are read-only).
 type FmqServer struct {
 	Tree     *publish.Tree
 	Accounts Checker // nil: no authentication (OHAI-OK at once, as the C server)
-	buf      []byte  // chunk buffer, reused: the engine runs actions on one goroutine
+	bufs     sync.Pool
 }
 
 // NewFmqServer returns the shared server state for a published tree.
@@ -42,12 +45,18 @@ func NewFmqServer(tree *publish.Tree, accounts Checker) *FmqServer {
 	return &FmqServer{Tree: tree, Accounts: accounts}
 }
 
-func (s *FmqServer) chunkBuf(n int) []byte {
-	if cap(s.buf) < n {
-		s.buf = make([]byte, n)
+// chunkBuf lends a chunk buffer of n bytes; putBuf gives it back once the
+// chunk is sent (the engine encodes a copy).
+func (s *FmqServer) chunkBuf(n int) *[]byte {
+	if b, ok := s.bufs.Get().(*[]byte); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
 	}
-	return s.buf[:n]
+	b := make([]byte, n)
+	return &b
 }
+
+func (s *FmqServer) putBuf(b *[]byte) { s.bufs.Put(b) }
 
 // job is one pending operation for a client.
 type job struct {
@@ -380,12 +389,14 @@ func sendChunks(ctx *interp.Ctx) error {
 		if n <= 0 && size > p.curOff {
 			return nil // wait for credit
 		}
-		buf := p.srv.chunkBuf(int(n))
+		bp := p.srv.chunkBuf(int(n))
+		buf := *bp
 		got, eof, err := p.cur.ReadChunk(buf, p.curOff)
 		if eof && got > 0 && !p.InlineEOF {
 			eof = false // C style: the file ends with a zero-length eof chunk, sent next
 		}
 		if err != nil {
+			p.srv.putBuf(bp)
 			vpath := p.cur.VPath()
 			p.cur.Close()
 			p.cur = nil
@@ -427,7 +438,10 @@ func sendChunks(ctx *interp.Ctx) error {
 			out.EOF = b2u(eof)
 		}
 		p.first = false
-		if err := p.send(ctx, out); err != nil {
+		err = p.send(ctx, out)
+		out.Chunk = nil
+		p.srv.putBuf(bp)
+		if err != nil {
 			return err
 		}
 		p.Credit -= int64(got)

@@ -110,45 +110,11 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, tree: tree, router: router, engine: eng, cancel: cancel}
-	// in is unbuffered: once a frame is handed over, the engine handles it
-	// before any later command (Forget) posted from here, so a departed
-	// peer's last frames can never reach a fresh instance after its Forget
-	// (that instance would answer RTFM to whoever holds the identity next).
-	in := make(chan interp.Frame)
 	s.wg.Add(3)
-	go func() { // socket -> engine
-		defer s.wg.Done()
-		defer close(in)
-		for {
-			// A departure already signalled goes first: the transport emits
-			// Gone before it delivers anything from a new connection that
-			// reuses the identity.
-			select {
-			case peer := <-router.Gone():
-				eng.Forget(peer)
-				continue
-			default:
-			}
-			select {
-			case msg, ok := <-router.Recv():
-				if !ok {
-					return
-				}
-				select {
-				case in <- interp.Frame{Peer: msg.Peer, Body: msg.Body}:
-				case <-ctx.Done():
-					return
-				}
-			case peer := <-router.Gone():
-				eng.Forget(peer)
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	go func() { defer s.wg.Done(); Pump(ctx, router, eng) }()
 	go func() {
 		defer s.wg.Done()
-		if err := eng.Run(ctx, in); err != nil && !errors.Is(err, context.Canceled) {
+		if err := eng.Run(ctx, nil); err != nil && !errors.Is(err, context.Canceled) {
 			s.fail(fmt.Errorf("engine: %w", err))
 		}
 	}()

@@ -12,6 +12,7 @@ import (
 // the engine reuses it.
 type Ctx struct {
 	e      *Engine
+	d      *disp
 	inst   *instance
 	evID   int // the event being handled, -1 for the initial entry
 	msg    codec.Message
@@ -66,7 +67,7 @@ func (c *Ctx) Log() *slog.Logger {
 }
 
 // Now is the engine's clock at the current input.
-func (c *Ctx) Now() time.Time { return c.e.now }
+func (c *Ctx) Now() time.Time { return c.d.now }
 
 func (c *Ctx) setting(name string, want SettingType) (any, bool) {
 	m := c.inst.ms.m
@@ -129,7 +130,7 @@ func (c *Ctx) Out(name string) codec.Message {
 // Send encodes and sends msg to the instance's peer now. An action may call
 // it many times (one chunk per call). It fails for a message this role may
 // not send or that does not encode.
-func (c *Ctx) Send(msg codec.Message) error { return c.e.send(c.inst, msg) }
+func (c *Ctx) Send(msg codec.Message) error { return c.d.send(c.inst, msg) }
 
 // Raise queues an internal event, handled after the current transition
 // completes (never re-entrantly). The event must be in the action's Raises.
@@ -142,7 +143,7 @@ func (c *Ctx) RaiseValue(event string, v any) {
 		c.raiseErr = err
 		return
 	}
-	c.e.push(ev, v, nil)
+	c.d.push(ev, v, nil)
 }
 
 func (c *Ctx) checkRaise(event string) (int, error) {
@@ -175,11 +176,11 @@ func contains(list []string, s string) bool {
 
 // SetExpiry changes the instance's idle expiry: event "expired" after d
 // without inbound messages, counted from now. Zero turns it off.
-func (c *Ctx) SetExpiry(d time.Duration) { c.inst.setExpiry(c.e.now, d) }
+func (c *Ctx) SetExpiry(d time.Duration) { c.inst.setExpiry(c.d.now, d) }
 
 // SetHeartbeat changes the instance's heartbeat period, counted from now.
 // Zero turns it off.
-func (c *Ctx) SetHeartbeat(d time.Duration) { c.inst.setHeartbeat(c.e.now, d) }
+func (c *Ctx) SetHeartbeat(d time.Duration) { c.inst.setHeartbeat(c.d.now, d) }
 
 // Wakeup raises event once after d (replacing a pending wakeup of the same
 // event). The event must be in the action's Raises.
@@ -189,7 +190,7 @@ func (c *Ctx) Wakeup(d time.Duration, event string) {
 		c.raiseErr = err
 		return
 	}
-	c.inst.setWakeup(ev, c.e.now.Add(max(d, time.Nanosecond))) // never due in the tick that set it
+	c.inst.setWakeup(ev, c.d.now.Add(max(d, time.Nanosecond))) // never due in the tick that set it
 }
 
 // CancelWakeup cancels a pending wakeup.
@@ -206,5 +207,5 @@ func (c *Ctx) Terminate() { c.inst.dead = true }
 // blocks: if the application does not keep up, the notification is dropped
 // and counted in Stats.NotifyDropped.
 func (c *Ctx) Notify(name string, v any) {
-	c.e.notifyApp(Notification{Peer: c.inst.id, Name: name, Value: v})
+	c.e.notifyApp(c.d, Notification{Peer: c.inst.id, Name: name, Value: v})
 }

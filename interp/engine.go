@@ -14,14 +14,13 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/expr-lang/expr/vm"
-
 	"github.com/fmq/fmq/codec"
 )
 
-// Sender delivers encoded frames to peers. Send must not block (queue or
-// drop instead: the engine serves every peer on one goroutine) and must not
-// keep body after it returns (the engine reuses the buffer).
+// Sender delivers encoded frames to peers. Send must not block for long
+// (queue or drop instead), must not keep body after it returns (the engine
+// reuses the buffer), and must be safe for concurrent use: under Run, the
+// sessions of a server send from their own goroutines.
 type Sender interface {
 	Send(peer string, body []byte) error
 }
@@ -66,7 +65,22 @@ type Options struct {
 	Limits *codec.Limits
 	// NotifyBuffer is the capacity of the Notifications channel (default 1024).
 	NotifyBuffer int
+	// Mailbox bounds the inputs waiting for one session under Run (frames,
+	// posted and broadcast events, results of off-dispatch work). A session
+	// whose mailbox overflows is ended (it cannot keep up, or its peer
+	// floods). Default DefaultMailbox.
+	Mailbox int
+	// MaxSessions caps the established sessions of a server (0: no cap). A
+	// frame from a new peer beyond it is dropped and counted
+	// (Stats.Refused); Refuse, if set, is told the peer first.
+	MaxSessions int
+	// Refuse is called (on the delivering goroutine) for a peer refused by
+	// MaxSessions, so that the host can answer or cut it.
+	Refuse func(peer string)
 }
+
+// DefaultMailbox is the default Options.Mailbox.
+const DefaultMailbox = 4096
 
 // Stats are engine counters.
 type Stats struct {
@@ -81,6 +95,9 @@ type Stats struct {
 	Loops         uint64 // inputs stopped by max_steps
 	NotifyDropped uint64
 	Instances     uint64 // live instances
+	Panics        uint64 // actions and guards that panicked (each ended its session)
+	Overflows     uint64 // sessions ended because their mailbox overflowed
+	Refused       uint64 // new sessions refused by MaxSessions
 }
 
 // mstate is a machine with its resolved settings.
@@ -137,12 +154,6 @@ func (ms *mstate) dur(d Duration) time.Duration {
 	return d.Lit
 }
 
-type queued struct {
-	ev    int
-	value any
-	err   error
-}
-
 type command struct {
 	kind  uint8
 	peer  string
@@ -158,9 +169,14 @@ const (
 )
 
 // Engine runs a machine: one instance per peer identity for a server, one
-// instance for a client. All instances run on the goroutine that calls
-// Run (or Input and Tick); Post, Broadcast, Forget, Call, Reload, Stats and
-// Notifications are safe from any goroutine.
+// instance for a client.
+//
+// Two ways to drive it. Without Run, everything happens on the goroutine
+// that calls Input and Tick (tests drive time by hand this way). Under Run,
+// a server's instances run concurrently, each on its own goroutine while it
+// has input, one input at a time and in order (spec/machines.md section 11);
+// Deliver, Post, Broadcast, Forget, Call, Reload, Stats and Notifications
+// are safe from any goroutine.
 type Engine struct {
 	role   string
 	cur    atomic.Pointer[mstate]
@@ -170,80 +186,56 @@ type Engine struct {
 	proto  codec.Protocol
 	sig    [2]byte
 	lim    *codec.Limits
+	sd     *disp     // the dispatcher of Input, Tick and a client's Run
+	pool   sync.Pool // dispatchers of the session goroutines
 
+	// mu guards insts, cmds, ready, live, closed, and every push into a
+	// mailbox (so the routing of a peer's inputs is ordered).
+	mu     sync.Mutex
 	insts  map[string]*instance
+	cmds   []command
+	ready  []*instance // without Run: instances with mailbox input, for Tick
+	live   bool        // Run serves: mailboxes have session goroutines
+	closed bool        // Run returned: nothing more is delivered
+	wg     sync.WaitGroup
+
+	// tmu guards the timer heap (instance.next, instance.heapIdx).
+	tmu    sync.Mutex
 	timers timerHeap
+	due    []*instance // scheduler scratch
+
 	client *instance
 	done   chan struct{}
 	doneMu sync.Once
+	wake   chan struct{}
 
-	mu   sync.Mutex
-	cmds []command
-	wake chan struct{}
+	bg       context.Context // cancelled when Run returns: off-dispatch work
+	bgCancel context.CancelFunc
 
 	notify chan Notification
-
-	// dispatch scratch, engine goroutine only
-	now time.Time
-	q   []queued
-	qi  int
-	env genv
-	vm  vm.VM
-	buf []byte
-	ctx Ctx
-	rx  []codec.Message // decode scratch by message id
 	// sendFn is Options.Sender's Send.
 	sendFn func(peer string, body []byte) error
 
-	// Counters are plain fields on the engine goroutine (n), published to
-	// atomics (stats) for Stats: at the end of every Input, Tick and Start
-	// called directly, and under Run before it waits for input and at
-	// least every publishEvery inputs while it is busy.
-	n           counters
-	pubN        counters // what stats holds
-	inRun       bool
-	coldDirty   bool // a counter other than frames, events, sent moved
-	unpublished int
-	stats       struct {
-		frames, badSig, malformed, unhandled, events, sent, sendErr, exceptions, loops, notifyDropped, instances atomic.Uint64
-	}
+	inRun bool // the engine goroutine is in Run (client, or server scheduler)
+	// stats: the session goroutines add their counts here; sdStats is
+	// what the engine's own dispatcher (sd) has counted, stored (a plain
+	// store is cheaper than an add on the per-input path of Input).
+	stats   statSet
+	sdStats statSet
+}
+
+type statSet struct {
+	frames, badSig, malformed, unhandled, events, sent, sendErr, exceptions, loops, notifyDropped, instances atomic.Uint64
+	panics, overflows, refused                                                                               atomic.Uint64
 }
 
 type counters struct {
-	frames, badSig, malformed, unhandled, events, sent, sendErr, exceptions, loops, notifyDropped, instances uint64
+	frames, badSig, malformed, unhandled, events, sent, sendErr, exceptions, loops, notifyDropped uint64
 }
 
-// publishEvery bounds how many inputs Stats may lag behind while Run is busy.
+// publishEvery bounds how many inputs Stats may lag behind while a
+// dispatcher is busy.
 const publishEvery = 64
-
-// publish makes the engine's counters visible to Stats. Only the engine
-// goroutine writes the atomics, so a store (not a read-modify-write) is
-// enough; the rarely moving counters are stored only when one moved.
-func (e *Engine) publish() {
-	e.unpublished = 0
-	n, p, s := &e.n, &e.pubN, &e.stats
-	if n.frames != p.frames {
-		s.frames.Store(n.frames)
-	}
-	if n.events != p.events {
-		s.events.Store(n.events)
-	}
-	if n.sent != p.sent {
-		s.sent.Store(n.sent)
-	}
-	if e.coldDirty {
-		e.coldDirty = false
-		s.badSig.Store(n.badSig)
-		s.malformed.Store(n.malformed)
-		s.unhandled.Store(n.unhandled)
-		s.sendErr.Store(n.sendErr)
-		s.exceptions.Store(n.exceptions)
-		s.loops.Store(n.loops)
-		s.notifyDropped.Store(n.notifyDropped)
-		s.instances.Store(n.instances)
-	}
-	p.frames, p.events, p.sent = n.frames, n.events, n.sent // the only fields of pubN compared
-}
 
 // NewServer returns an engine running m (role server), one instance per peer.
 func NewServer(m *Machine, opts Options) (*Engine, error) { return newEngine(m, RoleServer, opts) }
@@ -260,7 +252,6 @@ func newEngine(m *Machine, role string, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{role: role, opts: opts, proto: m.Proto, insts: map[string]*instance{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	e.ctx.e = e
 	e.cur.Store(ms)
 	e.log = opts.Logger
 	if e.log == nil {
@@ -269,6 +260,9 @@ func newEngine(m *Machine, role string, opts Options) (*Engine, error) {
 	e.log = e.log.With("machine", m.Name)
 	if e.opts.Now == nil {
 		e.opts.Now = time.Now
+	}
+	if e.opts.Mailbox <= 0 {
+		e.opts.Mailbox = DefaultMailbox
 	}
 	if e.opts.Sender == nil {
 		e.opts.Sender = SenderFunc(func(string, []byte) error { return nil })
@@ -290,12 +284,11 @@ func newEngine(m *Machine, role string, opts Options) (*Engine, error) {
 	e.lim = opts.Limits
 	sig := m.Proto.Signature()
 	e.sig = [2]byte{byte(sig >> 8), byte(sig)}
-	maxID := 0
-	for _, mi := range m.Proto.Messages() {
-		maxID = max(maxID, int(mi.ID))
-	}
-	e.rx = make([]codec.Message, maxID+1)
-	e.now = e.opts.Now()
+	e.bg, e.bgCancel = context.WithCancel(context.Background())
+	e.pool.New = func() any { return e.newDisp() }
+	e.sd = e.newDisp()
+	e.sd.own = true
+	e.sd.now = e.opts.Now()
 	return e, nil
 }
 
@@ -324,13 +317,16 @@ func (e *Engine) Notifications() <-chan Notification { return e.notify }
 func (e *Engine) Done() <-chan struct{} { return e.done }
 
 // Stats returns a snapshot of the counters. It is exact after Input, Tick
-// or Start return and whenever Run is waiting for input; while Run is busy
-// it may lag by up to publishEvery (64) inputs.
+// or Start return and whenever the engine is idle; while sessions are busy
+// it may lag by up to publishEvery (64) inputs per session.
 func (e *Engine) Stats() Stats {
-	s := &e.stats
-	return Stats{Frames: s.frames.Load(), BadSignature: s.badSig.Load(), Malformed: s.malformed.Load(),
-		Unhandled: s.unhandled.Load(), Events: s.events.Load(), Sent: s.sent.Load(), SendErrors: s.sendErr.Load(),
-		Exceptions: s.exceptions.Load(), Loops: s.loops.Load(), NotifyDropped: s.notifyDropped.Load(), Instances: s.instances.Load()}
+	s, o := &e.stats, &e.sdStats
+	return Stats{Frames: s.frames.Load() + o.frames.Load(), BadSignature: s.badSig.Load() + o.badSig.Load(),
+		Malformed: s.malformed.Load() + o.malformed.Load(), Unhandled: s.unhandled.Load() + o.unhandled.Load(),
+		Events: s.events.Load() + o.events.Load(), Sent: s.sent.Load() + o.sent.Load(), SendErrors: s.sendErr.Load() + o.sendErr.Load(),
+		Exceptions: s.exceptions.Load() + o.exceptions.Load(), Loops: s.loops.Load() + o.loops.Load(),
+		NotifyDropped: s.notifyDropped.Load() + o.notifyDropped.Load(), Instances: s.instances.Load(),
+		Panics: s.panics.Load(), Overflows: s.overflows.Load(), Refused: s.refused.Load()}
 }
 
 // Peers lists live instance ids, sorted.
@@ -345,8 +341,8 @@ func (e *Engine) Peers() []string {
 	return out
 }
 
-// PeerState returns the state of a peer's instance (for tests and tools;
-// call it from the engine goroutine or when the engine is idle).
+// PeerState returns the state of a peer's instance (safe from any
+// goroutine; under Run it may be a step behind a busy session).
 func (e *Engine) PeerState(peer string) (string, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -354,12 +350,19 @@ func (e *Engine) PeerState(peer string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return inst.state.Name, true
+	return inst.pubState.Load().Name, true
 }
 
 func (e *Engine) enqueue(c command) {
 	e.mu.Lock()
-	e.cmds = append(e.cmds, c)
+	if e.live {
+		e.route(c)
+		e.mu.Unlock()
+		return
+	}
+	if !e.closed {
+		e.cmds = append(e.cmds, c)
+	}
 	e.mu.Unlock()
 	select {
 	case e.wake <- struct{}{}:
@@ -393,8 +396,9 @@ func (e *Engine) Broadcast(event string, value any) error {
 	return nil
 }
 
-// Forget removes a peer's instance without running anything (the
-// transport says the peer is gone).
+// Forget ends a peer's instance without running its machine (the
+// transport says the peer is gone): frames delivered for the peer before
+// Forget reach that instance; frames delivered after it start a new one.
 func (e *Engine) Forget(peer string) { e.enqueue(command{kind: cmdForget, peer: peer}) }
 
 // Call delivers an API command to a client's instance. args must hold
@@ -416,91 +420,19 @@ func (e *Engine) Call(event string, args map[string]any) error {
 	return nil
 }
 
-// Run serves until ctx ends, in closes, or (client) the instance
-// terminates. It is the engine goroutine.
-func (e *Engine) Run(ctx context.Context, in <-chan Frame) error {
-	e.inRun = true
-	defer func() {
-		e.inRun = false
-		e.publish()
-	}()
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
-	var armed time.Time // the deadline t is set for (zero: none, t is an hour away)
-	armedOK := false    // false: reset t at the next turn
-	now := e.opts.Now()
-	for {
-		e.tick(now)
-		if e.role == RoleClient && e.client != nil && e.client.dead {
-			return nil
-		}
-		d, _ := e.NextDeadline()
-		if !armedOK || !d.Equal(armed) {
-			if !t.Stop() {
-				select {
-				case <-t.C:
-				default:
-				}
-			}
-			if !d.IsZero() {
-				t.Reset(max(d.Sub(now), 0))
-			} else {
-				t.Reset(time.Hour)
-			}
-			armed, armedOK = d, true
-		}
-		if e.unpublished < publishEvery {
-			// Busy: take a waiting frame without publishing the counters.
-			select {
-			case f, ok := <-in:
-				if !ok {
-					return nil
-				}
-				e.unpublished++
-				e.input(f.Peer, f.Body)
-				now = e.now // the input's clock read serves the next turn
-				continue
-			default:
-			}
-		}
-		e.publish() // about to wait: Stats is exact while the engine is idle
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case f, ok := <-in:
-			if !ok {
-				return nil
-			}
-			e.unpublished++
-			e.input(f.Peer, f.Body)
-			now = e.now
-			continue
-		case <-e.wake:
-		case <-t.C:
-			armedOK = false
-		}
-		now = e.opts.Now()
-	}
-}
-
 // Start creates the client's instance and runs its initial entry actions.
 // Run and Tick call it; it does nothing for a server or when done already.
 func (e *Engine) Start() {
-	e.start()
+	e.sd.start()
 	if !e.inRun {
-		e.publish()
+		e.sd.publish()
 	}
-}
-
-func (e *Engine) start() {
-	if e.role != RoleClient || e.client != nil {
-		return
-	}
-	e.client = e.newInstance("")
 }
 
 // NextDeadline is the earliest pending timer.
 func (e *Engine) NextDeadline() (time.Time, bool) {
+	e.tmu.Lock()
+	defer e.tmu.Unlock()
 	if len(e.timers) == 0 {
 		return time.Time{}, false
 	}
@@ -508,170 +440,23 @@ func (e *Engine) NextDeadline() (time.Time, bool) {
 }
 
 // Tick sets the clock to now, delivers commands posted from other
-// goroutines, and fires every timer due at now.
+// goroutines and the results of off-dispatch work, and fires every timer
+// due at now. It is for an engine driven without Run.
 func (e *Engine) Tick(now time.Time) {
-	e.tick(now)
+	e.sd.tick(now)
 	if !e.inRun {
-		e.publish()
+		e.sd.publish()
 	}
 }
 
-func (e *Engine) tick(now time.Time) {
-	e.now = now
-	e.start()
-	e.mu.Lock()
-	cmds := e.cmds
-	e.cmds = nil
-	e.mu.Unlock()
-	for _, c := range cmds {
-		e.command(c)
-	}
-	for len(e.timers) > 0 && !e.timers[0].next.After(now) {
-		inst := e.timers[0]
-		ev, ok := inst.popDue(now)
-		if !ok {
-			e.rescheduleNow(inst) // a lazily kept early key: fix it now
-			continue
-		}
-		e.macrostep(inst, ev, nil, nil, nil)
-	}
-}
-
-func (e *Engine) command(c command) {
-	switch c.kind {
-	case cmdPost:
-		if inst, ok := e.insts[c.peer]; ok {
-			e.hostEvent(inst, c.event, c.value)
-		} else {
-			e.log.Debug("post to unknown peer dropped", "peer", c.peer, "event", c.event)
-		}
-	case cmdCall:
-		if e.client != nil && !e.client.dead {
-			e.hostEvent(e.client, c.event, c.value)
-		}
-	case cmdBroadcast:
-		ids := make([]string, 0, len(e.insts))
-		for id := range e.insts {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			if inst, ok := e.insts[id]; ok {
-				e.hostEvent(inst, c.event, c.value)
-			}
-		}
-	case cmdForget:
-		if inst, ok := e.insts[c.peer]; ok {
-			e.remove(inst, "forgotten")
-		}
-	}
-}
-
-func (e *Engine) hostEvent(inst *instance, event string, value any) {
-	ev, ok := inst.ms.m.Event(event)
-	if !ok {
-		e.log.Warn("event unknown to the instance's machine (reloaded?)", "peer", inst.id, "event", event)
-		return
-	}
-	e.macrostep(inst, ev.ID, nil, value, nil)
-}
-
-// Input processes one received frame from peer (ignored for a client).
-func (e *Engine) Input(peer string, body []byte) { e.input(peer, body) }
-
-// input handles one frame at the clock's time (the one clock read of the
-// input) and, outside Run, publishes the counters.
-func (e *Engine) input(peer string, body []byte) {
-	e.inputFrame(peer, body)
+// Input processes one received frame from peer (ignored for a client) on
+// the calling goroutine. It is for an engine driven without Run.
+func (e *Engine) Input(peer string, body []byte) {
+	d := e.sd
+	d.now = e.opts.Now()
+	d.input(peer, body)
 	if !e.inRun {
-		e.publish()
-	}
-}
-
-func (e *Engine) inputFrame(peer string, body []byte) {
-	e.now = e.opts.Now()
-	e.n.frames++
-	if len(body) < 2 || body[0] != e.sig[0] || body[1] != e.sig[1] {
-		e.badSignature(peer, body)
-		return
-	}
-	var inst *instance
-	if e.role == RoleServer {
-		if inst = e.insts[peer]; inst == nil {
-			if inst = e.newInstance(peer); inst.dead {
-				return
-			}
-		}
-	} else {
-		e.start()
-		if inst = e.client; inst.dead {
-			return
-		}
-	}
-	m := inst.ms.m
-	var msg codec.Message
-	var derr error
-	ev := m.evMalform
-	if len(body) >= 3 && int(body[2]) < len(e.rx) {
-		if msg = e.rx[body[2]]; msg == nil {
-			msg = e.newRx(body[2])
-		}
-	}
-	if msg != nil {
-		if derr = msg.Decode(body, e.lim); derr == nil {
-			ev = m.msgEv[body[2]]
-		}
-	}
-	if msg == nil || derr != nil {
-		derr = e.malformed(body, derr)
-		msg = nil
-	}
-	inst.touch(e.now)
-	if e.opts.Wire != nil {
-		e.wireIn(msg, derr)
-	}
-	// macrostep, inline
-	e.bind(inst, msg)
-	e.step(inst, ev, nil, derr)
-	e.drain(inst, 1)
-}
-
-func (e *Engine) badSignature(peer string, body []byte) {
-	e.n.badSig++
-	e.coldDirty = true
-	if e.opts.Trace {
-		e.log.Debug("frame without signature dropped", "peer", peer, "len", len(body))
-	}
-}
-
-// newRx makes the decode scratch message of a message id (nil if the
-// protocol has no such message).
-func (e *Engine) newRx(id byte) codec.Message {
-	mi, ok := e.proto.ByID(id)
-	if !ok {
-		return nil
-	}
-	msg := mi.New()
-	e.rx[id] = msg
-	return msg
-}
-
-// malformed counts a frame that did not decode and returns the protocol's
-// error for it.
-func (e *Engine) malformed(body []byte, derr error) error {
-	if _, err := e.proto.Decode(body, e.lim); err != nil {
-		derr = err
-	}
-	e.n.malformed++
-	e.coldDirty = true
-	return derr
-}
-
-func (e *Engine) wireIn(msg codec.Message, derr error) {
-	if msg != nil {
-		e.opts.Wire(FormatMessage(dirLetter(peerRole(e.role)), msg))
-	} else {
-		e.opts.Wire(dirLetter(peerRole(e.role)) + ": malformed " + fmt.Sprint(derr))
+		d.publish()
 	}
 }
 
@@ -682,103 +467,10 @@ func dirLetter(d codec.Direction) string {
 	return "S"
 }
 
-func (e *Engine) newInstance(id string) *instance {
-	ms := e.cur.Load()
-	m := ms.m
-	inst := &instance{id: id, ms: ms, state: m.Initial, heapIdx: -1}
-	if m.Library.NewPeer != nil {
-		inst.peer = m.Library.NewPeer(id)
-	}
-	if e.opts.NewPeer != nil {
-		inst.peer = e.opts.NewPeer(id)
-	}
-	inst.setExpiry(e.now, ms.dur(m.Expiry))
-	inst.setHeartbeat(e.now, ms.dur(m.Heartbeat))
-	inst.armAfters(e.now)
-	e.mu.Lock()
-	if e.role == RoleServer {
-		e.insts[id] = inst
-	}
-	e.mu.Unlock()
-	e.n.instances++
-	e.coldDirty = true
-	if e.opts.Trace {
-		e.log.Debug("instance created", "peer", id, "state", m.Initial.Name)
-	}
-	if len(m.Initial.Entry) > 0 {
-		e.bind(inst, nil)
-		c := &e.ctx
-		c.evID, c.value, c.err = -1, nil, nil // entry of the initial state runs under no event: ctx.Event() is ""
-		if ex, err := e.runActions(inst, m.Initial.Entry); ex >= 0 {
-			e.push(ex, nil, err)
-		}
-		e.drain(inst, 0)
-	} else {
-		e.reschedule(inst)
-	}
-	return inst
-}
-
-func (e *Engine) remove(inst *instance, why string) {
-	if inst.removed {
-		return
-	}
-	inst.removed = true
-	inst.dead = true
-	if e.ctx.inst == inst {
-		e.ctx.inst, e.ctx.msg = nil, nil
-	}
-	if e.env.inst == inst {
-		e.env = genv{}
-	}
-	if inst.heapIdx >= 0 {
-		heap.Remove(&e.timers, inst.heapIdx)
-	}
-	e.mu.Lock()
-	if e.insts[inst.id] == inst {
-		delete(e.insts, inst.id)
-	}
-	e.mu.Unlock()
-	e.n.instances--
-	e.coldDirty = true
-	if c, ok := inst.peer.(io.Closer); ok {
-		// The peer value owns resources (an open file): free them now.
-		if err := c.Close(); err != nil {
-			e.log.Warn("closing peer state failed", "peer", inst.id, "err", err)
-		}
-	}
-	if e.opts.Trace {
-		e.log.Debug("instance ended", "peer", inst.id, "why", why, "state", inst.state.Name)
-	}
-	if inst == e.client {
-		e.doneMu.Do(func() { close(e.done) })
-	}
-}
-
-// reschedule updates the instance's place in the timer heap. A deadline
-// that only moved later (the expiry, pushed back by every message) keeps
-// its earlier key: Tick finds nothing due then and fixes it. This keeps the
-// heap out of the per-message path.
-func (e *Engine) reschedule(inst *instance) {
-	if inst.removed || !inst.timersSet && inst.heapIdx >= 0 {
-		return
-	}
-	inst.timersSet = false
-	next := inst.nextDeadline()
-	if inst.heapIdx >= 0 && !next.IsZero() && !next.Before(inst.next) {
-		return
-	}
-	e.place(inst, next)
-}
-
-func (e *Engine) rescheduleNow(inst *instance) {
-	if !inst.removed {
-		inst.timersSet = false
-		e.place(inst, inst.nextDeadline())
-	}
-}
-
+// place puts inst in the timer heap at next (zero: out of it) and wakes
+// the scheduler when it became the earliest.
 func (e *Engine) place(inst *instance, next time.Time) {
+	e.tmu.Lock()
 	switch {
 	case next.IsZero() && inst.heapIdx >= 0:
 		heap.Remove(&e.timers, inst.heapIdx)
@@ -790,295 +482,55 @@ func (e *Engine) place(inst *instance, next time.Time) {
 		inst.next = next
 		heap.Push(&e.timers, inst)
 	}
-}
-
-// ---- run to completion ----
-
-func (e *Engine) resetQueue() {
-	clear(e.q)
-	e.q = e.q[:0]
-	e.qi = 0
-}
-
-func (e *Engine) push(ev int, v any, err error) {
-	e.q = append(e.q, queued{ev: ev, value: v, err: err})
-}
-
-// pushNext queues an exception event before every pending one.
-func (e *Engine) pushNext(ev int, err error) {
-	e.q = append(e.q, queued{})
-	copy(e.q[e.qi+1:], e.q[e.qi:])
-	e.q[e.qi] = queued{ev: ev, err: err}
-}
-
-// bind points the action context at inst and the input's message, once
-// per macrostep; step sets only what changes per event, and the guard
-// inputs are filled only when a guard runs.
-func (e *Engine) bind(inst *instance, msg codec.Message) {
-	c := &e.ctx
-	c.inst, c.msg = inst, msg
-}
-
-// unbind drops the references to values the context holds after a
-// macrostep (the instance and message stay: they are replaced by the next).
-func (e *Engine) unbind() {
-	c := &e.ctx
-	if c.value != nil || c.err != nil {
-		c.value, c.err = nil, nil
-	}
-	if g := &e.env; g.value != nil {
-		g.value = nil
-	}
-}
-
-// macrostep handles one input and every internal event it raises. The
-// input's own event does not go through the queue.
-func (e *Engine) macrostep(inst *instance, ev int, msg codec.Message, value any, err error) {
-	e.bind(inst, msg)
-	e.step(inst, ev, value, err)
-	e.drain(inst, 1)
-}
-
-// drain handles the queued events (steps have been taken already), then
-// removes or reschedules the instance.
-func (e *Engine) drain(inst *instance, steps int) {
-	if e.qi < len(e.q) {
-		ms := inst.ms
-		for e.qi < len(e.q) && !inst.dead {
-			it := e.q[e.qi]
-			e.qi++
-			steps++
-			if steps > ms.maxSteps {
-				e.n.loops++
-				e.coldDirty = true
-				e.log.Error("input stopped: internal step limit reached; instance terminated", "peer", inst.id,
-					"state", inst.state.Name, "event", ms.m.Events[it.ev].Name, "max_steps", ms.maxSteps)
-				inst.dead = true
-				break
-			}
-			e.step(inst, it.ev, it.value, it.err)
-		}
-	}
-	if len(e.q) > 0 {
-		e.resetQueue()
-	}
-	e.unbind()
-	if inst.dead {
-		e.remove(inst, "terminated")
-		return
-	}
-	if !inst.timersSet && inst.heapIdx >= 0 {
-		return // no deadline moved earlier (reschedule's first test, inline)
-	}
-	e.reschedule(inst)
-}
-
-func (e *Engine) step(inst *instance, evID int, value any, err error) {
-	st := inst.state
-	e.n.events++
-	c := &e.ctx
-	c.evID, c.value, c.err = evID, value, err
-	alts := st.row[evID]
-	var t *Transition
-	if len(alts) > 0 && alts[0].guard == nil {
-		t = alts[0].t // the common case: one alternative, no guard
-	} else if len(alts) > 0 {
-		g := &e.env
-		if g.inst != inst { // the guard inputs of another instance: rebind
-			g.inst, g.peer, g.settings, g.setPtr = inst, inst.peer, inst.ms.settings, inst.ms.setPtr
-		}
-		// state and event are literals in the row's fast guards: only the
-		// VM reads them (g.st, g.ev are set for it).
-		g.msg, g.value = c.msg, value
-		for i := range alts {
-			alt := &alts[i]
-			if alt.guard == nil {
-				t = alt.t
-				break
-			}
-			var ok bool
-			var gerr error
-			if f := alt.fast; f != nil { // guard.eval, inline
-				g.bad = 0
-				ok = f(g)
-				if g.bad != 0 {
-					ok, gerr = false, guardErr[g.bad]
-				}
-			} else {
-				g.st, g.ev = st, inst.ms.m.Events[evID]
-				ok, gerr = alt.guard.eval(g, &e.vm)
-			}
-			if e.opts.Trace {
-				e.traceGuard(inst, alt.t, ok, gerr)
-			}
-			if gerr != nil {
-				e.guardFailed(inst, alt.t, gerr)
-				return
-			}
-			if ok {
-				t = alt.t
-				break
-			}
-		}
-	}
-	if e.opts.Trace {
-		e.log.Debug("event", "peer", inst.id, "state", st.Name, "event", inst.ms.m.Events[evID].Name, "handled", t != nil)
-	}
-	if t == nil {
-		e.unhandled(inst, inst.ms.m.Events[evID], err)
-		return
-	}
-	mark := len(e.q)
-	if ex, aerr := e.runActions(inst, t.Actions); ex >= 0 {
-		e.q = e.q[:mark]
-		e.pushNext(ex, aerr)
-		return
-	}
-	if t.Next == nil {
-		return
-	}
-	if ex, aerr := e.runActions(inst, st.Exit); ex >= 0 {
-		e.q = e.q[:mark]
-		e.pushNext(ex, aerr)
-		return
-	}
-	inst.state = t.Next
-	inst.armAfters(e.now)
-	if e.opts.Trace {
-		e.log.Debug("transition", "peer", inst.id, "from", st.Name, "to", t.Next.Name, "event", t.Event)
-	}
-	if ex, aerr := e.runActions(inst, t.Next.Entry); ex >= 0 {
-		e.pushNext(ex, aerr)
-	}
-}
-
-func (e *Engine) unhandled(inst *instance, ev *EventInfo, err error) {
-	switch ev.Kind {
-	case KindMessage, KindMalformed:
-		e.n.unhandled++
-		e.coldDirty = true
-		e.log.Debug("unhandled message ignored", "peer", inst.id, "state", inst.state.Name, "event", ev.Name)
-	case KindError:
-		e.log.Error("unhandled error; instance terminated", "peer", inst.id, "state", inst.state.Name, "err", err)
-		inst.dead = true
-	case KindInternal:
-		e.n.exceptions++
-		e.coldDirty = true
-		e.pushNext(inst.ms.m.evError, fmt.Errorf("event %q is not handled in state %s", ev.Name, inst.state.Name))
-	default: // timers and host events a state does not care about
-		if e.opts.Trace {
-			e.log.Debug("event ignored", "peer", inst.id, "state", inst.state.Name, "event", ev.Name)
+	first := inst.heapIdx == 0
+	e.tmu.Unlock()
+	inst.armed, inst.armedAt = !next.IsZero(), next
+	if first && e.role == RoleServer {
+		select {
+		case e.wake <- struct{}{}:
+		default:
 		}
 	}
 }
 
-// runActions runs an action list; on failure it returns the exception
-// event to raise (>= 0) and the error.
-func (e *Engine) runActions(inst *instance, acts []*Action) (int, error) {
-	if len(acts) == 0 {
-		return -1, nil
+func (e *Engine) unplace(inst *instance) {
+	e.tmu.Lock()
+	if inst.heapIdx >= 0 {
+		heap.Remove(&e.timers, inst.heapIdx)
 	}
-	trace := e.opts.Trace
-	c := &e.ctx
-	for _, a := range acts {
-		if trace {
-			e.log.Debug("action", "peer", inst.id, "state", inst.state.Name, "action", a.Name)
-		}
-		var err error
-		switch a.Kind {
-		case ActCall:
-			c.action = a
-			err = a.fn(c)
-			if c.raiseErr != nil {
-				if err == nil {
-					err = c.raiseErr
-				}
-				c.raiseErr = nil
-			}
-		case ActSend:
-			msg := inst.outMsg(a.msgIdx)
-			err = e.sendChecked(inst, msg) // the direction was checked at load
-			msg.Reset()
-		case ActRaise:
-			e.push(a.ev, nil, nil)
-		case ActTerminate:
-			inst.dead = true
-		}
-		if err != nil {
-			return e.actionFailed(inst, a, err)
-		}
-	}
-	return -1, nil
+	e.tmu.Unlock()
+	inst.armed = false
 }
 
-// actionFailed counts a failed action and returns the exception event to
-// raise and the error.
-func (e *Engine) actionFailed(inst *instance, a *Action, err error) (int, error) {
-	m := inst.ms.m
-	e.n.exceptions++
-	e.coldDirty = true
-	ex := m.evError
-	var exc *Exception
-	if errors.As(err, &exc) {
-		if i, ok := m.eventIdx[exc.Event]; ok && m.Events[i].Kind == KindInternal {
-			ex = i
-		} else {
-			err = fmt.Errorf("action %q raised unknown exception event %q: %w", a.Name, exc.Event, err)
-		}
-	}
-	if e.opts.Trace || ex == m.evError {
-		e.log.Debug("action failed", "peer", inst.id, "state", inst.state.Name, "action", a.Name, "err", err, "raises", m.Events[ex].Name)
-	}
-	return ex, err
-}
-
-func (e *Engine) traceGuard(inst *instance, alt *Transition, ok bool, gerr error) {
-	e.log.Debug("guard", "peer", inst.id, "state", inst.state.Name, "event", alt.Event, "when", alt.When, "result", ok, "err", gerr)
-}
-
-// guardFailed counts a guard that failed at run time and queues error.
-func (e *Engine) guardFailed(inst *instance, alt *Transition, gerr error) {
-	e.n.exceptions++
-	e.coldDirty = true
-	e.pushNext(inst.ms.m.evError, fmt.Errorf("guard %q of on.%s in state %s: %w", alt.When, alt.Event, alt.From.Name, gerr))
-}
-
-func (e *Engine) send(inst *instance, msg codec.Message) error {
-	if msg == nil {
-		return fmt.Errorf("interp: send of a nil message")
-	}
-	mi := msg.Info()
-	if mi.From&ownRole(e.role) == 0 {
-		return fmt.Errorf("%w: a %s sending %s", ErrDirection, e.role, mi.Name)
-	}
-	return e.sendChecked(inst, msg)
-}
-
-// sendChecked encodes and sends a message this role may send.
-func (e *Engine) sendChecked(inst *instance, msg codec.Message) error {
-	buf, err := msg.Append(e.buf[:0])
-	if err != nil {
-		return err
-	}
-	e.buf = buf
-	if e.opts.Wire != nil {
-		e.opts.Wire(FormatMessage(dirLetter(ownRole(e.role)), msg))
-	}
-	if err := e.sendFn(inst.id, buf); err != nil {
-		e.n.sendErr++
-		e.coldDirty = true
-		return err
-	}
-	e.n.sent++
-	return nil
-}
-
-func (e *Engine) notifyApp(n Notification) {
+func (e *Engine) notifyApp(d *disp, n Notification) {
 	select {
 	case e.notify <- n:
 	default:
-		e.n.notifyDropped++
-		e.coldDirty = true
+		d.n.notifyDropped++
+		d.cold = true
 		e.log.Warn("notification dropped: application not reading", "name", n.Name, "peer", n.Peer)
 	}
+}
+
+// closePeer frees what a removed instance's peer value holds (an open
+// file, a partial download), containing a panic of its Close.
+func (e *Engine) closePeer(inst *instance) {
+	c, ok := inst.peer.(io.Closer)
+	if !ok {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e.stats.panics.Add(1)
+			e.log.Error("closing peer state panicked", "peer", inst.id, "panic", r)
+		}
+	}()
+	if err := c.Close(); err != nil {
+		e.log.Warn("closing peer state failed", "peer", inst.id, "err", err)
+	}
+}
+
+// errAt formats a machine position for logs: file:line:col.
+func errAt(m *Machine, p Pos) string {
+	return fmt.Sprintf("%s:%d:%d", m.File, p.Line, p.Col)
 }

@@ -2,6 +2,8 @@ package interp
 
 import (
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fmq/fmq/codec"
@@ -30,6 +32,21 @@ type instance struct {
 	// expiry later, so it leaves it false: the per-message path then never
 	// looks at the heap.
 	timersSet bool
+	// armed and armedAt are the dispatching side's copy of its heap key
+	// (next and heapIdx belong to the heap, under Engine.tmu).
+	armed   bool
+	armedAt time.Time
+
+	pubState atomic.Pointer[State] // state, readable from any goroutine
+
+	// The mailbox (session.go), under mu; pushes also hold Engine.mu.
+	mu       sync.Mutex
+	box      []item
+	boxHead  int
+	active   bool // a goroutine (or Tick) will run the mailbox
+	gone     bool // removed: the mailbox is closed
+	overflow bool // an input was refused: the session ends
+	detached bool // out of the peer map (Engine.mu)
 }
 
 type timer struct {

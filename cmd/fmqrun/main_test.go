@@ -148,3 +148,88 @@ func TestBinary(t *testing.T) {
 
 // lockedBuffer is the shared test buffer, under this package's old name.
 type lockedBuffer = testutil.LockedBuffer
+
+// TestNomManySessionsInARow runs 200 nom clients one after the other
+// against one `fmqrun run` server: with the one hosting pump, a departed
+// client's last frame never reaches a fresh session, so none is refused.
+func TestNomManySessionsInARow(t *testing.T) {
+	dir := t.TempDir()
+	epFile := filepath.Join(dir, "ep")
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	var srvOut, srvErr lockedBuffer
+	srvDone := make(chan int)
+	go func() {
+		srvDone <- runMain(ctx, &Env{Stdout: &srvOut, Stderr: &srvErr}, []string{"run", "../../machines/nom_server.toml",
+			"--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile, "--no-reload"})
+	}()
+	ep := waitFile(t, epFile)
+	const sessions = 200
+	for i := 0; i < sessions; i++ {
+		var cliOut, cliErr lockedBuffer
+		code := runMain(ctx, &Env{Stdout: &cliOut, Stderr: &cliErr}, []string{"run", "../../machines/nom_client.toml",
+			"--connect", ep, "--set", "pieces=1"})
+		if code != 0 || !strings.Contains(cliOut.String(), "notify - full eating") {
+			t.Fatalf("session %d: client exit %d\nstdout:\n%s\nstderr:\n%s", i, code, cliOut.String(), cliErr.String())
+		}
+		if strings.Contains(cliOut.String(), "WTF") {
+			t.Fatalf("session %d refused:\n%s", i, cliOut.String())
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(srvOut.String(), "served ") < sessions && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if code := <-srvDone; code != 0 {
+		t.Errorf("server exit %d: %s", code, srvErr.String())
+	}
+	if n := strings.Count(srvOut.String(), "served "); n != sessions {
+		t.Errorf("server served %d sessions, want %d", n, sessions)
+	}
+	if strings.Contains(srvErr.String(), "refus") || strings.Contains(srvOut.String(), "refus") {
+		t.Errorf("a session was refused:\n%s\n%s", srvOut.String(), srvErr.String())
+	}
+}
+
+// TestLastFrameBeforeDeparture: each client sends one last frame and
+// closes its connection at once. The frame and the departure reach the
+// server's engine in the transport's order (one hosting pump), so the
+// frame always lands in the client's own session, never in a fresh one
+// (which would answer WTF).
+func TestLastFrameBeforeDeparture(t *testing.T) {
+	dir := t.TempDir()
+	epFile := filepath.Join(dir, "ep")
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	var srvOut, srvErr lockedBuffer
+	srvDone := make(chan int)
+	go func() {
+		srvDone <- runMain(ctx, &Env{Stdout: &srvOut, Stderr: &srvErr}, []string{"run", "testdata/bye_server.toml",
+			"--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile, "--no-reload", "--wire"})
+	}()
+	ep := waitFile(t, epFile)
+	const sessions = 100
+	for i := 0; i < sessions; i++ {
+		var cliOut, cliErr lockedBuffer
+		if code := runMain(ctx, &Env{Stdout: &cliOut, Stderr: &cliErr}, []string{"run", "testdata/bye_client.toml",
+			"--connect", ep}); code != 0 {
+			t.Fatalf("session %d: client exit %d\nstderr:\n%s", i, code, cliErr.String())
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(srvOut.String(), "C: HUGZ-OK") < sessions && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if code := <-srvDone; code != 0 {
+		t.Errorf("server exit %d: %s", code, srvErr.String())
+	}
+	out := srvOut.String()
+	if n := strings.Count(out, "C: HUGZ-OK"); n != sessions {
+		t.Errorf("server saw %d last frames, want %d", n, sessions)
+	}
+	if n := strings.Count(out, "S: WTF"); n != 0 {
+		t.Errorf("%d of %d last frames reached a fresh session (answered WTF)", n, sessions)
+	}
+}

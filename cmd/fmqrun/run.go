@@ -17,6 +17,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/fmq/fmq/host"
 	"github.com/fmq/fmq/interp"
 	"github.com/fmq/fmq/transport"
 )
@@ -185,21 +186,9 @@ func runServer(ctx context.Context, env *Env, log *slog.Logger, out *syncWriter,
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	frames := make(chan interp.Frame)
-	wg.Add(3)
-	go pipe(ctx, r.Recv(), frames, &wg)
+	wg.Add(2)
+	go func() { defer wg.Done(); host.Pump(ctx, r, e) }()
 	go printNotifications(ctx, e, out, &wg)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case peer := <-r.Gone():
-				e.Forget(peer)
-			}
-		}
-	}()
 	if !f.noReload {
 		stopReload, err := watchReload(ctx, log, e, file)
 		if err != nil {
@@ -207,7 +196,7 @@ func runServer(ctx context.Context, env *Env, log *slog.Logger, out *syncWriter,
 		}
 		defer stopReload()
 	}
-	err = e.Run(ctx, frames)
+	err = e.Run(ctx, nil)
 	cancel()
 	wg.Wait()
 	return err
