@@ -417,7 +417,8 @@ func TestHazard6PingAndCloseLeak(t *testing.T) {
 	goleak.VerifyNone(t, goleak.IgnoreCurrent())
 }
 
-// Hazard 7: unknown identities are reported; a duplicate identity takes over.
+// Hazard 7: unknown identities are reported; a duplicate identity is
+// refused while the first connection lives, and free again after its Gone.
 func TestHazard7Identities(t *testing.T) {
 	r := listen(t, Options{})
 	if err := r.Send("nobody", []byte("x")); !errors.Is(err, ErrUnknownPeer) {
@@ -427,27 +428,36 @@ func TestHazard7Identities(t *testing.T) {
 	a.Send([]byte("a"))
 	recvMsg(t, r.Recv(), 5*time.Second)
 	b := dial(t, r.Endpoint(), Options{Identity: "twin"})
-	b.Send([]byte("b"))
-	if m := recvMsg(t, r.Recv(), 5*time.Second); string(m.Body) != "b" {
-		t.Fatalf("got %q", m.Body)
-	}
 	select {
-	case <-a.Lost():
+	case <-b.Lost():
 	case <-time.After(5 * time.Second):
-		t.Fatal("replaced connection not closed")
+		t.Fatal("a second connection with a live identity was not refused")
 	}
-	if err := r.Send("twin", []byte("to-b")); err != nil {
+	waitDrop(t, r.Stats, ReasonDuplicateID, 1, time.Second)
+	if err := r.Send("twin", []byte("to-a")); err != nil {
 		t.Fatal(err)
 	}
-	if m := recvMsg(t, b.Recv(), 5*time.Second); string(m.Body) != "to-b" {
+	if m := recvMsg(t, a.Recv(), 5*time.Second); string(m.Body) != "to-a" {
 		t.Fatalf("got %q", m.Body)
 	}
+	a.Send([]byte("a2"))
+	if m := recvMsg(t, r.Recv(), 5*time.Second); string(m.Body) != "a2" {
+		t.Fatalf("got %q", m.Body)
+	}
+	a.Close()
 	select {
 	case id := <-r.Gone():
-		t.Fatalf("Gone(%q) for a replaced connection", id)
-	case <-time.After(100 * time.Millisecond):
+		if id != "twin" {
+			t.Fatalf("Gone(%q)", id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no Gone for the closed connection")
 	}
-	waitDrop(t, r.Stats, ReasonReplaced, 1, time.Second)
+	c := dial(t, r.Endpoint(), Options{Identity: "twin"}) // free again
+	c.Send([]byte("c"))
+	if m := recvMsg(t, r.Recv(), 5*time.Second); string(m.Body) != "c" || m.Peer != "twin" {
+		t.Fatalf("got %q from %q", m.Body, m.Peer)
+	}
 	// Identities starting with a zero byte are reserved for generated ones.
 	p := rawDial(t, r.Endpoint())
 	p.greet(mechNULL)

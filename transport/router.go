@@ -333,9 +333,10 @@ func (st *routerState) abortPending() {
 }
 
 // register makes a handshaken connection the live one for its identity,
-// just before zmq4 gets it. A live connection with the same identity is
-// replaced (handover), unless PLAIN logins differ: then the newcomer is
-// refused, so one user cannot evict another.
+// just before zmq4 gets it. A connection presenting an identity that is
+// still in use is refused (as libzmq's ROUTER without ROUTER_HANDOVER):
+// a session belongs to its connection, never to whoever presents its
+// identity next.
 func (st *routerState) register(c *gconn) bool {
 	st.mu.Lock()
 	if st.closing {
@@ -344,14 +345,18 @@ func (st *routerState) register(c *gconn) bool {
 		return false
 	}
 	e := st.peers[c.peerID]
-	var old *gconn
-	if e != nil && e.conn != nil {
-		if st.opt.PlainServer != nil && e.conn.user != c.user {
-			st.mu.Unlock()
-			c.cut(ReasonDuplicateID, fmt.Errorf("identity %q is held by login %q", c.peerID, e.conn.user))
-			return false
+	if e != nil && (e.conn != nil || e.gonePending) {
+		// The identity belongs to a live connection (or to one whose Gone
+		// is not signalled yet): the newcomer is refused, so it can never
+		// inherit that connection's session, its login, its transfers.
+		// The identity is free again once Gone(peer) has been emitted.
+		err := fmt.Errorf("identity %q is in use by another connection", c.peerID)
+		if e.conn != nil && st.opt.PlainServer != nil && e.conn.user != c.user {
+			err = fmt.Errorf("identity %q is held by login %q", c.peerID, e.conn.user)
 		}
-		old = e.conn
+		st.mu.Unlock()
+		c.cut(ReasonDuplicateID, err)
+		return false
 	}
 	if e == nil {
 		e = &peerEntry{}
@@ -375,9 +380,6 @@ func (st *routerState) register(c *gconn) bool {
 	}
 	st.mu.Unlock()
 	st.stats.add(func(s *Stats) { s.Established++; s.Active++ })
-	if old != nil {
-		old.cut(ReasonReplaced, fmt.Errorf("identity %q reconnected from %s", c.peerID, c.remote))
-	}
 	st.log.Debug("transport: peer connected", "peer", fmt.Sprintf("%q", c.peerID), "remote", c.remote, "user", c.user)
 	return true
 }
