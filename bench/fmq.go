@@ -100,7 +100,7 @@ type fmqServer struct {
 // startFmqServer publishes dir as "/" and waits until the endpoint file is
 // written (the contract's readiness signal). With rssFile set the server
 // runs under the launcher so that stop reports its own peak RSS.
-func startFmqServer(ctx context.Context, bin, runDir, name, dir, rssFile string, env []string) (*fmqServer, error) {
+func startFmqServer(ctx context.Context, bin, runDir, name, dir, rssFile string, env []string, extra ...string) (*fmqServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -109,7 +109,7 @@ func startFmqServer(ctx context.Context, bin, runDir, name, dir, rssFile string,
 	epFile := filepath.Join(runDir, name+".endpoint")
 	_ = os.Remove(epFile)
 	p, err := startBg(ctx, filepath.Join(runDir, name+".serve.log"), rssFile, env, bin,
-		"serve", "--publish", dir, "--bind", bind, "--print-endpoint", epFile)
+		append([]string{"serve", "--publish", dir, "--bind", bind, "--print-endpoint", epFile}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -193,14 +193,26 @@ func syncArgs(endpoint, inbox string) []string {
 
 // runFmqSync runs one client to completion into inbox, with env added to
 // its environment.
-func runFmqSync(ctx context.Context, timeout time.Duration, bin, logPath, endpoint, inbox string, env []string) (procRun, syncReport, error) {
-	args := syncArgs(endpoint, inbox)
+func runFmqSync(ctx context.Context, timeout time.Duration, bin, logPath, endpoint, inbox string, env []string, extra ...string) (procRun, syncReport, error) {
+	args := append(syncArgs(endpoint, inbox), extra...)
 	r, err := runProcEnv(ctx, timeout, logPath, env, bin, args, bin, args)
 	if err != nil {
 		return r, syncReport{}, err
 	}
 	rep, err := parseSyncReport(r.Stdout)
 	return r, rep, err
+}
+
+// curveKeys makes a CURVE key pair with `fmqrun keygen` in dir and returns
+// the serve and sync arguments that use it.
+func curveKeys(ctx context.Context, bin, dir string) (serve, sync []string, err error) {
+	base := filepath.Join(dir, "bench-curve")
+	os.Remove(base + ".key")
+	os.Remove(base + ".pub")
+	if out, err := exec.CommandContext(ctx, bin, "keygen", base).CombinedOutput(); err != nil {
+		return nil, nil, fmt.Errorf("fmqrun keygen: %v: %s", err, lastLines(string(out), 2))
+	}
+	return []string{"--curve-secret-file", base + ".key"}, []string{"--curve-server-key", base + ".pub"}, nil
 }
 
 // partialName is where the contract keeps a resumable partial of rel.

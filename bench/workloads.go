@@ -190,9 +190,12 @@ type fmqSession struct {
 	name string
 	dir  string
 	env  []string // added to the server's and the clients' environment
-	srv  *fmqServer
-	err  error
-	once sync.Once
+	// serveArgs and syncArgs are added to the server's and the clients'
+	// command lines (CURVE keys).
+	serveArgs, syncArgs []string
+	srv                 *fmqServer
+	err                 error
+	once                sync.Once
 }
 
 func (h *harness) fmqSession(name, dir string) *fmqSession {
@@ -202,7 +205,7 @@ func (h *harness) fmqSession(name, dir string) *fmqSession {
 // server starts `fmqrun serve` on first use.
 func (f *fmqSession) server(ctx context.Context) (*fmqServer, error) {
 	f.once.Do(func() {
-		f.srv, f.err = startFmqServer(ctx, f.h.fmq.Bin, f.h.runDir, f.name, f.dir, "", f.env)
+		f.srv, f.err = startFmqServer(ctx, f.h.fmq.Bin, f.h.runDir, f.name, f.dir, "", f.env, f.serveArgs...)
 		if f.err == nil {
 			f.h.log.Info("fmqrun serve ready", "name", f.name, "endpoint", f.srv.Endpoint)
 		}
@@ -235,7 +238,7 @@ func (f *fmqSession) syncOnce(ctx context.Context, inbox, log string) (procRun, 
 	if err != nil {
 		return procRun{}, syncReport{}, err
 	}
-	r, rep, err := runFmqSync(ctx, f.h.cfg.Timeout, f.h.fmq.Bin, f.h.logPath(log), srv.Endpoint, inbox, f.env)
+	r, rep, err := runFmqSync(ctx, f.h.cfg.Timeout, f.h.fmq.Bin, f.h.logPath(log), srv.Endpoint, inbox, f.env, f.syncArgs...)
 	if err == nil {
 		err = srv.alive()
 	}
@@ -338,7 +341,17 @@ func (h *harness) wLarge(ctx context.Context) {
 	noSHA.env = []string{"GODEBUG=cpu.sha=off"}
 	defer noSHA.close(w)
 	fqNoSHA := h.fmqContender("fmq sync --once, GODEBUG=cpu.sha=off (no SHA-NI)", noSHA, d)
-	h.measure(ctx, "large", []*contender{raw, fq, fqNoSHA})
+	// The same transfer encrypted with CURVE (issue 13), beside NULL.
+	curve := h.fmqSession("large-curve", d.dir)
+	defer curve.close(w)
+	if h.fmq.NA == "" {
+		var err error
+		if curve.serveArgs, curve.syncArgs, err = curveKeys(ctx, h.fmq.Bin, h.runDir); err != nil {
+			curve.once.Do(func() { curve.err = err })
+		}
+	}
+	fqCurve := h.fmqContender("fmq sync --once, CURVE", curve, d)
+	h.measure(ctx, "large", []*contender{raw, fq, fqNoSHA, fqCurve})
 	share := func(limit float64) target {
 		return target{Kind: tMinShare, Limit: limit, Note: "(throughput share of raw TCP)"}
 	}
@@ -348,8 +361,9 @@ func (h *harness) wLarge(ctx context.Context) {
 		compare(w, cpuPerGiBSeries("fmq sync: client CPU", fq.s, false), nil, target{Kind: tMaxAbs, AbsMax: 0.8}),
 		compare(w, cpuPerGiBSeries("fmq serve: server CPU", fq.s, true), nil, target{Kind: tMaxAbs, AbsMax: 0.4}),
 		compare(w, fqNoSHA.s, raw.s, target{Kind: tInfo, Share: true, Note: "(throughput share of raw TCP)"}),
+		compare(w, fqCurve.s, fq.s, target{Kind: tMinShare, Limit: 0.50, Note: "(CURVE throughput share of NULL)"}),
 	)
-	h.noteErrors(w, raw.s, fq.s, fqNoSHA.s)
+	h.noteErrors(w, raw.s, fq.s, fqNoSHA.s, fqCurve.s)
 }
 
 // 3. Many small files: fmq vs rsync daemon; cp -r for context.

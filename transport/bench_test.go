@@ -32,6 +32,10 @@ func BenchmarkThroughput(b *testing.B) {
 	b.Run("guarded", func(b *testing.B) { benchPair(b, newGuardedPair(b, Options{})) })
 	b.Run("guarded-keep", func(b *testing.B) { benchPair(b, newGuardedPair(b, Options{KeepBodies: true})) })
 	b.Run("guarded-direct", func(b *testing.B) { benchPair(b, newGuardedPair(b, Options{WriteQueue: -1})) })
+	b.Run("curve", func(b *testing.B) {
+		kp, _ := NewCurveKeyPair()
+		benchPair(b, newGuardedPair(b, Options{CurveServer: &CurveServer{Keys: kp}}))
+	})
 }
 
 // benchPair streams b.N messages through p, benchInFlight outstanding.
@@ -221,7 +225,11 @@ func newGuardedPair(b *testing.B, opt Options) *pair {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cli, err := Dial(srv.Endpoint(), Options{Identity: "bench", Logger: opt.Logger})
+	copt := Options{Identity: "bench", Logger: opt.Logger}
+	if opt.CurveServer != nil {
+		copt.CurveClient = &CurveClient{ServerKey: opt.CurveServer.Keys.Public}
+	}
+	cli, err := Dial(srv.Endpoint(), copt)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -45,6 +45,15 @@ func main() {
 		err = serve(os.Args[2:])
 	case "sync":
 		err = syncCmd(os.Args[2:])
+	case "keygen":
+		// CURVE keys: the fake does not encrypt; it only writes the files.
+		if len(os.Args) != 3 {
+			err = errors.New("usage: fakefmqrun keygen NAME")
+			break
+		}
+		if err = os.WriteFile(os.Args[2]+".key", []byte("fake secret\n"), 0o600); err == nil {
+			err = os.WriteFile(os.Args[2]+".pub", []byte("fake public\n"), 0o644)
+		}
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -94,6 +103,7 @@ func serve(args []string) error {
 	publish := fs.String("publish", "", "DIR[=/alias] to publish")
 	bind := fs.String("bind", "", "tcp://127.0.0.1:PORT")
 	epFile := fs.String("print-endpoint", "", "write the endpoint to this file when ready")
+	fs.String("curve-secret-file", "", "accepted, ignored (no encryption in the fake)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -199,6 +209,7 @@ func syncCmd(args []string) error {
 	inbox := fs.String("inbox", "", "folder to sync into")
 	fs.Bool("once", false, "exit when in sync")
 	asJSON := fs.Bool("json", false, "print a JSON report at the end")
+	fs.String("curve-server-key", "", "accepted, ignored (no encryption in the fake)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
