@@ -9,6 +9,7 @@ import (
 
 	"github.com/fmq/fmq/codec/filemq"
 	"github.com/fmq/fmq/inbox"
+	"github.com/fmq/fmq/internal/chunksum"
 	"github.com/fmq/fmq/interp"
 	"github.com/fmq/fmq/publish"
 )
@@ -96,7 +97,7 @@ var FmqClientActions = interp.Actions{
 	"answer challenge": {Fn: answerChallenge, Raises: []string{"no-credentials"},
 		Doc: "Fill YARLY with PLAIN and our credentials, if the server offers PLAIN and we have some."},
 	"subscribe": {Fn: subscribe,
-		Doc: "Send one ICANHAZ per subscription with RESYNC=1, SYNCED=1 and the inbox's digest cache (partials as prefix digests, to resume)."},
+		Doc: "Send one ICANHAZ per subscription with RESYNC=1, SYNCED=1, INLINE-EOF=1, CHUNK-DIGEST=XXH3-128 and the inbox's digest cache (partials as prefix digests, to resume)."},
 	"grant credit": {Fn: grantCredit,
 		Doc: "Top the server's credit up to settings.window once it has fallen by settings.slice."},
 	"store chunk": {Fn: storeChunk, Raises: []string{"synced"},
@@ -143,7 +144,7 @@ func subscribe(ctx *interp.Ctx) error {
 	for _, sub := range p.Subs {
 		m := filemq.NewIcanhaz()
 		m.Path = sub
-		m.Options = map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1"}
+		m.Options = map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1", chunksum.Option: chunksum.Algorithm}
 		if p.Inbox != nil {
 			m.Cache = p.Inbox.CacheFor(sub)
 		}
@@ -274,7 +275,13 @@ func (p *FmqClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error
 			p.note(ctx, NoteRefused, fmt.Errorf("file refused: %w", err))
 			return nil
 		}
-		part, err := p.Inbox.Begin(m.Filename, off)
+		begin := p.Inbox.Begin
+		if m.Headers[chunksum.Header] != "" {
+			// Chunk digests (CHUNK-DIGEST): each chunk is checked on its
+			// own, no whole-file SHA-1 is computed here.
+			begin = p.Inbox.BeginVerified
+		}
+		part, err := begin(m.Filename, off)
 		if err != nil {
 			p.skip = m.Filename
 			if errors.Is(err, inbox.ErrUnsafePath) { // through a link out of the inbox
@@ -296,9 +303,15 @@ func (p *FmqClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error
 		p.Stats.Current.Store(&name)
 	}
 	// The chunk aliases a frame the transport allocated for this message
-	// alone and nobody reuses: hand it over, so the inbox hashes it while
-	// the next chunk is written.
-	if err := p.cur.WriteOwned(off, m.Chunk); err != nil {
+	// alone and nobody reuses: hand it over, so the inbox hashes (or
+	// checks) it while the next chunk is written.
+	var err error
+	if p.cur.Verified() {
+		err = p.cur.WriteChunk(off, m.Chunk, m.Headers[chunksum.Header])
+	} else {
+		err = p.cur.WriteOwned(off, m.Chunk)
+	}
+	if err != nil {
 		p.skip = m.Filename
 		keep := !errors.Is(err, inbox.ErrOutOfOrder)
 		p.cur.Abort(keep)

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/fmq/fmq/codec/filemq"
+	"github.com/fmq/fmq/internal/chunksum"
 	"github.com/fmq/fmq/interp"
 	"github.com/fmq/fmq/publish"
 )
@@ -75,6 +76,7 @@ type FmqServerPeer struct {
 	AuthRequired bool
 	Login        string
 	InlineEOF    bool     // the client asked for eof on the last data chunk (INLINE-EOF=1)
+	ChunkDigest  bool     // the client asked for a digest on every chunk (CHUNK-DIGEST=XXH3-128)
 	Subs         []string // subscribed path prefixes
 	Credit       int64    // content bytes the client still allows
 	Sequence     uint64   // sequence of the next CHEEZBURGER
@@ -222,6 +224,9 @@ func storeSubscription(ctx *interp.Ctx) error {
 	}
 	if m.Options["INLINE-EOF"] == "1" {
 		p.InlineEOF = true
+	}
+	if m.Options[chunksum.Option] == chunksum.Algorithm {
+		p.ChunkDigest = true
 	}
 	if m.Options["SYNCED"] == "1" {
 		p.queue = append(p.queue, &job{op: OpSynced, vpath: sub})
@@ -416,7 +421,7 @@ func sendChunks(ctx *interp.Ctx) error {
 		out.Reset()
 		out.Operation, out.Filename, out.Offset = OpCreate, p.cur.VPath(), uint64(p.curOff)
 		out.Chunk = buf[:got]
-		if eof || p.first {
+		if eof || p.first || p.ChunkDigest {
 			// SHA1 and SIZE on the last chunk (verification); SIZE and
 			// BACKLOG (bytes still queued for this client: progress, ETA)
 			// on the first.
@@ -433,6 +438,9 @@ func sendChunks(ctx *interp.Ctx) error {
 				h["BACKLOG"] = strconv.FormatInt(p.backlog+size-p.curOff, 10)
 			} else {
 				delete(h, "BACKLOG")
+			}
+			if p.ChunkDigest {
+				h[chunksum.Header] = chunksum.Of(buf[:got]).String()
 			}
 			out.Headers = h
 			out.EOF = b2u(eof)

@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -12,7 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+
+	"github.com/fmq/fmq/internal/chunksum"
 )
 
 var errNoSpace error = syscall.ENOSPC
@@ -32,9 +36,37 @@ type Partial struct {
 	ended error // non-nil once finished, aborted, cancelled or failed
 
 	// hasher, when running, feeds h on its own goroutine with the chunks
-	// given to WriteOwned, in order, so hashing overlaps writing.
-	hashq    chan []byte
+	// given to WriteOwned, in order, so hashing overlaps writing (or, for a
+	// verified partial, checks each chunk against its digest).
+	hashq    chan hashJob
 	hashDone chan struct{}
+
+	// verified: every chunk carries its own digest (BeginVerified); h is
+	// nil and the file's SHA-1 comes from the SHA1 header at Finish.
+	verified bool
+	// badChunk is the first chunk whose digest did not match (set by the
+	// hasher while the writer goes on).
+	badChunk atomic.Pointer[VerifyError]
+}
+
+// hashJob is one chunk for the hasher: fed to the SHA-1, or checked.
+type hashJob struct {
+	data   []byte
+	off    int64
+	want   chunksum.Digest
+	verify bool
+}
+
+// run hashes or checks one chunk; on the hasher goroutine or in line.
+func (p *Partial) run(j hashJob) {
+	if !j.verify {
+		p.h.Write(j.data)
+		return
+	}
+	if got := chunksum.Of(j.data); got != j.want {
+		p.badChunk.CompareAndSwap(nil, &VerifyError{VPath: p.vpath, Header: chunksum.Header + " at offset " + strconv.FormatInt(j.off, 10),
+			Want: j.want.String(), Got: got.String()})
+	}
 }
 
 // asyncHashMin is the smallest WriteOwned chunk hashed on the hasher
@@ -44,17 +76,17 @@ const asyncHashMin = 128 << 10
 // hashAsync queues data for the hasher, starting it if needed. The queue is
 // short (2 chunks): a hasher that falls behind holds the writer back
 // rather than piling chunks up in memory.
-func (p *Partial) hashAsync(data []byte) {
+func (p *Partial) hashAsync(j hashJob) {
 	if p.hashq == nil {
-		p.hashq, p.hashDone = make(chan []byte, 2), make(chan struct{})
-		go func(h hash.Hash, q <-chan []byte, done chan<- struct{}) {
+		p.hashq, p.hashDone = make(chan hashJob, 2), make(chan struct{})
+		go func(q <-chan hashJob, done chan<- struct{}) {
 			defer close(done)
-			for b := range q {
-				h.Write(b)
+			for j := range q {
+				p.run(j)
 			}
-		}(p.h, p.hashq, p.hashDone)
+		}(p.hashq, p.hashDone)
 	}
-	p.hashq <- data
+	p.hashq <- j
 }
 
 // hashWait stops the hasher once it has hashed everything queued. p.mu is held.
@@ -75,6 +107,21 @@ func (p *Partial) hashWait() {
 // Finish covers the whole file. Only one transfer per file may run (ErrBusy).
 // Parent directories are created as needed.
 func (ib *Inbox) Begin(vpath string, offset int64) (*Partial, error) {
+	return ib.begin(vpath, offset, false)
+}
+
+// BeginVerified is Begin for a transfer whose every chunk carries its own
+// digest (the CHUNK-DIGEST extension, spec/filemq.md 7.2): chunks are given
+// with WriteChunk and checked against their digests (large ones on a
+// goroutine of their own, while the next is written) instead of feeding a
+// whole-file SHA-1, so a resumed partial's prefix is not read again (the
+// server checked its SHA1@N before resuming), and Finish records the SHA1
+// header, which it then requires, as the file's digest in the cache.
+func (ib *Inbox) BeginVerified(vpath string, offset int64) (*Partial, error) {
+	return ib.begin(vpath, offset, true)
+}
+
+func (ib *Inbox) begin(vpath string, offset int64, verified bool) (*Partial, error) {
 	rel, err := resolve(vpath)
 	if err != nil {
 		return nil, err
@@ -82,7 +129,10 @@ func (ib *Inbox) Begin(vpath string, offset int64) (*Partial, error) {
 	if offset < 0 {
 		return nil, &ResumeError{VPath: vpath, Offset: offset, Have: -1, Reason: "negative offset"}
 	}
-	p := &Partial{ib: ib, vpath: vpath, rel: rel, partRel: partName(rel), h: sha1.New()}
+	p := &Partial{ib: ib, vpath: vpath, rel: rel, partRel: partName(rel), verified: verified}
+	if !verified {
+		p.h = sha1.New()
+	}
 	ib.mu.Lock()
 	if ib.closed {
 		ib.mu.Unlock()
@@ -164,9 +214,11 @@ func (p *Partial) open(offset int64) error {
 		f.Close()
 		return &ResumeError{VPath: p.vpath, Offset: offset, Have: -1, Reason: "partial changed while opening"}
 	}
-	if _, err := hashFile(f, p.h, offset); err != nil {
-		f.Close()
-		return fmt.Errorf("inbox: read partial of %q: %w", p.vpath, err)
+	if p.h != nil {
+		if _, err := hashFile(f, p.h, offset); err != nil {
+			f.Close()
+			return fmt.Errorf("inbox: read partial of %q: %w", p.vpath, err)
+		}
 	}
 	p.f = f
 	p.size = offset
@@ -190,7 +242,7 @@ func (p *Partial) Size() int64 {
 // copy of the file is untouched, and a *WriteError is returned: resume later
 // with Begin(vpath, err.Kept). Zero-length writes are accepted.
 func (p *Partial) Write(offset int64, data []byte) error {
-	return p.write(offset, data, false)
+	return p.write(offset, data, false, hashJob{})
 }
 
 // WriteOwned is Write for a caller that hands data over: it must not modify
@@ -198,19 +250,68 @@ func (p *Partial) Write(offset int64, data []byte) error {
 // chunks are then hashed on a goroutine of their own while the next chunk is
 // written, instead of in line.
 func (p *Partial) WriteOwned(offset int64, data []byte) error {
-	return p.write(offset, data, true)
+	return p.write(offset, data, true, hashJob{})
 }
 
-func (p *Partial) write(offset int64, data []byte, owned bool) error {
+// WriteChunk is WriteOwned for a partial made by BeginVerified: digest is
+// the chunk's XXH3 header. A missing or malformed digest fails at once (a
+// *VerifyError, the partial removed); a digest that does not match the
+// chunk is found by the check, which runs while the next chunk is written,
+// and fails the next WriteChunk or Finish the same way.
+func (p *Partial) WriteChunk(offset int64, data []byte, digest string) error {
+	want, err := chunksum.Parse(digest)
+	if err != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.ended != nil {
+			return p.ended
+		}
+		if digest == "" {
+			digest = "(missing)"
+		}
+		return p.reject(&VerifyError{VPath: p.vpath, Header: chunksum.Header + " at offset " + strconv.FormatInt(offset, 10), Want: digest, Got: "(no digest)"})
+	}
+	return p.write(offset, data, true, hashJob{want: want, verify: true})
+}
+
+// Verified reports whether the partial was made by BeginVerified.
+func (p *Partial) Verified() bool { return p.verified }
+
+// reject removes the partial after a failed check and ends the transfer
+// with verr. p.mu is held.
+func (p *Partial) reject(verr *VerifyError) error {
+	p.hashWait()
+	p.f.Close()
+	if err := p.ib.root.Remove(osPath(p.partRel)); err != nil && !notExist(err) {
+		p.ib.log.Warn("inbox: cannot remove rejected partial", "path", p.vpath, "err", err)
+	}
+	p.end(verr)
+	return verr
+}
+
+func (p *Partial) write(offset int64, data []byte, owned bool, j hashJob) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ended != nil {
 		return p.ended
 	}
+	if p.verified != j.verify {
+		return fmt.Errorf("inbox: %q: WriteChunk is for partials made by BeginVerified, and only it", p.vpath)
+	}
 	if offset != p.size {
 		return &OrderError{VPath: p.vpath, Want: p.size, Got: offset}
 	}
+	if bad := p.badChunk.Load(); bad != nil { // found by the hasher since the last write
+		return p.reject(bad)
+	}
 	if len(data) == 0 {
+		if j.verify {
+			p.hashWait()
+			p.run(hashJob{data: data, off: offset, want: j.want, verify: true})
+			if bad := p.badChunk.Load(); bad != nil {
+				return p.reject(bad)
+			}
+		}
 		return nil
 	}
 	n, err := p.f.WriteAt(data, offset)
@@ -231,12 +332,13 @@ func (p *Partial) write(offset int64, data []byte, owned bool) error {
 		p.ib.log.Warn("inbox: write failed", "path", p.vpath, "offset", offset, "err", err)
 		return werr
 	}
+	j.data, j.off = data, offset
 	switch {
 	case owned && (len(data) >= asyncHashMin || p.hashq != nil):
-		p.hashAsync(data) // once started, every owned chunk goes through it: order kept
+		p.hashAsync(j) // once started, every owned chunk goes through it: order kept
 	default:
 		p.hashWait() // a caller's buffer is hashed now, after what is queued
-		p.h.Write(data)
+		p.run(j)
 	}
 	p.size += int64(n)
 	return nil
@@ -312,15 +414,24 @@ func (p *Partial) Finish(headers map[string]string) error {
 	}
 	ib := p.ib
 	p.hashWait()
-	sum := hexSum(p.h)
-	fail := func(header, want, got string) error {
-		p.f.Close()
-		if err := ib.root.Remove(osPath(p.partRel)); err != nil && !notExist(err) {
-			ib.log.Warn("inbox: cannot remove rejected partial", "path", p.vpath, "err", err)
+	if bad := p.badChunk.Load(); bad != nil {
+		return p.reject(bad)
+	}
+	var sum string
+	if p.verified {
+		// Every chunk matched its digest: the content is what the server
+		// read, whose SHA-1 it states.
+		v, ok := header(headers, "SHA1")
+		v = strings.ToUpper(strings.TrimSpace(v))
+		if _, err := hex.DecodeString(v); !ok || err != nil || len(v) != 2*sha1.Size {
+			return p.reject(&VerifyError{VPath: p.vpath, Header: "SHA1", Want: "(a SHA-1 with the chunk digests)", Got: v})
 		}
-		verr := &VerifyError{VPath: p.vpath, Header: header, Want: want, Got: got}
-		p.end(verr)
-		return verr
+		sum = v
+	} else {
+		sum = hexSum(p.h)
+	}
+	fail := func(header, want, got string) error {
+		return p.reject(&VerifyError{VPath: p.vpath, Header: header, Want: want, Got: got})
 	}
 	if v, ok := header(headers, "SIZE"); ok {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
@@ -331,7 +442,7 @@ func (p *Partial) Finish(headers map[string]string) error {
 			return fail("SIZE", v, strconv.FormatInt(p.size, 10))
 		}
 	}
-	if v, ok := header(headers, "SHA1"); ok && !strings.EqualFold(strings.TrimSpace(v), sum) {
+	if v, ok := header(headers, "SHA1"); ok && !p.verified && !strings.EqualFold(strings.TrimSpace(v), sum) {
 		return fail("SHA1", v, sum)
 	}
 	keep := func(err error) error {
