@@ -58,7 +58,7 @@ func runRun(ctx context.Context, env *Env, args []string) int {
 	var f runFlags
 	fs.StringVar(&f.bind, "bind", "", "server: bind a ROUTER to this endpoint (tcp://127.0.0.1:0 picks a port)")
 	fs.StringVar(&f.connect, "connect", "", "client: connect a DEALER to this endpoint")
-	fs.StringVar(&f.printEndpoint, "print-endpoint", "", "server: write the bound endpoint to this file")
+	fs.StringVar(&f.printEndpoint, "print-endpoint", "", "server: write the bound endpoint to this file once serving (reload watchers installed)")
 	fs.Var(&f.sets, "set", "override a setting: NAME=VALUE (repeatable)")
 	fs.Var(&f.calls, "call", "client: API call after start: EVENT[:ARG=VALUE,...] (repeatable)")
 	fs.BoolVar(&f.trace, "trace", false, "log every event, guard, action and transition (slog, debug level, stderr)")
@@ -177,12 +177,6 @@ func runServer(ctx context.Context, env *Env, log *slog.Logger, out *syncWriter,
 	if err != nil {
 		return err
 	}
-	if f.printEndpoint != "" {
-		if err := os.WriteFile(f.printEndpoint, []byte(r.Endpoint()), 0o644); err != nil {
-			return err
-		}
-	}
-	log.Info("serving", "machine", m.Name, "endpoint", r.Endpoint())
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -196,6 +190,15 @@ func runServer(ctx context.Context, env *Env, log *slog.Logger, out *syncWriter,
 		}
 		defer stopReload()
 	}
+	// Ready: the endpoint is written once SIGHUP and file changes reload.
+	if f.printEndpoint != "" {
+		if err := os.WriteFile(f.printEndpoint, []byte(r.Endpoint()), 0o644); err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+	}
+	log.Info("serving", "machine", m.Name, "endpoint", r.Endpoint())
 	err = e.Run(ctx, nil)
 	cancel()
 	wg.Wait()

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -24,14 +23,25 @@ func TestResumeAfterKill(t *testing.T) {
 	srv := startServer(t, pub, "", withSettings("chunk_size", "65536"))
 	settings := map[string]string{"window": "262144", "slice": "65536"}
 
-	c1 := startClient(t, host.ClientConfig{Connect: srv.Endpoint(), Inbox: in, Settings: settings})
-	eventually(t, 60*time.Second, "first client half way", func() string {
-		if b := c1.Stats().Bytes.Load(); b < size/2 {
-			return fmt.Sprintf("%d bytes received", b)
-		}
-		return ""
-	})
-	if err := c1.Close(); err != nil { // killed: no Stop, no KTHXBAI
+	// The first client is held on the chunk that takes it past half the
+	// big file, and killed there: however fast the machine, the kill
+	// lands in the middle (at most a credit window more arrives while
+	// Close runs).
+	const chunk = 65536
+	gate := newChunkGate(func(n int64) bool { return n == size/2/chunk+1 }) // +1: the small file's chunk
+	c1 := startClient(t, host.ClientConfig{Connect: srv.Endpoint(), Inbox: in, Settings: settings, Wire: gate.Wire})
+	t.Cleanup(gate.Close)
+	select {
+	case <-gate.held:
+	case <-c1.Done():
+		t.Fatalf("first client ended before half way: %v", c1.Err())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("first client not half way after 60s: %d bytes received", c1.Stats().Bytes.Load())
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c1.Close() }() // killed: no Stop, no KTHXBAI
+	gate.Close()
+	if err := <-closed; err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	got1 := c1.Stats().Bytes.Load()
