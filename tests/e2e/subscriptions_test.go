@@ -143,8 +143,15 @@ func TestSubscriptions(t *testing.T) {
 		}
 	}
 
-	// Changes while the clients are in their initial sync.
-	time.Sleep(50 * time.Millisecond)
+	// Changes while the clients are in their initial sync: once data flows.
+	eventually(t, 30*time.Second, "data flowing", func() string {
+		for _, c := range clients {
+			if c.c.Stats().Bytes.Load() > 0 {
+				return ""
+			}
+		}
+		return "no client has received data"
+	})
 	syncing := 0
 	for _, c := range clients {
 		select {
