@@ -24,23 +24,29 @@ const statsWait = 20 * time.Second
 // waitStats waits until cond holds for the transport's Stats.
 func waitStats(t testing.TB, stats func() Stats, what string, cond func(Stats) bool) {
 	t.Helper()
-	deadline := time.Now().Add(statsWait)
+	waitStatsWithin(t, stats, what, statsWait, cond)
+}
+
+func waitStatsWithin(t testing.TB, stats func() Stats, what string, within time.Duration, cond func(Stats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		s := stats()
 		if cond(s) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached after %v; stats %+v", what, statsWait, s)
+			t.Fatalf("%s: not reached after %v; stats %+v", what, within, s)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
 }
 
-// waitDrop waits until Stats.Drops[reason] reaches n.
-func waitDrop(t testing.TB, stats func() Stats, reason string, n uint64) {
+// waitDrop waits until Stats.Drops[reason] reaches n. within is kept for
+// the callers' sake: the wait is bounded by statsWait (at least).
+func waitDrop(t testing.TB, stats func() Stats, reason string, n uint64, within time.Duration) {
 	t.Helper()
-	waitStats(t, stats, fmt.Sprintf("drops[%s] >= %d", reason, n), func(s Stats) bool { return s.Drops[reason] >= n })
+	waitStatsWithin(t, stats, fmt.Sprintf("drops[%s] >= %d", reason, n), max(within, statsWait), func(s Stats) bool { return s.Drops[reason] >= n })
 }
 
 // baselineRoundTrip is the slowest of a few echo round trips of fresh
@@ -104,7 +110,7 @@ func TestHazard1MalformedInput(t *testing.T) {
 			before := r.Stats().Drops[tc.reason]
 			p.write(tc.bytes)
 			p.expectCut(5 * time.Second)
-			waitDrop(t, r.Stats, tc.reason, before+1)
+			waitDrop(t, r.Stats, tc.reason, before+1, statsWait)
 			roundTrip(t, r.Endpoint(), Options{})
 		})
 	}
@@ -121,7 +127,7 @@ func TestHazard1MalformedInput(t *testing.T) {
 			before := r.Stats().Drops[ReasonBadGreeting]
 			p.write(g)
 			p.expectCut(5 * time.Second)
-			waitDrop(t, r.Stats, ReasonBadGreeting, before+1)
+			waitDrop(t, r.Stats, ReasonBadGreeting, before+1, statsWait)
 		})
 	}
 	roundTrip(t, r.Endpoint(), Options{})
@@ -207,7 +213,7 @@ func TestHazard2SlowReader(t *testing.T) {
 			if floodErr == nil {
 				t.Fatal("sending 256 MiB to a peer that never reads succeeded")
 			}
-			waitDrop(t, r.Stats, mode.reason, 1)
+			waitDrop(t, r.Stats, mode.reason, 1, statsWait)
 			select {
 			case id := <-r.Gone():
 				if id != "slow" {
@@ -260,7 +266,7 @@ func TestHazard3SilentClients(t *testing.T) {
 	for _, p := range append(silent, greeted) {
 		p.expectCut(timeout + statsWait)
 	}
-	waitDrop(t, r.Stats, ReasonHandshakeTimeout, 21)
+	waitDrop(t, r.Stats, ReasonHandshakeTimeout, 21, statsWait)
 }
 
 // Hazard 3b: too many handshakes at once are refused, not queued.
@@ -273,7 +279,7 @@ func TestHazard3MaxPending(t *testing.T) {
 	waitStats(t, r.Stats, "4 handshakes pending", func(s Stats) bool { return s.Pending == 4 })
 	extra := rawDial(t, r.Endpoint())
 	extra.expectCut(statsWait)
-	waitDrop(t, r.Stats, ReasonTooManyPending, 1)
+	waitDrop(t, r.Stats, ReasonTooManyPending, 1, statsWait)
 }
 
 // Hazard 4: PLAIN must check credentials; the client keeps them.
@@ -289,12 +295,12 @@ func TestHazard4Plain(t *testing.T) {
 			t.Fatalf("%+v: err %v, want AuthError 400", cr, err)
 		}
 	}
-	waitDrop(t, r.Stats, ReasonAuthFailed, 3)
+	waitDrop(t, r.Stats, ReasonAuthFailed, 3, statsWait)
 	// A NULL client cannot get in.
 	if _, err := Dial(r.Endpoint(), Options{Logger: testLogger(), HandshakeTimeout: time.Second}); err == nil {
 		t.Fatal("NULL client accepted by a PLAIN server")
 	}
-	waitDrop(t, r.Stats, ReasonBadMechanism, 1)
+	waitDrop(t, r.Stats, ReasonBadMechanism, 1, statsWait)
 	// A raw client skipping HELLO is refused.
 	p := rawDial(t, r.Endpoint())
 	p.greet(mechPLAIN)
@@ -527,7 +533,7 @@ func TestHazard7Identities(t *testing.T) {
 	p.greet(mechNULL)
 	p.write(appendCommand(nil, "READY", appendMetadata(nil, property{propSocketType, "DEALER"}, property{propIdentity, "\x00abcd"})))
 	p.expectCut(5 * time.Second)
-	waitDrop(t, r.Stats, ReasonBadIdentity, 1)
+	waitDrop(t, r.Stats, ReasonBadIdentity, 1, statsWait)
 	// An anonymous peer gets a generated identity usable for replies.
 	q := rawDial(t, r.Endpoint())
 	q.handshakeNULL("")
@@ -541,7 +547,7 @@ func TestHazard7Identities(t *testing.T) {
 	s.greet(mechNULL)
 	s.write(appendCommand(nil, "READY", appendMetadata(nil, property{propSocketType, "PUB"})))
 	s.expectCut(5 * time.Second)
-	waitDrop(t, r.Stats, ReasonBadSocketType, 1)
+	waitDrop(t, r.Stats, ReasonBadSocketType, 1, statsWait)
 }
 
 // With PLAIN, one login cannot evict another's identity.
@@ -561,7 +567,7 @@ func TestPlainIdentityTheft(t *testing.T) {
 		}
 		eve.Close()
 	}
-	waitDrop(t, r.Stats, ReasonDuplicateID, 1)
+	waitDrop(t, r.Stats, ReasonDuplicateID, 1, statsWait)
 	if err := r.Send("ada-box", []byte("still ada")); err != nil {
 		t.Fatal(err)
 	}
@@ -608,5 +614,5 @@ func TestDealerWriteTimeout(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Lost not closed")
 	}
-	waitDrop(t, d.Stats, ReasonWriteTimeout, 1)
+	waitDrop(t, d.Stats, ReasonWriteTimeout, 1, statsWait)
 }

@@ -127,7 +127,7 @@ func TestInteropLibzmqDealerToOurRouter(t *testing.T) {
 				t.Fatalf("python dealer: %q, want %q", got, tc.want)
 			}
 			if tc.reason != "" {
-				waitDrop(t, r.Stats, tc.reason, 1)
+				waitDrop(t, r.Stats, tc.reason, 1, statsWait)
 				return
 			}
 			if strings.Contains(strings.Join(tc.args, " "), "py-dealer") {
