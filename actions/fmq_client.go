@@ -26,6 +26,9 @@ const (
 	NoteDeleted  = "deleted"  // a file was deleted (value: path)
 	NoteRefused  = "refused"  // the server sent something we refused (value: error)
 	NoteProblem  = "problem"  // a file could not be stored (value: error)
+	NoteKept     = "kept"     // a server delete left a file fmq did not write (value: error)
+	NoteConflict = "conflict" // a server file was not installed over one fmq did not write (value: error)
+	NoteError    = "error"    // the server could not send a file (value: error)
 	NoteLost     = "lost"     // the server went away (value: reason)
 	NoteDenied   = "denied"   // SRSLY: access refused (value: reason)
 	NoteRejected = "rejected" // RTFM: the server says we broke the protocol (value: reason)
@@ -39,6 +42,12 @@ type ClientStats struct {
 	Resumed   atomic.Int64 // bytes not transferred thanks to resume (offsets of resumed files)
 	Problems  atomic.Int64 // files that could not be stored
 	Refused   atomic.Int64 // chunks/files refused as unsafe or unsubscribed
+	Kept      atomic.Int64 // server deletes of files fmq did not write, not applied
+	Conflicts atomic.Int64 // server files not installed over files fmq did not write
+	Errors    atomic.Int64 // files the server said it could not send (operation 4)
+	AckedAt   atomic.Int64 // unix nanos when every ICANHAZ of the session was answered, 0 before
+	LastChunk atomic.Int64 // unix nanos of the last CHEEZBURGER
+	Synced    atomic.Bool  // the server sent the synced marker (extension) in this client's life
 	Backlog   atomic.Int64 // bytes the server said it still had queued (BACKLOG header) ...
 	BacklogAt atomic.Int64 // ... when Bytes was this much: total ≈ BacklogAt + Backlog
 	FirstByte atomic.Int64 // unix nanos of the first content byte, 0 until then
@@ -100,8 +109,8 @@ var FmqClientActions = interp.Actions{
 		Doc: "Send one ICANHAZ per subscription with RESYNC=1, SYNCED=1, INLINE-EOF=1, CHUNK-DIGEST=XXH3-128 and the inbox's digest cache (partials as prefix digests, to resume)."},
 	"grant credit": {Fn: grantCredit,
 		Doc: "Top the server's credit up to settings.window once it has fallen by settings.slice."},
-	"store chunk": {Fn: storeChunk, Raises: []string{"synced"},
-		Doc: "Apply a CHEEZBURGER to the inbox: create/append, verify and rename at eof, delete, or note a subscription synced; refuse unsafe or unsubscribed paths."},
+	"store chunk": {Fn: storeChunk, Raises: []string{"synced", "lost"},
+		Doc: "Apply a CHEEZBURGER to the inbox: create/append, verify and rename at eof, delete (only what fmq installed, unless an exact mirror), note a subscription synced or a file the server cannot send; refuse unsafe or unsubscribed paths; end the session (lost) on a sequence break."},
 	"report synced":  {Fn: reportSynced, Doc: "Tell the host every subscription is in sync."},
 	"report lost":    {Fn: reportLost, Doc: "Tell the host the server is gone (it redials)."},
 	"report refusal": {Fn: reportRefusal, Doc: "Tell the host the server refused us (SRSLY) or our protocol (RTFM)."},
@@ -119,6 +128,7 @@ func resetSession(ctx *interp.Ctx) error {
 	p.keepPartial()
 	p.Outstanding, p.NextSeq, p.Acked, p.skip = 0, 0, 0, ""
 	p.Synced = map[string]bool{}
+	p.Stats.AckedAt.Store(0)
 	return nil
 }
 
@@ -144,9 +154,12 @@ func subscribe(ctx *interp.Ctx) error {
 	for _, sub := range p.Subs {
 		m := filemq.NewIcanhaz()
 		m.Path = sub
-		m.Options = map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1", chunksum.Option: chunksum.Algorithm}
+		m.Options = map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1", "ERRORS": "1", chunksum.Option: chunksum.Algorithm}
 		if p.Inbox != nil {
 			m.Cache = p.Inbox.CacheFor(sub)
+			// Lets a server refuse to mirror its own published tree into
+			// itself (spec/filemq.md, extensions).
+			m.Options["INBOX"] = p.Inbox.ID()
 		}
 		if err := ctx.Send(m); err != nil {
 			return err
@@ -158,6 +171,11 @@ func subscribe(ctx *interp.Ctx) error {
 
 func grantCredit(ctx *interp.Ctx) error {
 	p := clientState(ctx)
+	if _, ok := ctx.Msg().(*filemq.IcanhazOk); ok {
+		if p.Acked++; p.Acked == len(p.Subs) {
+			p.Stats.AckedAt.Store(time.Now().UnixNano())
+		}
+	}
 	window, slice := ctx.Int("window"), ctx.Int("slice")
 	p.Stats.Window.Store(window)
 	if window-p.Outstanding < slice && p.Outstanding > 0 {
@@ -182,6 +200,15 @@ func (p *FmqClientPeer) note(ctx *interp.Ctx, name string, err error) {
 		p.Stats.Refused.Add(1)
 	case NoteProblem:
 		p.Stats.Problems.Add(1)
+	case NoteConflict:
+		p.Stats.Conflicts.Add(1)
+	case NoteError:
+		p.Stats.Errors.Add(1)
+	case NoteKept:
+		p.Stats.Kept.Add(1)
+		ctx.Log().Info("kept a file fmq did not write (the server deleted its own; --delete removes such files)", "err", err)
+		ctx.Notify(name, err)
+		return
 	}
 	ctx.Log().Warn(name, "err", err)
 	ctx.Notify(name, err)
@@ -200,15 +227,28 @@ func storeChunk(ctx *interp.Ctx) error {
 	p := clientState(ctx)
 	m := ctx.Msg().(*filemq.Cheezburger)
 	p.Outstanding -= int64(len(m.Chunk))
+	p.Stats.LastChunk.Store(time.Now().UnixNano())
 	if m.Sequence != p.NextSeq {
-		ctx.Log().Warn("CHEEZBURGER out of sequence", "got", m.Sequence, "want", p.NextSeq)
+		// A broken server: end the session (the host redials with a
+		// back-off) rather than warn about every chunk that follows.
+		p.keepPartial()
+		ctx.RaiseValue("lost", fmt.Sprintf("protocol violation by the server: CHEEZBURGER sequence %d, expected %d", m.Sequence, p.NextSeq))
+		return nil
 	}
 	p.NextSeq = m.Sequence + 1
 	if len(m.Chunk) > 0 && p.Stats.FirstByte.Load() == 0 {
 		p.Stats.FirstByte.Store(time.Now().UnixNano())
 	}
 	switch m.Operation {
+	case OpError:
+		if !p.subscribed(m.Filename) {
+			p.note(ctx, NoteRefused, fmt.Errorf("error report for %q, outside our subscriptions", m.Filename))
+			return nil
+		}
+		p.note(ctx, NoteError, fmt.Errorf("the server could not send %q: %s", m.Filename, m.Headers["ERROR"]))
+		return nil
 	case OpSynced:
+		p.Stats.Synced.Store(true)
 		for _, s := range p.Subs {
 			if s == m.Filename {
 				p.Synced[s] = true
@@ -247,7 +287,9 @@ func (p *FmqClientPeer) deleteFile(ctx *interp.Ctx, vpath string) error {
 		p.cur = nil
 	}
 	if err := p.Inbox.Delete(vpath); err != nil {
-		if errors.Is(err, inbox.ErrUnsafePath) { // through a link out of the inbox
+		if errors.Is(err, inbox.ErrNotOwned) { // the user's: kept
+			p.note(ctx, NoteKept, err)
+		} else if errors.Is(err, inbox.ErrUnsafePath) { // through a link out of the inbox
 			p.note(ctx, NoteRefused, fmt.Errorf("delete refused: %w", err))
 		} else {
 			p.note(ctx, NoteProblem, err)
@@ -284,7 +326,9 @@ func (p *FmqClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error
 		part, err := begin(m.Filename, off)
 		if err != nil {
 			p.skip = m.Filename
-			if errors.Is(err, inbox.ErrUnsafePath) { // through a link out of the inbox
+			if errors.Is(err, inbox.ErrNotOwned) {
+				p.note(ctx, NoteConflict, err)
+			} else if errors.Is(err, inbox.ErrUnsafePath) { // through a link out of the inbox
 				p.note(ctx, NoteRefused, fmt.Errorf("file refused: %w", err))
 			} else {
 				p.note(ctx, NoteProblem, err)
@@ -326,6 +370,10 @@ func (p *FmqClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error
 	part := p.cur
 	p.cur = nil
 	if err := part.Finish(m.Headers); err != nil {
+		if errors.Is(err, inbox.ErrNotOwned) {
+			p.note(ctx, NoteConflict, err)
+			return nil
+		}
 		p.note(ctx, NoteProblem, err)
 		return nil
 	}

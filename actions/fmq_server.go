@@ -3,6 +3,7 @@ package actions
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"sort"
 	"strconv"
@@ -25,6 +26,7 @@ const (
 	OpCreate uint8 = 1 // create or update: content follows
 	OpDelete uint8 = 2 // the file is gone
 	OpSynced uint8 = 3 // extension: the initial resync of a subscription is complete
+	OpError  uint8 = 4 // extension: a file the server cannot send; header ERROR says why
 )
 
 // Checker verifies PLAIN credentials (transport.PasswordFile implements it).
@@ -66,6 +68,7 @@ type job struct {
 	offset int64 // first byte to send (resume)
 	size   int64 // size when queued (for the BACKLOG header)
 	dead   bool  // superseded by a later change
+	reason string
 }
 
 func (j *job) remaining() int64 { return max(j.size-j.offset, 0) }
@@ -77,6 +80,7 @@ type FmqServerPeer struct {
 	Login        string
 	InlineEOF    bool     // the client asked for eof on the last data chunk (INLINE-EOF=1)
 	ChunkDigest  bool     // the client asked for a digest on every chunk (CHUNK-DIGEST=XXH3-128)
+	Errors       bool     // the client asked to be told of files we cannot send (ERRORS=1)
 	Subs         []string // subscribed path prefixes
 	Credit       int64    // content bytes the client still allows
 	Sequence     uint64   // sequence of the next CHEEZBURGER
@@ -211,6 +215,10 @@ func storeSubscription(ctx *interp.Ctx) error {
 		ctx.Out("RTFM").(*filemq.Rtfm).Reason = truncReason("ICANHAZ: " + err.Error())
 		return &interp.Exception{Event: "bad-path", Err: err}
 	}
+	if err := p.refuseOwnInbox(m.Options["INBOX"]); err != nil {
+		ctx.Out("RTFM").(*filemq.Rtfm).Reason = truncReason("ICANHAZ: " + err.Error())
+		return &interp.Exception{Event: "bad-path", Err: err}
+	}
 	sub := m.Path
 	known := false
 	for _, s := range p.Subs {
@@ -228,8 +236,29 @@ func storeSubscription(ctx *interp.Ctx) error {
 	if m.Options[chunksum.Option] == chunksum.Algorithm {
 		p.ChunkDigest = true
 	}
+	if m.Options["ERRORS"] == "1" {
+		p.Errors = true
+		if p.srv != nil {
+			for _, pr := range p.srv.Tree.Unpublishable(sub) {
+				p.queueError(pr.VPath, pr.Reason)
+			}
+		}
+	}
 	if m.Options["SYNCED"] == "1" {
 		p.queue = append(p.queue, &job{op: OpSynced, vpath: sub})
+	}
+	return nil
+}
+
+// refuseOwnInbox refuses a client whose inbox (its id, ICANHAZ option
+// INBOX) this server publishes, contains or lies in: it would mirror the
+// tree into itself.
+func (p *FmqServerPeer) refuseOwnInbox(id string) error {
+	if id == "" || p.srv == nil || p.srv.Tree == nil {
+		return nil
+	}
+	if where, ok := p.srv.Tree.InboxOverlap(id); ok {
+		return fmt.Errorf("your inbox overlaps what this server publishes (%s); choose an inbox outside the published directories", where)
 	}
 	return nil
 }
@@ -280,6 +309,22 @@ func (p *FmqServerPeer) resync(ctx *interp.Ctx, sub string, cache map[string]str
 		}
 	}
 	ctx.Log().Info("subscribed", "path", sub, "queued", len(p.pending), "skipped", skipped, "resumed", resumed, "deleted", gone)
+}
+
+// queueError tells a client that asked for it (ERRORS=1) about a file we
+// cannot send (operation 4, header ERROR).
+func (p *FmqServerPeer) queueError(vpath, reason string) {
+	if p.Errors {
+		p.queue = append(p.queue, &job{op: OpError, vpath: vpath, reason: reason})
+	}
+}
+
+// cannotSend words a read failure for the client.
+func cannotSend(err error) string {
+	if errors.Is(err, fs.ErrPermission) {
+		return "the server cannot read it: permission denied"
+	}
+	return "the server cannot read it: " + err.Error()
 }
 
 // enqueue adds a create or delete, superseding pending work on the same
@@ -373,9 +418,12 @@ func sendChunks(ctx *interp.Ctx) error {
 				p.backlog -= j.remaining()
 			}
 			switch j.op {
-			case OpDelete, OpSynced:
+			case OpDelete, OpSynced, OpError:
 				out.Reset()
 				out.Operation, out.Filename, out.EOF = j.op, j.vpath, 1
+				if j.op == OpError {
+					out.Headers = map[string]string{"ERROR": truncReason(j.reason)}
+				}
 				if err := p.send(ctx, out); err != nil {
 					return err
 				}
@@ -385,6 +433,9 @@ func sendChunks(ctx *interp.Ctx) error {
 			if err != nil {
 				// Gone or unreadable since it was queued: a delete change follows if it is gone.
 				ctx.Log().Warn("cannot open published file", "path", j.vpath, "err", err)
+				if !errors.Is(err, publish.ErrNotFound) && !errors.Is(err, publish.ErrChanged) {
+					p.queueError(j.vpath, cannotSend(err))
+				}
 				continue
 			}
 			p.cur, p.curOff, p.curSize, p.first = r, j.offset, r.Size(), true
@@ -416,6 +467,7 @@ func sendChunks(ctx *interp.Ctx) error {
 				continue
 			}
 			ctx.Log().Warn("read failed; file skipped", "path", vpath, "err", err)
+			p.queueError(vpath, cannotSend(err))
 			continue
 		}
 		out.Reset()

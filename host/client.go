@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,8 +30,16 @@ type ClientConfig struct {
 	// Fsync flushes every received file to disk before renaming it into
 	// place (durability across power loss; see inbox.Options.Fsync).
 	Fsync bool
+	// Delete makes the inbox an exact mirror (fmqrun sync --delete): server
+	// deletes and updates apply to files fmq did not write too (never
+	// outside the subscriptions). Off, such files are kept.
+	Delete bool
 	// Once stops after the first complete sync (KTHXBAI, partial kept).
 	Once bool
+	// Quiet is how long --once waits, once its subscriptions are answered,
+	// for a server that never sends the synced marker (the C reference)
+	// to send something more before it counts the sync as done. Default 5s.
+	Quiet time.Duration
 	// Retries is how many extra sessions --once runs when files could not be
 	// stored (a full disk, a failed verification) before giving up. Default 3.
 	Retries   int
@@ -68,6 +78,10 @@ type Client struct {
 	sessions int
 	failed   int64 // Problems counter at the start of the session
 	failing  int   // consecutive syncs of a running client that left files unstored
+
+	connected atomic.Bool  // a connection was made at least once
+	dialFails atomic.Int64 // failed connection attempts
+	noSynced  atomic.Bool  // --once ended without the server's synced marker
 }
 
 // StartClient opens the inbox and starts syncing.
@@ -84,6 +98,9 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Retries == 0 {
 		cfg.Retries = 3
 	}
+	if cfg.Quiet <= 0 {
+		cfg.Quiet = 5 * time.Second
+	}
 	for _, s := range cfg.Subscribe {
 		if err := actions.CheckVirtualPath(s); err != nil {
 			return nil, fmt.Errorf("subscription: %w", err)
@@ -96,7 +113,7 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	ib, err := inbox.OpenOptions(cfg.Inbox, inbox.Options{Logger: cfg.Logger, Fsync: cfg.Fsync})
+	ib, err := inbox.OpenOptions(cfg.Inbox, inbox.Options{Logger: cfg.Logger, Fsync: cfg.Fsync, Exact: cfg.Delete})
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +184,91 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 	return c, nil
 }
 
+// Outcomes a client can end with; test with errors.Is on Err/Wait/Close.
+var (
+	// ErrCannotConnect: the endpoint is wrong or never answered (with
+	// ClientConfig.Once, after ConnectTimeout).
+	ErrCannotConnect = errors.New("cannot connect")
+	// ErrRefused: the server refused us: SRSLY (login), RTFM (protocol,
+	// a subscription it will not serve), or ZeroMQ PLAIN at connection time.
+	ErrRefused = errors.New("refused by the server")
+	// ErrPartial: the sync ended with files not stored.
+	ErrPartial = errors.New("partial transfer")
+)
+
+// DisplayEndpoint is an endpoint as a user wrote it (the transport's
+// internal scheme, tcpg://, shown as tcp://).
+func DisplayEndpoint(s string) string {
+	return strings.ReplaceAll(s, transport.Scheme+"://", "tcp://")
+}
+
+// dialError words a failed dial for a user, and tells whether retrying
+// can help.
+func dialError(err error) (msg string, permanent bool) {
+	var ae *transport.AuthError
+	var pe *transport.ProtocolError
+	var ade *net.AddrError
+	var dns *net.DNSError
+	var oe *net.OpError
+	switch {
+	case errors.As(err, &ae):
+		return "the server refused our ZeroMQ PLAIN login (" + ae.Reason + ")", true
+	case errors.As(err, &pe) && pe.Reason == transport.ReasonBadMechanism:
+		return "the server and we disagree on ZeroMQ security (" + pe.Detail + "); --zmtp-login gives PLAIN credentials", true
+	case errors.Is(err, transport.ErrEndpoint), errors.As(err, &ade):
+		return "bad endpoint (want tcp://HOST:PORT): " + DisplayEndpoint(err.Error()), true
+	case errors.As(err, &dns):
+		return "unknown host " + strconvQuote(dns.Name) + ": " + dns.Err, false
+	case errors.As(err, &oe):
+		return DisplayEndpoint(oe.Error()), false
+	}
+	return DisplayEndpoint(err.Error()), false
+}
+
+func strconvQuote(s string) string { return `"` + s + `"` }
+
+// dial connects, retrying with a visible back-off (every failure is logged
+// with the wait before the next attempt, which doubles up to 30 s). Errors
+// that retrying cannot mend end it at once, wrapped in ErrCannotConnect or
+// ErrRefused.
+func (c *Client) dial(ctx context.Context) (*transport.Dealer, error) {
+	wait := 500 * time.Millisecond
+	ep := DisplayEndpoint(c.cfg.Connect)
+	for attempt := 1; ; attempt++ {
+		// A new random identity for every session (transport.Dial draws
+		// one): a session is a new ZeroMQ peer for the server (spec 1).
+		// Reusing it would let the new connection replace the old one
+		// inside the server's transport before the old session is
+		// forgotten, and the new OHAI would reach the wrong session.
+		d, err := transport.Dial(c.cfg.Connect, c.topt)
+		if err == nil {
+			if attempt > 1 {
+				c.log.Info("connected", "endpoint", ep, "attempts", attempt)
+			}
+			return d, nil
+		}
+		msg, permanent := dialError(err)
+		if permanent {
+			var ae *transport.AuthError
+			var pe *transport.ProtocolError
+			if errors.As(err, &ae) || errors.As(err, &pe) {
+				return nil, fmt.Errorf("%w: %s: %s", ErrRefused, ep, msg)
+			}
+			return nil, fmt.Errorf("%w to %s: %s", ErrCannotConnect, ep, msg)
+		}
+		c.dialFails.Add(1)
+		c.log.Warn("cannot connect; retrying", "endpoint", ep, "err", msg, "attempt", attempt, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
 // reasonTransportLost is the reason connections() gives the machine when
 // the transport lost the server.
 const reasonTransportLost = "connection lost"
@@ -178,24 +280,20 @@ func isOhai(body []byte) bool {
 // connections dials, forwards frames to the engine, and redials with
 // backoff whenever the server is lost.
 func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
+	var pause time.Duration
 	for {
-		// Every session dials with a new Redialer, hence a new random
-		// identity (unless one is configured): a session is a new ZeroMQ
-		// peer for the server (spec 1). Reusing the identity would let the
-		// new connection replace the old one inside the server's transport
-		// before the old session is forgotten, so the new OHAI (or the old
-		// session's last NOM) would reach the wrong session and be answered
-		// with RTFM, which ends the client.
-		d, err := transport.NewRedialer(c.cfg.Connect, c.topt).Dial(ctx)
+		d, err := c.dial(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				// Refused at connection time (ZMTP PLAIN) or a bad endpoint:
 				// redialing cannot help. Leave with the error.
-				c.fail(fmt.Errorf("cannot connect to %s: %w", c.cfg.Connect, err))
+				c.fail(err)
 				c.engine.Call("stop", nil)
 			}
 			return
 		}
+		c.connected.Store(true)
+		began := time.Now()
 		c.dealer.Store(d)
 		c.mu.Lock()
 		c.sessions++
@@ -235,10 +333,27 @@ func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 			return
 		default:
 		}
-		c.log.Info("reconnecting", "endpoint", c.cfg.Connect, "why", reason)
 		// drain a duplicate loss report of the same session
 		for len(c.lost) > 0 {
 			<-c.lost
+		}
+		// Sessions that end soon after they began (a broken server, a
+		// server that drops us) are retried with a growing pause.
+		if time.Since(began) > time.Minute {
+			pause = 0
+		} else {
+			pause = min(max(2*pause, 250*time.Millisecond), 30*time.Second)
+		}
+		c.log.Info("reconnecting", "endpoint", DisplayEndpoint(c.cfg.Connect), "why", reason, "in", pause)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-c.ended:
+			t.Stop()
+			return
+		case <-t.C:
 		}
 	}
 }
@@ -249,8 +364,16 @@ func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 // (SRSLY, RTFM, a machine that died on an error).
 func (c *Client) notifications(ctx context.Context) {
 	defer close(c.done)
+	var quiet <-chan time.Time
+	if c.cfg.Once {
+		tk := time.NewTicker(c.cfg.Quiet / 10)
+		defer tk.Stop()
+		quiet = tk.C
+	}
 	for {
 		select {
+		case <-quiet:
+			c.checkQuiet()
 		case <-c.ended:
 		drain:
 			for {
@@ -271,45 +394,46 @@ func (c *Client) notifications(ctx context.Context) {
 	}
 }
 
+// checkQuiet ends --once against a server without the synced marker
+// extension: once every subscription is answered and nothing has come for
+// Quiet, the server has nothing more to send.
+func (c *Client) checkQuiet() {
+	st := c.peer.Stats
+	acked := st.AckedAt.Load()
+	if st.Synced.Load() || acked == 0 || c.noSynced.Load() {
+		return
+	}
+	select {
+	case <-c.synced:
+		return
+	default:
+	}
+	last := max(acked, st.LastChunk.Load())
+	if time.Since(time.Unix(0, last)) < c.cfg.Quiet {
+		return
+	}
+	c.noSynced.Store(true)
+	c.log.Warn("the server does not send the synced marker (an older FILEMQ server, such as the C reference): counting the sync as done, nothing more came", "for", c.cfg.Quiet)
+	c.onSynced()
+}
+
+// NoSyncedMarker reports whether --once finished by waiting out a server
+// that does not send the synced marker.
+func (c *Client) NoSyncedMarker() bool { return c.noSynced.Load() }
+
+// Connected reports whether a connection was ever made.
+func (c *Client) Connected() bool { return c.connected.Load() }
+
+// DialFailures counts the failed connection attempts.
+func (c *Client) DialFailures() int64 { return c.dialFails.Load() }
+
 func (c *Client) handle(n interp.Notification) {
 	if c.cfg.OnNote != nil {
 		c.cfg.OnNote(n)
 	}
 	switch n.Name {
 	case actions.NoteSynced:
-		c.mu.Lock()
-		problems := c.peer.Stats.Problems.Load() - c.failed
-		retry := c.cfg.Once && problems > 0 && c.sessions <= c.cfg.Retries
-		if problems > 0 {
-			c.failing++
-		} else {
-			c.failing = 0
-		}
-		failing := c.failing
-		c.mu.Unlock()
-		if problems > 0 && (retry || !c.cfg.Once) {
-			// Sync again for the files that could not be stored (a full
-			// disk may get room again): --once a few times, a running
-			// client for ever, backing off to once a minute.
-			delay := 500 * time.Millisecond
-			if !c.cfg.Once {
-				delay = min(delay<<min(failing-1, 7), time.Minute)
-			}
-			c.log.Warn("files could not be stored; syncing again", "problems", problems, "in", delay)
-			time.AfterFunc(delay, func() {
-				c.engine.Call("lost", map[string]any{"reason": "retrying failed files"})
-			})
-			if retry {
-				return
-			}
-		}
-		if c.cfg.Once && problems > 0 {
-			c.fail(fmt.Errorf("%d file(s) could not be stored", problems))
-		}
-		c.syncedOnce.Do(func() { close(c.synced) })
-		if c.cfg.Once {
-			c.Stop()
-		}
+		c.onSynced()
 	case actions.NoteLost:
 		reason, _ := n.Value.(string)
 		if reason == reasonTransportLost {
@@ -324,12 +448,49 @@ func (c *Client) handle(n interp.Notification) {
 		}
 	case actions.NoteDenied:
 		if err, ok := n.Value.(error); ok { // refused by us, not by the server
-			c.fail(fmt.Errorf("fmq client: cannot log in: %w", err))
+			c.fail(fmt.Errorf("%w: cannot log in: %w", ErrRefused, err))
 		} else {
-			c.fail(fmt.Errorf("server refused access (SRSLY): %v", n.Value))
+			c.fail(fmt.Errorf("%w: access denied (SRSLY): %v", ErrRefused, n.Value))
 		}
 	case actions.NoteRejected:
-		c.fail(fmt.Errorf("server rejected the session (RTFM): %v", n.Value))
+		c.fail(fmt.Errorf("%w: session rejected (RTFM): %v", ErrRefused, n.Value))
+	}
+}
+
+// onSynced: every subscription is in sync (the marker, or a quiet server).
+func (c *Client) onSynced() {
+	c.mu.Lock()
+	problems := c.peer.Stats.Problems.Load() - c.failed
+	retry := c.cfg.Once && problems > 0 && c.sessions <= c.cfg.Retries
+	if problems > 0 {
+		c.failing++
+	} else {
+		c.failing = 0
+	}
+	failing := c.failing
+	c.mu.Unlock()
+	if problems > 0 && (retry || !c.cfg.Once) {
+		// Sync again for the files that could not be stored (a full
+		// disk may get room again): --once a few times, a running
+		// client for ever, backing off to once a minute.
+		delay := 500 * time.Millisecond
+		if !c.cfg.Once {
+			delay = min(delay<<min(failing-1, 7), time.Minute)
+		}
+		c.log.Warn("files could not be stored; syncing again", "problems", problems, "in", delay)
+		time.AfterFunc(delay, func() {
+			c.engine.Call("lost", map[string]any{"reason": "retrying failed files"})
+		})
+		if retry {
+			return
+		}
+	}
+	if c.cfg.Once && problems > 0 {
+		c.fail(fmt.Errorf("%w: %d file(s) could not be stored", ErrPartial, problems))
+	}
+	c.syncedOnce.Do(func() { close(c.synced) })
+	if c.cfg.Once {
+		c.Stop()
 	}
 }
 

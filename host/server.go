@@ -30,10 +30,13 @@ type ServerConfig struct {
 	Passwords string            // "login:password" file: ORLY/YARLY PLAIN required when set
 	Rescan    time.Duration     // periodic rescan (0 = publish default)
 	Settle    time.Duration     // stability window (0 = publish default)
-	Transport transport.Options
-	Logger    *slog.Logger
-	Trace     bool
-	Wire      func(line string) // compact C:/S: trace of every message
+	// PublishInboxes publishes directories that are fmq inboxes (a relay
+	// republishes its own); otherwise they are left out.
+	PublishInboxes bool
+	Transport      transport.Options
+	Logger         *slog.Logger
+	Trace          bool
+	Wire           func(line string) // compact C:/S: trace of every message
 }
 
 // Server is a running FileMQ server.
@@ -82,7 +85,8 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		}
 		accounts = pf
 	}
-	tree, err := publish.New(cfg.Publish, publish.Options{Rescan: cfg.Rescan, Settle: cfg.Settle, Logger: cfg.Logger})
+	tree, err := publish.New(cfg.Publish, publish.Options{Rescan: cfg.Rescan, Settle: cfg.Settle, Logger: cfg.Logger,
+		PublishInboxes: cfg.PublishInboxes})
 	if err != nil {
 		return nil, err
 	}

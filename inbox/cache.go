@@ -172,6 +172,17 @@ func (ib *Inbox) remember(vpath string, e CacheEntry) {
 	ib.maybeSave()
 }
 
+// rememberHashed records the digest of a file found on disk: it is still
+// fmq's if its content is what fmq installed (it was only touched).
+func (ib *Inbox) rememberHashed(vpath string, e CacheEntry) {
+	ib.mu.Lock()
+	if cur, ok := ib.cache[vpath]; ok && cur.Installed && cur.SHA1 == e.SHA1 {
+		e.Installed = true
+	}
+	ib.mu.Unlock()
+	ib.remember(vpath, e)
+}
+
 func (ib *Inbox) forget(vpath string) {
 	ib.mu.Lock()
 	if _, ok := ib.cache[vpath]; ok {
@@ -321,7 +332,7 @@ func (ib *Inbox) CacheFor(prefix string) map[string]string {
 			continue // changing under us; leave it out
 		}
 		out[f.vpath] = sum
-		ib.remember(f.vpath, CacheEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA1: sum})
+		ib.rememberHashed(f.vpath, CacheEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA1: sum})
 	}
 	for _, f := range files {
 		if !f.partial || f.size == 0 || ib.busy(f.vpath) {

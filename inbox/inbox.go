@@ -156,6 +156,11 @@ type Options struct {
 	// either way; what Fsync adds is durability across power loss, at the
 	// price of two disk flushes per file.
 	Fsync bool
+	// Exact makes the inbox an exact mirror (fmqrun sync --delete): server
+	// deletes and updates apply to every file, not only to those fmq
+	// installed. Off, a file fmq did not write (or that was changed since)
+	// is never deleted or overwritten.
+	Exact bool
 }
 
 // partFile is what a Partial writes through (an *os.File; tests inject faults).
@@ -175,6 +180,9 @@ type Inbox struct {
 	log       *slog.Logger
 	saveEvery time.Duration
 	fsync     bool
+	exact     bool
+	marker    *os.File // MarkerFile, open and locked while the inbox is
+	id        string   // the inbox's id, from its marker
 
 	// dirMu keeps Delete's removal of empty parent directories from racing
 	// with Begin and Finish, which need those directories to exist.
@@ -203,6 +211,9 @@ type CacheEntry struct {
 	Size  int64  `json:"size"`
 	MTime int64  `json:"mtime_ns"` // modification time, Unix nanoseconds
 	SHA1  string `json:"sha1"`     // uppercase hex
+	// Installed: fmq wrote this file (as a server's file). Only such a
+	// file, unchanged since, may be deleted or overwritten by a server.
+	Installed bool `json:"installed,omitempty"`
 }
 
 // Open opens (creating it if needed) an inbox directory and loads its digest
@@ -221,8 +232,12 @@ func OpenOptions(dir string, opt Options) (*Inbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inbox: open %s: %w", dir, err)
 	}
-	ib := &Inbox{dir: dir, root: root, log: opt.Logger, saveEvery: opt.SaveEvery, fsync: opt.Fsync,
+	ib := &Inbox{dir: dir, root: root, log: opt.Logger, saveEvery: opt.SaveEvery, fsync: opt.Fsync, exact: opt.Exact,
 		active: make(map[string]*Partial), dirs: make(map[string]struct{})}
+	if err := ib.lock(); err != nil {
+		root.Close()
+		return nil, err
+	}
 	if ib.log == nil {
 		ib.log = slog.Default()
 	}
@@ -260,6 +275,7 @@ func (ib *Inbox) Close() error {
 	if cerr := ib.root.Close(); err == nil {
 		err = cerr
 	}
+	ib.marker.Close() // releases the lock
 	return err
 }
 

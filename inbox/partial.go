@@ -165,6 +165,9 @@ func (p *Partial) open(offset int64) error {
 	if ib.isDir(p.rel) {
 		return fmt.Errorf("%w: %q", ErrConflict, p.vpath)
 	}
+	if err := ib.mayReplace(p.vpath, p.rel, "overwritten"); err != nil {
+		return err
+	}
 	part := osPath(p.partRel)
 	if offset == 0 {
 		// Create a fresh file: O_EXCL never follows a link. Whatever is in
@@ -463,6 +466,11 @@ func (p *Partial) Finish(headers map[string]string) error {
 	}
 	ib.dirMu.RLock()
 	defer ib.dirMu.RUnlock()
+	if err := ib.mayReplace(p.vpath, p.rel, "overwritten"); err != nil {
+		ib.root.Remove(osPath(p.partRel))
+		p.end(err)
+		return err
+	}
 	// The partial sits next to the target, so the parent directory exists.
 	if err := ib.root.Rename(osPath(p.partRel), osPath(p.rel)); err != nil {
 		if ib.isDir(p.rel) {
@@ -476,7 +484,7 @@ func (p *Partial) Finish(headers map[string]string) error {
 		ib.syncDir(path.Dir(p.rel))
 	}
 	if statErr == nil {
-		ib.remember(p.vpath, CacheEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA1: sum})
+		ib.remember(p.vpath, CacheEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA1: sum, Installed: true})
 	}
 	p.end(fmt.Errorf("%w: %q finished", ErrFinished, p.vpath))
 	return nil
@@ -531,7 +539,9 @@ func (p *Partial) cancel() {
 }
 
 // Delete removes a file (a server delete): the file, its partial, and parent
-// directories left empty (never the inbox itself). A transfer of the file in
+// directories left empty (never the inbox itself). A file fmq did not
+// install, or that changed since, is kept (a *NotOwnedError) unless the
+// inbox is an exact mirror (Options.Exact). A transfer of the file in
 // progress is cancelled. A missing file is not an error. Deleting a path that
 // is a directory in the inbox returns ErrConflict.
 func (ib *Inbox) Delete(vpath string) error {
@@ -552,14 +562,22 @@ func (ib *Inbox) Delete(vpath string) error {
 	if ib.isDir(rel) {
 		return fmt.Errorf("%w: %q", ErrConflict, vpath)
 	}
+	targets := []string{rel, partName(rel)}
+	kept := ib.mayReplace(vpath, rel, "deleted")
+	if kept != nil {
+		targets = targets[1:] // the partial is ours; the file is not
+	}
 	var first error
-	for _, r := range []string{rel, partName(rel)} {
+	for _, r := range targets {
 		if err := ib.root.Remove(osPath(r)); err != nil && !notExist(err) && !errors.Is(err, syscall.ENOTDIR) && first == nil {
 			first = fmt.Errorf("inbox: delete %q: %w", vpath, err)
 			if uerr := ib.throughLink(vpath, rel); uerr != nil {
 				first = uerr
 			}
 		}
+	}
+	if kept != nil {
+		return kept
 	}
 	ib.forget(vpath)
 	ib.dirMu.Lock()

@@ -8,7 +8,8 @@
 // Virtual paths: a file's virtual path is alias + "/" + its path relative to the
 // mounted directory, with "/" separators; the alias "/" means the root, so a file
 // a/b.txt under alias "/" is "/a/b.txt". Hidden files and directories (a name
-// starting with ".") are never published. Symbolic links inside a published
+// starting with ".") are never published, nor is a directory that is an fmq
+// inbox (Options.PublishInboxes). Symbolic links inside a published
 // directory are followed only when their target stays inside that directory
 // (every file access goes through an os.Root).
 //
@@ -97,6 +98,10 @@ type Options struct {
 	Settle time.Duration
 	// Logger receives debug and warning messages. nil = slog.Default().
 	Logger *slog.Logger
+	// PublishInboxes publishes directories that are fmq inboxes (they hold
+	// an inbox marker or digest cache), which are otherwise left out with a
+	// warning. A relay sets it: republishing its inbox is its job.
+	PublishInboxes bool
 
 	// testReady, if set, is called once Watch has registered its watches.
 	testReady func()
@@ -147,6 +152,9 @@ type Tree struct {
 	digests  map[string]digestEntry // whole-file digests by virtual path
 	inflight map[string]*digestCall
 	prefixes prefixCache
+
+	inboxes  inboxSet   // fmq inboxes met while scanning
+	problems problemSet // files found but not published
 }
 
 // New validates the mounts, opens them and scans them once (all files found are

@@ -55,7 +55,9 @@ type dirNode struct {
 	vdir   string
 	fsPath string // physical path, as given to fsnotify
 	id     fileID
-	link   bool // reached through a symbolic link
+	link   bool              // reached through a symbolic link
+	inbox  bool              // an fmq inbox: seen and left out (warned once)
+	odd    map[string]string // names not published, and why
 	depth  int
 	parent *dirNode
 	files  map[string]Entry    // last observation of the files in it, by name
@@ -177,9 +179,28 @@ func (s *scanner) read(n *dirNode) dirResult {
 		return dirResult{err: err}
 	}
 	res := dirResult{files: make(map[string]Entry, len(ents)), dirs: map[string]subInfo{}}
+	var odd map[string]string // names that cannot be published, and why
+	defer func() { s.reportOdd(n, odd) }()
 	for _, d := range ents {
 		name := d.Name()
-		if strings.HasPrefix(name, ".") || !goodName(name) {
+		if (name == inboxMarker || name == inboxCache) && !s.t.opt.PublishInboxes {
+			// An fmq inbox: publishing it would feed a mirror into itself.
+			s.t.inboxes.add(readInboxID(root, osRel(relJoin(n.rel, inboxMarker))), n.vdir)
+			if !n.inbox {
+				n.inbox = true
+				s.t.log.Warn("publish: not publishing an fmq inbox (serve --publish-inboxes would)", "path", n.fsPath)
+			}
+			odd = nil
+			return dirResult{files: map[string]Entry{}, dirs: map[string]subInfo{}}
+		}
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		if why := oddName(name); why != "" {
+			if odd == nil {
+				odd = map[string]string{}
+			}
+			odd[name] = why
 			continue
 		}
 		rel := relJoin(n.rel, name)
@@ -214,14 +235,16 @@ func (s *scanner) read(n *dirNode) dirResult {
 	return res
 }
 
-// goodName rejects names a client would refuse (control characters, backslash).
-func goodName(name string) bool {
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c < 0x20 || c == 0x7f || c == '\\' {
-			return false
+// reportOdd records the names of n that cannot be published, warning
+// once about each new one (the client is told too: Tree.Unpublishable).
+func (s *scanner) reportOdd(n *dirNode, odd map[string]string) {
+	for name, why := range odd {
+		if _, seen := n.odd[name]; !seen {
+			s.t.log.Warn("publish: file not published", "path", filepath.Join(n.fsPath, name), "why", why)
 		}
 	}
-	return true
+	n.odd = odd
+	s.t.problems.setOdd(n.vdir, odd)
 }
 
 // process rescans the given directories (and any new subdirectory found, in
@@ -273,6 +296,11 @@ func (s *scanner) process(dirty []*dirNode, now time.Time, force bool) []Change 
 		s.recheck(now)
 	}
 	s.promote(now, force, &ch)
+	unsettled := make(map[string]bool, len(s.cand))
+	for vp := range s.cand {
+		unsettled[vp] = true
+	}
+	s.t.problems.setUnsettled(unsettled)
 	return s.apply(&ch)
 }
 
@@ -383,6 +411,7 @@ func (s *scanner) removeTree(n *dirNode, ch *changeSet) {
 	if s.byFS[n.fsPath] == n {
 		delete(s.byFS, n.fsPath)
 	}
+	s.t.problems.setOdd(n.vdir, nil)
 	if s.w != nil {
 		_ = s.w.Remove(n.fsPath) // may already be gone with the directory
 	}

@@ -164,8 +164,8 @@ func (t *Tree) Watch(ctx context.Context, fn func([]Change)) error {
 // whether anything was marked.
 func (s *scanner) event(ev fsnotify.Event, dirty map[*dirNode]bool) bool {
 	name := filepath.Clean(ev.Name)
-	if strings.HasPrefix(filepath.Base(name), ".") {
-		return false // hidden names are never published
+	if base := filepath.Base(name); strings.HasPrefix(base, ".") && base != inboxMarker && base != inboxCache {
+		return false // hidden names are never published (an inbox marker makes its directory unpublished)
 	}
 	marked := false
 	if n, ok := s.byFS[filepath.Dir(name)]; ok {

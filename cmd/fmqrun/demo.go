@@ -69,7 +69,7 @@ func demo(ctx context.Context, env *Env, size int64, keep bool) error {
 	}
 	defer srv.Close()
 	fmt.Fprintf(env.Stdout, "serving %s on %s (%d files)\n", pub, srv.Endpoint(), srv.Tree().Len())
-	sum, err := syncRun(ctx, env, host.ClientConfig{Connect: srv.Endpoint(), Subscribe: []string{"/"}, Inbox: in, Once: true, Logger: quietLogger(env)}, "auto", quietLogger(env))
+	sum, err := syncRun(ctx, env, host.ClientConfig{Connect: srv.Endpoint(), Subscribe: []string{"/"}, Inbox: in, Once: true, Logger: quietLogger(env)}, "auto", 0, quietLogger(env))
 	if err != nil {
 		return err
 	}

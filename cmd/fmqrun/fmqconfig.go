@@ -54,17 +54,18 @@ type Config struct {
 		JSON  bool   `toml:"json"`
 	} `toml:"log"`
 	Server struct {
-		Bind          string            `toml:"bind"`
-		Publish       []string          `toml:"publish"`
-		Passwords     string            `toml:"passwords"`
-		ZMTPPasswords string            `toml:"zmtp_passwords"`
-		CurveSecret   string            `toml:"curve_secret_file"`
-		CurveClients  string            `toml:"curve_clients"`
-		Machine       string            `toml:"machine"`
-		Rescan        duration          `toml:"rescan"`
-		Settle        duration          `toml:"settle"`
-		Settings      map[string]any    `toml:"settings"`
-		settings      map[string]string `toml:"-"`
+		Bind           string            `toml:"bind"`
+		Publish        []string          `toml:"publish"`
+		Passwords      string            `toml:"passwords"`
+		ZMTPPasswords  string            `toml:"zmtp_passwords"`
+		CurveSecret    string            `toml:"curve_secret_file"`
+		CurveClients   string            `toml:"curve_clients"`
+		Machine        string            `toml:"machine"`
+		Rescan         duration          `toml:"rescan"`
+		Settle         duration          `toml:"settle"`
+		PublishInboxes bool              `toml:"publish_inboxes"`
+		Settings       map[string]any    `toml:"settings"`
+		settings       map[string]string `toml:"-"`
 	} `toml:"server"`
 	Client struct {
 		Connect          string         `toml:"connect"`
@@ -79,6 +80,7 @@ type Config struct {
 		Machine          string         `toml:"machine"`
 		Once             bool           `toml:"once"`
 		Fsync            bool           `toml:"fsync"`
+		Delete           bool           `toml:"delete"`
 		Settings         map[string]any `toml:"settings"`
 	} `toml:"client"`
 }

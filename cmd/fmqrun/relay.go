@@ -86,6 +86,8 @@ func runRelay(ctx context.Context, env *Env, args []string) int {
 		Passwords: pick(*passwords != "", *passwords, cfg.Server.Passwords, ""),
 		Settle:    200 * time.Millisecond,
 		Logger:    log.With("side", "downstream"),
+		// The relay's inbox is what it publishes.
+		PublishInboxes: true,
 	})
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
@@ -98,7 +100,7 @@ func runRelay(ctx context.Context, env *Env, args []string) int {
 			return 1
 		}
 	}
-	sum, err := syncRun(ctx, env, cc, "never", log)
+	sum, err := syncRun(ctx, env, cc, "never", 0, log)
 	log.Info("relay stopped", "files", sum.Files, "bytes", sum.Bytes, "sessions", sum.Sessions)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)

@@ -38,6 +38,7 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 	machine := fs.String("machine", "", "server machine file (default: the embedded fmq_server.toml)")
 	printEP := fs.String("print-endpoint", "", "write the bound endpoint to this file once serving")
 	rescan := fs.Duration("rescan", 0, "full rescan period, the safety net of file notifications (default 5s)")
+	pubInboxes := fs.Bool("publish-inboxes", false, "publish directories that are fmq inboxes too (left out by default: a mirror fed into its own source grows without end)")
 	settle := fs.Duration("settle", 0, "stability window before a changed file is published (default 500ms)")
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stderr, "usage: fmqrun serve [flags]\n\nPublishes directories over FILEMQ until interrupted. SIGHUP reloads the machine file.\n\nflags:\n")
@@ -85,15 +86,16 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 		return 2
 	}
 	sc := host.ServerConfig{
-		Machine:   pick(given["machine"], *machine, cfg.Server.Machine, ""),
-		Publish:   mounts,
-		Bind:      pick(given["bind"], *bind, cfg.Server.Bind, "tcp://*:5670"),
-		Settings:  settings,
-		Passwords: pick(given["passwords"], *passwords, cfg.Server.Passwords, ""),
-		Rescan:    durPick(given["rescan"], *rescan, cfg.Server.Rescan.Duration),
-		Settle:    durPick(given["settle"], *settle, cfg.Server.Settle.Duration),
-		Logger:    log,
-		Trace:     cf.trace,
+		Machine:        pick(given["machine"], *machine, cfg.Server.Machine, ""),
+		Publish:        mounts,
+		Bind:           pick(given["bind"], *bind, cfg.Server.Bind, "tcp://*:5670"),
+		Settings:       settings,
+		Passwords:      pick(given["passwords"], *passwords, cfg.Server.Passwords, ""),
+		Rescan:         durPick(given["rescan"], *rescan, cfg.Server.Rescan.Duration),
+		Settle:         durPick(given["settle"], *settle, cfg.Server.Settle.Duration),
+		PublishInboxes: *pubInboxes || cfg.Server.PublishInboxes,
+		Logger:         log,
+		Trace:          cf.trace,
 	}
 	if cf.wire {
 		w := &syncWriter{w: env.Stderr}

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/fmq/fmq/actions"
 	"github.com/fmq/fmq/host"
+	"github.com/fmq/fmq/interp"
 	"github.com/fmq/fmq/transport"
 )
 
@@ -30,19 +34,52 @@ func init() {
 	})
 }
 
+// Exit codes of sync (and relay), documented in --help and the README.
+const (
+	exitOK          = 0 // in sync: every file transferred
+	exitPartial     = 1 // some files were not transferred (see problems, refused, conflicts, server_errors)
+	exitUsage       = 2 // bad command line or configuration
+	exitInterrupted = 3 // --once interrupted (SIGINT, SIGTERM) before the end of the sync
+	exitConnect     = 4 // cannot connect: bad endpoint, unknown host, nothing answering within --timeout
+	exitRefused     = 5 // refused by the server: login (SRSLY), protocol or subscription (RTFM), ZeroMQ PLAIN
+	exitTimeout     = 6 // --timeout elapsed before the sync completed
+	exitFailed      = 7 // local failure: the inbox cannot be opened or is in use by another client
+)
+
+const exitCodesHelp = `exit codes:
+  0  in sync: every file transferred
+  1  partial transfer: some files were not transferred (problems, refused, conflicts, server errors)
+  2  usage error
+  3  interrupted (SIGINT, SIGTERM) before --once finished
+  4  cannot connect (bad endpoint, unknown host, nothing answering within --timeout)
+  5  refused by the server (login, protocol, a subscription it will not serve, ZeroMQ PLAIN)
+  6  --timeout elapsed before the sync completed
+  7  local failure (the inbox cannot be opened, or another client is using it)
+`
+
+// maxListed bounds the per-file messages kept for the summary.
+const maxListed = 100
+
 // syncSummary is the --json line and the source of the text summary.
 type syncSummary struct {
-	Files        int64  `json:"files"`
-	Deleted      int64  `json:"deleted"`
-	Bytes        int64  `json:"bytes"`
-	ResumedBytes int64  `json:"resumed_bytes"`
-	Problems     int64  `json:"problems"`
-	Refused      int64  `json:"refused"`
-	Sessions     int    `json:"sessions"`
-	ElapsedMS    int64  `json:"elapsed_ms"`
-	FirstByteMS  int64  `json:"first_byte_ms"`
-	CreditWindow int64  `json:"credit_window"`
-	Error        string `json:"error,omitempty"`
+	Status       string   `json:"status"` // ok, partial, interrupted, cannot-connect, refused, timeout, failed
+	ExitCode     int      `json:"exit_code"`
+	Files        int64    `json:"files"`
+	Deleted      int64    `json:"deleted"`
+	Bytes        int64    `json:"bytes"`
+	ResumedBytes int64    `json:"resumed_bytes"`
+	Problems     int64    `json:"problems"`      // files that could not be stored here
+	Refused      int64    `json:"refused"`       // unsafe or unsubscribed names the server sent
+	Conflicts    int64    `json:"conflicts"`     // server files not installed over files fmq did not write
+	ServerErrors int64    `json:"server_errors"` // files the server could not send
+	Kept         int64    `json:"kept"`          // files fmq did not write, kept although the server has no such file
+	Sessions     int      `json:"sessions"`
+	ElapsedMS    int64    `json:"elapsed_ms"`
+	FirstByteMS  int64    `json:"first_byte_ms"`
+	CreditWindow int64    `json:"credit_window"`
+	NoSynced     bool     `json:"no_synced_marker,omitempty"` // the server never sent the synced marker: --once waited for quiet
+	Messages     []string `json:"messages,omitempty"`         // per-file problems, first 100
+	Error        string   `json:"error,omitempty"`
 }
 
 type clientFlags struct {
@@ -50,7 +87,7 @@ type clientFlags struct {
 	zmtpLogin, zmtpPasswordFile                  string
 	curveServerKey, curveSecretFile              string
 	subs                                         multiFlag
-	once, fsync                                  bool
+	once, fsync, delete                          bool
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
@@ -64,6 +101,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.curveServerKey, "curve-server-key", "", "encrypt with ZeroMQ CURVE: the server's public key (40 Z85 characters, or its NAME.pub file)")
 	fs.StringVar(&f.curveSecretFile, "curve-secret-file", "", "with CURVE, our own secret key file (fmqrun keygen; default: a fresh key pair per run)")
 	fs.StringVar(&f.machine, "machine", "", "client machine file (default: the embedded fmq_client.toml)")
+	fs.BoolVar(&f.delete, "delete", false, "exact mirror: also delete and overwrite files fmq did not write, when the server deletes or sends them (never outside the subscriptions)")
 	fs.BoolVar(&f.fsync, "fsync", false, "flush each received file to disk before renaming it into place (durable across power loss; slower)")
 }
 
@@ -88,9 +126,13 @@ func (f *clientFlags) config(fs *flag.FlagSet, cf *commonFlags, cfg *Config, log
 		Logger:    log,
 		Trace:     cf.trace,
 		Fsync:     f.fsync || cfg.Client.Fsync,
+		Delete:    f.delete || cfg.Client.Delete,
 	}
 	if cc.Connect == "" || cc.Inbox == "" {
 		return cc, errors.New("--connect and --inbox are required")
+	}
+	if err := checkConnect(cc.Connect); err != nil {
+		return cc, err
 	}
 	if pf := pick(given["password-file"], f.passwordFile, cfg.Client.PasswordFile, ""); pf != "" {
 		pw, err := readSecret(pf)
@@ -130,14 +172,17 @@ func runSync(ctx context.Context, env *Env, args []string) int {
 	cf.register(fs)
 	var f clientFlags
 	f.register(fs)
-	fs.BoolVar(&f.once, "once", false, "exit once the tree is in sync (exit 1 if files could not be stored)")
+	fs.BoolVar(&f.once, "once", false, "exit once the tree is in sync (see the exit codes below)")
+	timeout := fs.Duration("timeout", 0, "with --once: give up after this long (exit 4 if never connected, else 6)")
 	jsonOut := fs.Bool("json", false, "print the summary as one JSON line on stdout")
 	progress := fs.String("progress", "auto", "progress bar: auto (on a terminal), always, never")
 	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "usage: fmqrun sync --connect ENDPOINT [--subscribe PATH]... --inbox DIR [flags]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: fmqrun sync --connect ENDPOINT [--subscribe PATH]... --inbox DIR [flags]\n\n"+
 			"Mirrors subscribed paths into DIR; keeps running and applying changes unless --once.\n"+
-			"Ctrl-C leaves politely (KTHXBAI) and keeps a partial file resumable.\n\nflags:\n")
+			"Ctrl-C leaves politely (KTHXBAI) and keeps a partial file resumable.\n"+
+			"Files fmq did not write are never deleted or overwritten unless --delete is given.\n\nflags:\n")
 		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), "\n"+exitCodesHelp)
 	}
 	if rest, err := parseInterspersed(fs, args); err != nil || len(rest) > 0 {
 		if err != nil {
@@ -168,42 +213,107 @@ func runSync(ctx context.Context, env *Env, args []string) int {
 		return 2
 	}
 	cc.Once = f.once || cfg.Client.Once
+	if *timeout < 0 || (*timeout > 0 && !cc.Once) {
+		fmt.Fprintln(env.Stderr, "fmqrun sync: --timeout needs --once and a positive duration")
+		return exitUsage
+	}
 	if cf.wire {
 		w := &syncWriter{w: env.Stderr}
 		cc.Wire = w.line
 	}
 	setClientMemoryLimit(cc.Settings, log)
-	sum, err := syncRun(ctx, env, cc, *progress, log)
+	sum, err := syncRun(ctx, env, cc, *progress, *timeout, log)
 	if *jsonOut {
 		b, _ := json.Marshal(sum)
 		fmt.Fprintln(env.Stdout, string(b))
 	} else {
-		fmt.Fprintf(env.Stderr, "fmqrun sync: %d files (%s) received, %d deleted, %s resumed, %d problems, %d refused, in %s over %d session(s)\n",
-			sum.Files, humanBytes(sum.Bytes), sum.Deleted, humanBytes(sum.ResumedBytes), sum.Problems, sum.Refused,
-			time.Duration(sum.ElapsedMS)*time.Millisecond, sum.Sessions)
+		printSummary(env.Stderr, "fmqrun sync", sum)
 	}
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "fmqrun sync:", err)
-		return 1
 	}
-	return 0
+	return sum.ExitCode
+}
+
+// printSummary writes the text summary: counts, then what went wrong.
+func printSummary(w io.Writer, who string, sum syncSummary) {
+	fmt.Fprintf(w, "%s: %s: %d files (%s) received, %d deleted, %s resumed, %d problems, %d refused, %d conflicts, %d server errors, %d kept, in %s over %d session(s)\n",
+		who, sum.Status, sum.Files, humanBytes(sum.Bytes), sum.Deleted, humanBytes(sum.ResumedBytes), sum.Problems, sum.Refused,
+		sum.Conflicts, sum.ServerErrors, sum.Kept, time.Duration(sum.ElapsedMS)*time.Millisecond, sum.Sessions)
+	for _, m := range sum.Messages {
+		fmt.Fprintf(w, "  %s\n", m)
+	}
+	if n := sum.Problems + sum.Refused + sum.Conflicts + sum.ServerErrors - int64(len(sum.Messages)); n > 0 && len(sum.Messages) == maxListed {
+		fmt.Fprintf(w, "  ... and more (see the log)\n")
+	}
+}
+
+// outcome decides the status and exit code of a finished sync.
+func outcome(sum *syncSummary, err error, once, interrupted, timedOut, connected bool) {
+	bad := sum.Problems + sum.Refused + sum.Conflicts + sum.ServerErrors
+	switch {
+	case errors.Is(err, host.ErrRefused):
+		sum.Status, sum.ExitCode = "refused", exitRefused
+	case errors.Is(err, host.ErrCannotConnect), timedOut && !connected:
+		sum.Status, sum.ExitCode = "cannot-connect", exitConnect
+	case timedOut:
+		sum.Status, sum.ExitCode = "timeout", exitTimeout
+	case interrupted && once:
+		sum.Status, sum.ExitCode = "interrupted", exitInterrupted
+	case err != nil && !errors.Is(err, host.ErrPartial):
+		sum.Status, sum.ExitCode = "failed", exitFailed
+	case err != nil, bad > 0:
+		sum.Status, sum.ExitCode = "partial", exitPartial
+	default:
+		sum.Status, sum.ExitCode = "ok", exitOK
+	}
 }
 
 // syncRun runs a client until it is done (--once), interrupted or refused.
-func syncRun(ctx context.Context, env *Env, cc host.ClientConfig, progress string, log *slog.Logger) (syncSummary, error) {
+// The summary's Status and ExitCode tell how it ended.
+func syncRun(ctx context.Context, env *Env, cc host.ClientConfig, progress string, timeout time.Duration, log *slog.Logger) (syncSummary, error) {
 	start := time.Now()
+	var msgMu sync.Mutex
+	var msgs []string
+	cc.OnNote = func(n interp.Notification) {
+		switch n.Name {
+		case actions.NoteProblem, actions.NoteRefused, actions.NoteConflict, actions.NoteError:
+			msgMu.Lock()
+			if len(msgs) < maxListed {
+				msgs = append(msgs, fmt.Sprintf("%s: %v", n.Name, n.Value))
+			}
+			msgMu.Unlock()
+		}
+	}
 	cl, err := host.StartClient(cc)
 	if err != nil {
-		return syncSummary{Error: err.Error()}, err
+		sum := syncSummary{Error: err.Error()}
+		outcome(&sum, err, cc.Once, false, false, false)
+		return sum, err
 	}
 	bar := newBar(env.Stderr, progress)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	interrupted := false
+	var deadline <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	interrupted, timedOut := false, false
 loop:
 	for {
 		select {
 		case <-cl.Done():
+			break loop
+		case <-deadline:
+			timedOut = true
+			log.Warn("--timeout elapsed: leaving (KTHXBAI), partial file kept", "timeout", timeout)
+			cl.Stop()
+			select {
+			case <-cl.Done():
+			case <-time.After(3 * time.Second):
+			}
 			break loop
 		case <-ctx.Done():
 			if !interrupted {
@@ -231,14 +341,27 @@ loop:
 	sum := syncSummary{
 		Files: st.Files.Load(), Deleted: st.Deleted.Load(), Bytes: st.Bytes.Load(),
 		ResumedBytes: st.Resumed.Load(), Problems: st.Problems.Load(), Refused: st.Refused.Load(),
+		Conflicts: st.Conflicts.Load(), ServerErrors: st.Errors.Load(), Kept: st.Kept.Load(),
 		Sessions: cl.Sessions(), ElapsedMS: time.Since(start).Milliseconds(), CreditWindow: st.Window.Load(),
+		NoSynced: cl.NoSyncedMarker(),
 	}
+	msgMu.Lock()
+	sum.Messages = append([]string(nil), msgs...)
+	msgMu.Unlock()
 	if fb := st.FirstByte.Load(); fb > 0 {
 		sum.FirstByteMS = time.Unix(0, fb).Sub(start).Milliseconds()
+	}
+	if cerr == nil && cc.Once && !interrupted && !timedOut {
+		select {
+		case <-cl.Synced():
+		default: // the machine ended without a sync and without saying why
+			cerr = errors.New("the client ended before the sync completed (see the log)")
+		}
 	}
 	if cerr != nil {
 		sum.Error = cerr.Error()
 	}
+	outcome(&sum, cerr, cc.Once, interrupted, timedOut, cl.Connected())
 	return sum, cerr
 }
 
@@ -325,4 +448,23 @@ func setClientMemoryLimit(settings map[string]string, log *slog.Logger) {
 	limit := 8<<20 + 2*window
 	debug.SetMemoryLimit(limit)
 	log.Debug("soft memory limit", "bytes", limit)
+}
+
+// checkConnect validates a --connect endpoint: tcp://HOST:PORT.
+func checkConnect(ep string) error {
+	rest, ok := strings.CutPrefix(ep, "tcp://")
+	if !ok {
+		return fmt.Errorf("--connect %q: want tcp://HOST:PORT", ep)
+	}
+	h, port, err := net.SplitHostPort(rest)
+	if err != nil {
+		return fmt.Errorf("--connect %q: want tcp://HOST:PORT (%v)", ep, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("--connect %q: port %q is not a number from 1 to 65535", ep, port)
+	}
+	if h == "" || h == "*" {
+		return fmt.Errorf("--connect %q: no host (want tcp://HOST:PORT, e.g. tcp://127.0.0.1:5670)", ep)
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fmq/fmq/host"
+	"github.com/fmq/fmq/inbox"
 	"github.com/fmq/fmq/publish"
 )
 
@@ -54,8 +55,8 @@ func TestAuthentication(t *testing.T) {
 			}
 			t.Logf("Wait: %v", err)
 			c.Close()
-			if got := listAll(t, in); len(got) != 0 {
-				t.Errorf("inbox holds %v after a refused login", got)
+			if got := listAll(t, in); len(got) != 1 || got[0] != inbox.MarkerFile {
+				t.Errorf("inbox holds %v after a refused login, want only its marker", got)
 			}
 			if n := c.Sessions(); n != 1 {
 				t.Errorf("%d sessions: a refused client must not retry", n)
@@ -85,6 +86,8 @@ func TestRelayChain(t *testing.T) {
 		Settle:  100 * time.Millisecond, // the relay's files are new: short stability window
 		Rescan:  500 * time.Millisecond,
 		Logger:  testLogger(),
+		// The relay republishes its inbox.
+		PublishInboxes: true,
 	})
 	if err != nil {
 		t.Fatal(err)

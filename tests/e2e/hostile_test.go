@@ -155,8 +155,13 @@ func TestHostileServer(t *testing.T) {
 			t.Errorf("legitimate file %s: %d bytes, err %v", name, len(b), err)
 		}
 	}
-	if fi, err := os.Lstat(filepath.Join(in, "flink")); err != nil || !fi.Mode().IsRegular() {
-		t.Errorf("flink: want a regular file replacing the link, got %v, %v", fi, err)
+	// The link planted in the inbox is not fmq's: neither followed nor
+	// replaced, and the file the server sent under its name is a conflict.
+	if fi, err := os.Lstat(filepath.Join(in, "flink")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("flink: want the planted link kept, got %v, %v", fi, err)
+	}
+	if n := st.Conflicts.Load(); n != 1 {
+		t.Errorf("Stats().Conflicts = %d, want 1 (flink)", n)
 	}
 	if n := st.Refused.Load(); n < int64(len(hostile)+len(linked)+4) {
 		t.Errorf("Stats().Refused = %d, want at least %d (every hostile name and delete)", n, len(hostile)+len(linked)+4)

@@ -1,0 +1,111 @@
+package inbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Issue 11: a file of the user's own in the inbox (inbox/thesis.txt) was
+// deleted by the first sync. Only files fmq installed, unchanged since, go.
+func TestDeleteOnlyWhatFmqInstalled(t *testing.T) {
+	d := t.TempDir()
+	os.WriteFile(filepath.Join(d, "thesis.txt"), []byte("years of work"), 0o644)
+	ib := open(t, d)
+	if err := ib.Delete("/thesis.txt"); !errors.Is(err, ErrNotOwned) {
+		t.Fatalf("delete of the user's file: %v, want ErrNotOwned", err)
+	}
+	if got := readFile(t, filepath.Join(d, "thesis.txt")); got != "years of work" {
+		t.Fatalf("user file changed: %q", got)
+	}
+	// An update over it is refused before anything is received.
+	if _, err := ib.Begin("/thesis.txt", 0); !errors.Is(err, ErrNotOwned) {
+		t.Fatalf("update over the user's file: %v, want ErrNotOwned", err)
+	}
+	// A file fmq installed goes.
+	if err := receive(t, ib, "/a/mine", []byte("fmq's"), 0, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	ib.CacheFor("/") // hashing the inbox keeps the mark
+	if err := ib.Delete("/a/mine"); err != nil || exists(filepath.Join(d, "a")) {
+		t.Fatalf("delete of an installed file: %v", err)
+	}
+	// An installed file the user edited since is the user's: kept.
+	if err := receive(t, ib, "/edited", []byte("v1"), 0, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(d, "edited")
+	os.WriteFile(p, []byte("my notes"), 0o644)
+	os.Chtimes(p, time.Now().Add(time.Minute), time.Now().Add(time.Minute))
+	ib.CacheFor("/")
+	if err := ib.Delete("/edited"); !errors.Is(err, ErrNotOwned) || readFile(t, p) != "my notes" {
+		t.Fatalf("delete of an edited file: %v", err)
+	}
+	// Only touched (same content, new mtime): still fmq's.
+	if err := receive(t, ib, "/touched", []byte("t"), 0, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(2 * time.Minute)
+	os.Chtimes(filepath.Join(d, "touched"), later, later)
+	if err := ib.Delete("/touched"); err != nil || exists(filepath.Join(d, "touched")) {
+		t.Fatalf("delete of a touched file: %v", err)
+	}
+	// The mark survives a restart.
+	if err := receive(t, ib, "/kept-mark", []byte("k"), 0, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	ib.Close()
+	ib2 := open(t, d)
+	if err := ib2.Delete("/kept-mark"); err != nil || exists(filepath.Join(d, "kept-mark")) {
+		t.Fatalf("delete after reopen: %v", err)
+	}
+	if err := ib2.Delete("/thesis.txt"); !errors.Is(err, ErrNotOwned) {
+		t.Fatalf("delete of the user's file after reopen: %v", err)
+	}
+}
+
+// --delete (Options.Exact) asks for an exact mirror: the user's files go too.
+func TestExactMirrorDeletesAnything(t *testing.T) {
+	d := t.TempDir()
+	os.WriteFile(filepath.Join(d, "stray.txt"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(d, "over.txt"), []byte("x"), 0o644)
+	ib, err := OpenOptions(d, Options{Logger: quiet, Exact: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ib.Close()
+	if err := ib.Delete("/stray.txt"); err != nil || exists(filepath.Join(d, "stray.txt")) {
+		t.Fatalf("exact delete: %v", err)
+	}
+	if err := receive(t, ib, "/over.txt", []byte("server"), 0, 3, nil); err != nil || readFile(t, filepath.Join(d, "over.txt")) != "server" {
+		t.Fatalf("exact overwrite: %v", err)
+	}
+}
+
+// Issue 11: two clients on one inbox raced on the same partial file. The
+// second is refused with a clear message naming the first.
+func TestInboxLock(t *testing.T) {
+	d := t.TempDir()
+	ib := open(t, d)
+	_, err := OpenOptions(d, Options{Logger: quiet})
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) ||
+		!strings.Contains(err.Error(), d) {
+		t.Fatalf("second open: %v", err)
+	}
+	id := ib.ID()
+	if len(id) != 32 {
+		t.Fatalf("id %q", id)
+	}
+	ib.Close()
+	ib2 := open(t, d)
+	if ib2.ID() != id {
+		t.Fatalf("id changed across runs: %q -> %q", id, ib2.ID())
+	}
+	if cf := ib2.CacheFor("/"); len(cf) != 0 {
+		t.Fatalf("the marker is advertised: %v", cf)
+	}
+}
