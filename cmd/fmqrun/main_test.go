@@ -64,7 +64,7 @@ func TestNomEndToEndInProcess(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(srvOut.String(), "notify") && time.Now().Before(deadline) {
+	for !strings.Contains(srvOut.String(), "served grace") && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()

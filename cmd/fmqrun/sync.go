@@ -320,12 +320,8 @@ loop:
 				interrupted = true
 				log.Info("interrupted: leaving (KTHXBAI), partial file kept")
 				cl.Stop()
-				go func() { // a server that never answers must not keep us
-					time.Sleep(3 * time.Second)
-					cl.Close()
-				}()
 			}
-			select {
+			select { // a server that never answers must not keep us: Close below cuts it
 			case <-cl.Done():
 			case <-time.After(3 * time.Second):
 			}

@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// served is an fmqrun serve running in this process.
+type served struct {
+	ep     string
+	stderr *lockedBuffer
+	stop   func() int
+}
+
+func startServe(t *testing.T, args ...string) *served {
+	t.Helper()
+	epFile := filepath.Join(t.TempDir(), "ep")
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &served{stderr: &lockedBuffer{}}
+	done := make(chan int, 1)
+	go func() {
+		done <- runMain(ctx, &Env{Stdout: &lockedBuffer{}, Stderr: s.stderr},
+			append([]string{"serve", "--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile}, args...))
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.ep == "" {
+		if b, err := os.ReadFile(epFile); err == nil && len(b) > 0 {
+			s.ep = strings.TrimSpace(string(b))
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d: %s", code, s.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve not ready: %s", s.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopped := false
+	code := 0
+	s.stop = func() int {
+		if !stopped {
+			stopped = true
+			cancel()
+			code = <-done
+		}
+		return code
+	}
+	t.Cleanup(func() { s.stop() })
+	return s
+}
+
+// syncOnce runs fmqrun sync --once --json and returns its exit code,
+// summary and stderr.
+func syncOnce(t *testing.T, args ...string) (int, syncSummary, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out, errb lockedBuffer
+	code := runMain(ctx, &Env{Stdout: &out, Stderr: &errb},
+		append([]string{"sync", "--once", "--json", "--progress", "never"}, args...))
+	var sum syncSummary
+	if line := strings.TrimSpace(out.String()); line != "" {
+		if err := json.Unmarshal([]byte(line), &sum); err != nil {
+			t.Fatalf("--json printed %q: %v", line, err)
+		}
+	}
+	if sum.ExitCode != code && out.String() != "" {
+		t.Errorf("summary exit_code %d, process exit %d", sum.ExitCode, code)
+	}
+	return code, sum, errb.String()
+}
+
+func write(t *testing.T, dir, rel, data string) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(p, old, old)
+}
+
+func readOr(p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return string(b)
+}
+
+// Issue 11: "a file of the user's own in the inbox (inbox/thesis.txt) is
+// deleted on the first sync --once ("1 deleted", exit 0, no warning)". It is
+// kept and counted; --delete asks for an exact mirror.
+func TestSyncKeepsUserFiles(t *testing.T) {
+	pub, in := t.TempDir(), t.TempDir()
+	write(t, pub, "a.txt", "published")
+	write(t, in, "thesis.txt", "years of work")
+	srv := startServe(t, "--publish", pub)
+	code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in)
+	if code != exitOK || sum.Status != "ok" || sum.Deleted != 0 || sum.Kept != 1 || sum.Files != 1 {
+		t.Fatalf("exit %d, summary %+v\n%s", code, sum, errs)
+	}
+	if got := readOr(filepath.Join(in, "thesis.txt")); got != "years of work" {
+		t.Fatalf("thesis.txt: %s", got)
+	}
+	if !strings.Contains(errs, "kept a file fmq did not write") {
+		t.Errorf("no word about the kept file:\n%s", errs)
+	}
+	// A server file over a user's file of the same name: not overwritten;
+	// a conflict, and a partial transfer.
+	write(t, in, "a.txt", "my own a.txt")
+	os.Chtimes(filepath.Join(in, "a.txt"), time.Now(), time.Now())
+	code, sum, errs = syncOnce(t, "--connect", srv.ep, "--inbox", in)
+	if code != exitPartial || sum.Conflicts != 1 || readOr(filepath.Join(in, "a.txt")) != "my own a.txt" {
+		t.Fatalf("over the user's a.txt: exit %d, summary %+v\n%s", code, sum, errs)
+	}
+	if len(sum.Messages) != 1 || !strings.Contains(sum.Messages[0], "was not written by fmq") {
+		t.Errorf("messages %q", sum.Messages)
+	}
+	// A file fmq installed and the server deleted goes.
+	write(t, pub, "b.txt", "soon gone")
+	srv.stop()
+	os.Remove(filepath.Join(in, "a.txt"))
+	srv = startServe(t, "--publish", pub)
+	if code, sum, errs = syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Files != 2 {
+		t.Fatalf("exit %d, summary %+v\n%s", code, sum, errs)
+	}
+	srv.stop()
+	os.Remove(filepath.Join(pub, "b.txt"))
+	srv = startServe(t, "--publish", pub)
+	code, sum, errs = syncOnce(t, "--connect", srv.ep, "--inbox", in)
+	if code != exitOK || sum.Deleted != 1 || readOr(filepath.Join(in, "b.txt")) == "soon gone" {
+		t.Fatalf("server delete: exit %d, summary %+v\n%s", code, sum, errs)
+	}
+	if readOr(filepath.Join(in, "thesis.txt")) != "years of work" {
+		t.Fatal("thesis.txt lost")
+	}
+	// --delete: an exact mirror.
+	code, sum, errs = syncOnce(t, "--connect", srv.ep, "--inbox", in, "--delete")
+	if _, err := os.Stat(filepath.Join(in, "thesis.txt")); code != exitOK || sum.Deleted != 1 || err == nil {
+		t.Fatalf("--delete: exit %d, summary %+v, thesis.txt %v\n%s", code, sum, err, errs)
+	}
+}
+
+// Issue 11: "serve --publish same=/photos and sync --inbox same deleted the
+// whole source tree within 10 s". The server refuses the subscription; the
+// source is untouched.
+func TestSyncIntoPublishedDirectoryRefused(t *testing.T) {
+	same := t.TempDir()
+	write(t, same, "p1.jpg", "photo 1")
+	write(t, same, "sub/p2.jpg", "photo 2")
+	srv := startServe(t, "--publish", same+"=/photos")
+	for run := range 2 {
+		code, sum, errs := syncOnce(t, "--connect", srv.ep, "--subscribe", "/photos", "--inbox", same)
+		if code != exitRefused || sum.Status != "refused" || !strings.Contains(errs, "your inbox overlaps what this server publishes") {
+			t.Fatalf("run %d: exit %d, summary %+v\n%s", run, code, sum, errs)
+		}
+	}
+	if readOr(filepath.Join(same, "p1.jpg")) != "photo 1" || readOr(filepath.Join(same, "sub", "p2.jpg")) != "photo 2" {
+		t.Fatal("source changed")
+	}
+	if _, err := os.Stat(filepath.Join(same, "photos")); err == nil {
+		t.Fatal("nested copy made")
+	}
+	// A parent of the published directory as the inbox: refused too.
+	code, _, errs := syncOnce(t, "--connect", srv.ep, "--subscribe", "/photos", "--inbox", filepath.Dir(same))
+	if code != exitRefused || !strings.Contains(errs, "it contains the published directory /photos") {
+		t.Fatalf("parent inbox: exit %d\n%s", code, errs)
+	}
+}
+
+// Issue 11: "serve publishes . by default; sync --inbox ./mirror from the
+// same folder built 79 levels of mirror/mirror/... in 15 s". An inbox is
+// never published, so the mirror never holds itself.
+func TestMirrorInsidePublishedTreeNeverRecurses(t *testing.T) {
+	work := t.TempDir()
+	write(t, work, "notes.txt", "n")
+	srv := startServe(t, "--publish", work, "--settle", "50ms", "--rescan", "200ms")
+	mirror := filepath.Join(work, "mirror")
+	for run := range 3 {
+		code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", mirror)
+		// The first run may be served before the server has seen the new
+		// inbox (it is then mirrored once, never into itself); later runs
+		// are refused.
+		if code != exitOK && code != exitRefused {
+			t.Fatalf("run %d: exit %d, summary %+v\n%s", run, code, sum, errs)
+		}
+		if _, err := os.Stat(filepath.Join(mirror, "mirror")); err == nil {
+			t.Fatalf("run %d: mirror/mirror exists", run)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(srv.stderr.String(), "not publishing an fmq inbox") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server never said it leaves the inbox out:\n%s", srv.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, _, errs := syncOnce(t, "--connect", srv.ep, "--inbox", mirror); code != exitRefused || !strings.Contains(errs, "lies inside the published tree, at /mirror") {
+		t.Fatalf("once seen: exit %d\n%s", code, errs)
+	}
+}
+
+// Issue 11: "two clients on one inbox race on the same partial file". The
+// second is refused, saying who holds it.
+func TestInboxLockedForSecondClient(t *testing.T) {
+	pub, in := t.TempDir(), t.TempDir()
+	write(t, pub, "a.txt", "a")
+	srv := startServe(t, "--publish", pub)
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan int, 1)
+	var errs1 lockedBuffer
+	go func() {
+		first <- runMain(ctx, &Env{Stdout: &lockedBuffer{}, Stderr: &errs1},
+			[]string{"sync", "--connect", srv.ep, "--inbox", in, "--progress", "never"})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for readOr(filepath.Join(in, "a.txt")) != "a" {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("first client never synced: %s", errs1.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in)
+	cancel()
+	if c := <-first; c != exitOK {
+		t.Errorf("first (live) client stopped by a signal: exit %d", c)
+	}
+	if code != exitFailed || sum.Status != "failed" || !strings.Contains(errs, "is being synced by another client (pid ") {
+		t.Fatalf("second client: exit %d, %+v\n%s", code, sum, errs)
+	}
+}
+
+// Issue 11: "sync to a port where nothing listens, a missing port or an
+// unknown host prints nothing for 60 s". A bad endpoint is a usage error;
+// a dead one is reported at once and retried with a visible back-off;
+// --timeout ends --once with "cannot connect".
+func TestSyncUnreachable(t *testing.T) {
+	in := t.TempDir()
+	for _, ep := range []string{"tcp://127.0.0.1", "127.0.0.1:5670", "tcp://:5670", "tcp://127.0.0.1:99999"} {
+		if code, _, errs := syncOnce(t, "--connect", ep, "--inbox", in); code != exitUsage || !strings.Contains(errs, "tcp://HOST:PORT") && !strings.Contains(errs, "port") {
+			t.Errorf("--connect %s: exit %d\n%s", ep, code, errs)
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "tcp://" + l.Addr().String()
+	l.Close()
+	start := time.Now()
+	code, sum, errs := syncOnce(t, "--connect", dead, "--inbox", in, "--timeout", "1500ms")
+	if code != exitConnect || sum.Status != "cannot-connect" {
+		t.Fatalf("dead endpoint: exit %d, %+v\n%s", code, sum, errs)
+	}
+	if !strings.Contains(errs, "cannot connect; retrying") || !strings.Contains(errs, "connection refused") || !strings.Contains(errs, "in=") {
+		t.Errorf("no visible retry:\n%s", errs)
+	}
+	if strings.Contains(errs, "tcpg://") {
+		t.Errorf("internal scheme shown:\n%s", errs)
+	}
+	if el := time.Since(start); el > 20*time.Second {
+		t.Errorf("took %v", el)
+	}
+	if code, _, errs := syncOnce(t, "--connect", dead, "--inbox", in, "--timeout", "-1s"); code != exitUsage {
+		t.Errorf("--timeout -1s: exit %d\n%s", code, errs)
+	}
+}
+
+// Issue 11: "names with tab, newline or backslash are skipped silently; a
+// 255-byte name is published but refused by the client". Each is reported
+// by the server (log) and reaches the client as a per-file error: a partial
+// transfer.
+func TestOddNamesReported(t *testing.T) {
+	pub, in := t.TempDir(), t.TempDir()
+	write(t, pub, "fine.txt", "f")
+	odd := []string{"tab\there", "new\nline", `back\slash`, strings.Repeat("n", 255)}
+	for _, n := range odd {
+		write(t, pub, n, "odd")
+	}
+	srv := startServe(t, "--publish", pub)
+	code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in)
+	if code != exitPartial || sum.Files != 1 || sum.ServerErrors != int64(len(odd)) {
+		t.Fatalf("exit %d, summary %+v\n%s", code, sum, errs)
+	}
+	text := strings.Join(sum.Messages, "\n")
+	for _, want := range []string{"control character", "backslash", "longer than 240 bytes"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("messages lack %q:\n%s", want, text)
+		}
+	}
+	if n := strings.Count(srv.stderr.String(), "file not published"); n != len(odd) {
+		t.Errorf("server logged %d unpublished names, want %d:\n%s", n, len(odd), srv.stderr.String())
+	}
+}
