@@ -48,6 +48,7 @@ type ClientStats struct {
 	AckedAt   atomic.Int64 // unix nanos when every ICANHAZ of the session was answered, 0 before
 	LastChunk atomic.Int64 // unix nanos of the last CHEEZBURGER
 	Synced    atomic.Bool  // the server sent the synced marker (extension) in this client's life
+	FmqServer atomic.Bool  // the server speaks fmq's extensions (progress headers, synced marker)
 	Backlog   atomic.Int64 // bytes the server said it still had queued (BACKLOG header) ...
 	BacklogAt atomic.Int64 // ... when Bytes was this much: total ≈ BacklogAt + Backlog
 	FirstByte atomic.Int64 // unix nanos of the first content byte, 0 until then
@@ -228,6 +229,9 @@ func storeChunk(ctx *interp.Ctx) error {
 	m := ctx.Msg().(*filemq.Cheezburger)
 	p.Outstanding -= int64(len(m.Chunk))
 	p.Stats.LastChunk.Store(time.Now().UnixNano())
+	if _, ok := m.Headers["BACKLOG"]; ok || m.Operation == OpSynced || m.Operation == OpError {
+		p.Stats.FmqServer.Store(true) // it will send the synced marker
+	}
 	if m.Sequence != p.NextSeq {
 		// A broken server: end the session (the host redials with a
 		// back-off) rather than warn about every chunk that follows.

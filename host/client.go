@@ -400,20 +400,25 @@ func (c *Client) notifications(ctx context.Context) {
 func (c *Client) checkQuiet() {
 	st := c.peer.Stats
 	acked := st.AckedAt.Load()
-	if st.Synced.Load() || acked == 0 || c.noSynced.Load() {
-		return
+	if st.Synced.Load() || st.FmqServer.Load() || acked == 0 || c.noSynced.Load() {
+		return // an fmq server sends the marker: wait for it, however busy the server is
 	}
 	select {
 	case <-c.synced:
 		return
 	default:
 	}
-	last := max(acked, st.LastChunk.Load())
-	if time.Since(time.Unix(0, last)) < c.cfg.Quiet {
+	last, quiet := st.LastChunk.Load(), c.cfg.Quiet
+	if last < acked {
+		// Nothing at all yet: a C server with nothing to send, or a
+		// server too busy to start; give the latter more time.
+		last, quiet = acked, 3*quiet
+	}
+	if time.Since(time.Unix(0, last)) < quiet {
 		return
 	}
 	c.noSynced.Store(true)
-	c.log.Warn("the server does not send the synced marker (an older FILEMQ server, such as the C reference): counting the sync as done, nothing more came", "for", c.cfg.Quiet)
+	c.log.Warn("the server does not send the synced marker (an older FILEMQ server, such as the C reference): counting the sync as done, nothing more came", "for", quiet)
 	c.onSynced()
 }
 

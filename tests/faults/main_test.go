@@ -225,7 +225,7 @@ func checkInboxParts(t testing.TB, dir string, tr, parts tree) inboxState {
 		}
 	}
 	for _, h := range st.hidden {
-		if h != ".fmq-cache" && h != ".fmq-cache.tmp" {
+		if h != ".fmq-cache" && h != ".fmq-cache.tmp" && h != ".fmq-inbox" {
 			t.Errorf("%s: unexpected hidden file %q", dir, h)
 		}
 	}
