@@ -212,7 +212,7 @@ func dialError(err error) (msg string, permanent bool) {
 	var oe *net.OpError
 	switch {
 	case errors.As(err, &ae):
-		return "ZeroMQ PLAIN login: authentication refused (" + ae.Reason + ")", true
+		return "ZeroMQ authentication refused: " + ae.Reason, true
 	case errors.As(err, &pe) && pe.Reason == transport.ReasonBadMechanism:
 		return "the server and we disagree on ZeroMQ security (" + pe.Detail + "); --zmtp-login gives PLAIN credentials", true
 	case errors.Is(err, transport.ErrEndpoint), errors.As(err, &ade):

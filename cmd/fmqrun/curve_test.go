@@ -89,17 +89,17 @@ func TestServeSyncCurve(t *testing.T) {
 	t.Run("unknown-client-key", func(t *testing.T) {
 		serverPub, _ := os.ReadFile(k("server.pub"))
 		code, errs, inbox := runSyncOnce(t, "--connect", ep, "--curve-server-key", strings.TrimSpace(string(serverPub)), "--curve-secret-file", k("mallory.key"))
-		if code != 1 || !strings.Contains(errs, "authentication refused: 400") {
-			t.Fatalf("exit %d, want 1 with the refusal: %s", code, errs)
+		if code != exitRefused || !strings.Contains(errs, "authentication refused: 400") {
+			t.Fatalf("exit %d, want %d (refused) with the refusal: %s", code, exitRefused, errs)
 		}
-		if ents, _ := os.ReadDir(inbox); len(ents) != 0 {
-			t.Fatalf("inbox has %d entries", len(ents))
+		if ents, _ := os.ReadDir(inbox); len(ents) != 1 || ents[0].Name() != ".fmq-inbox" {
+			t.Fatalf("inbox has %d entries, want only its marker", len(ents))
 		}
 	})
 	t.Run("wrong-server-key", func(t *testing.T) {
 		code, errs, _ := runSyncOnce(t, "--connect", ep, "--curve-server-key", k("other.pub"), "--curve-secret-file", k("alice.key"))
-		if code != 1 || !strings.Contains(errs, "its public key?") {
-			t.Fatalf("exit %d, want 1 naming the server key: %s", code, errs)
+		if code != exitRefused || !strings.Contains(errs, "its public key?") {
+			t.Fatalf("exit %d, want %d (refused) naming the server key: %s", code, exitRefused, errs)
 		}
 	})
 }

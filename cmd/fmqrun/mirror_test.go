@@ -18,7 +18,7 @@ type served struct {
 	stop   func() int
 }
 
-func startServe(t *testing.T, args ...string) *served {
+func startServed(t *testing.T, args ...string) *served {
 	t.Helper()
 	epFile := filepath.Join(t.TempDir(), "ep")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -108,7 +108,7 @@ func TestSyncKeepsUserFiles(t *testing.T) {
 	pub, in := t.TempDir(), t.TempDir()
 	write(t, pub, "a.txt", "published")
 	write(t, in, "thesis.txt", "years of work")
-	srv := startServe(t, "--publish", pub)
+	srv := startServed(t, "--publish", pub)
 	code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in)
 	if code != exitOK || sum.Status != "ok" || sum.Deleted != 0 || sum.Kept != 1 || sum.Files != 1 {
 		t.Fatalf("exit %d, summary %+v\n%s", code, sum, errs)
@@ -134,13 +134,13 @@ func TestSyncKeepsUserFiles(t *testing.T) {
 	write(t, pub, "b.txt", "soon gone")
 	srv.stop()
 	os.Remove(filepath.Join(in, "a.txt"))
-	srv = startServe(t, "--publish", pub)
+	srv = startServed(t, "--publish", pub)
 	if code, sum, errs = syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Files != 2 {
 		t.Fatalf("exit %d, summary %+v\n%s", code, sum, errs)
 	}
 	srv.stop()
 	os.Remove(filepath.Join(pub, "b.txt"))
-	srv = startServe(t, "--publish", pub)
+	srv = startServed(t, "--publish", pub)
 	code, sum, errs = syncOnce(t, "--connect", srv.ep, "--inbox", in)
 	if code != exitOK || sum.Deleted != 1 || readOr(filepath.Join(in, "b.txt")) == "soon gone" {
 		t.Fatalf("server delete: exit %d, summary %+v\n%s", code, sum, errs)
@@ -162,7 +162,7 @@ func TestSyncIntoPublishedDirectoryRefused(t *testing.T) {
 	same := t.TempDir()
 	write(t, same, "p1.jpg", "photo 1")
 	write(t, same, "sub/p2.jpg", "photo 2")
-	srv := startServe(t, "--publish", same+"=/photos")
+	srv := startServed(t, "--publish", same+"=/photos")
 	for run := range 2 {
 		code, sum, errs := syncOnce(t, "--connect", srv.ep, "--subscribe", "/photos", "--inbox", same)
 		if code != exitRefused || sum.Status != "refused" || !strings.Contains(errs, "your inbox overlaps what this server publishes") {
@@ -188,7 +188,7 @@ func TestSyncIntoPublishedDirectoryRefused(t *testing.T) {
 func TestMirrorInsidePublishedTreeNeverRecurses(t *testing.T) {
 	work := t.TempDir()
 	write(t, work, "notes.txt", "n")
-	srv := startServe(t, "--publish", work, "--settle", "50ms", "--rescan", "200ms")
+	srv := startServed(t, "--publish", work, "--settle", "50ms", "--rescan", "200ms")
 	mirror := filepath.Join(work, "mirror")
 	for run := range 3 {
 		code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", mirror)
@@ -219,7 +219,7 @@ func TestMirrorInsidePublishedTreeNeverRecurses(t *testing.T) {
 func TestInboxLockedForSecondClient(t *testing.T) {
 	pub, in := t.TempDir(), t.TempDir()
 	write(t, pub, "a.txt", "a")
-	srv := startServe(t, "--publish", pub)
+	srv := startServed(t, "--publish", pub)
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan int, 1)
 	var errs1 lockedBuffer
@@ -292,7 +292,7 @@ func TestOddNamesReported(t *testing.T) {
 	for _, n := range odd {
 		write(t, pub, n, "odd")
 	}
-	srv := startServe(t, "--publish", pub)
+	srv := startServed(t, "--publish", pub)
 	code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in)
 	if code != exitPartial || sum.Files != 1 || sum.ServerErrors != int64(len(odd)) {
 		t.Fatalf("exit %d, summary %+v\n%s", code, sum, errs)
