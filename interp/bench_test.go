@@ -82,7 +82,12 @@ func BenchmarkDispatch(b *testing.B) {
 
 // BenchmarkDispatchRatio interleaves the interpreter and the hand-coded
 // switch in blocks of 256 events, so that both see the same machine load,
-// and reports ns/event of each and their ratio.
+// and reports ns/event of each and their ratio. 0 allocs/op is the target.
+//
+// Measured (2-core machine shared with other builds, best-ratio, median of
+// 5 interleaved runs): 2.78x with guards reading fields through unsafe
+// offsets, 3.26x reading them through reflect (cached per instance) with no
+// unsafe: 73 -> 86 ns/event, the hand-written switch 26 ns/event.
 func BenchmarkDispatchRatio(b *testing.B) {
 	hugz := frame(b, &nom.Hugz{})
 	now := time.Unix(0, 0)

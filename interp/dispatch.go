@@ -549,11 +549,13 @@ func (d *disp) step(inst *instance, evID int, value any, err error) {
 	} else if len(alts) > 0 {
 		g := &d.env
 		if g.inst != inst { // the guard inputs of another instance: rebind
-			g.inst, g.peer, g.settings, g.setPtr = inst, inst.peer, inst.ms.settings, inst.ms.setPtr
+			g.inst, g.peer, g.settings = inst, inst.peer, inst.ms.settings
+			g.bound &^= boundPeer
 		}
 		// state and event are literals in the row's fast guards: only the
 		// VM reads them (g.st, g.ev are set for it).
 		g.msg, g.value = c.msg, value
+		g.bound &^= boundMsg
 		for i := range alts {
 			alt := &alts[i]
 			if alt.guard == nil {

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/fmq/fmq/codec"
 )
@@ -104,8 +103,7 @@ type Stats struct {
 type mstate struct {
 	m        *Machine
 	settings reflect.Value // *struct, for guards
-	setPtr   unsafe.Pointer
-	vals     []any // by setting index
+	vals     []any         // by setting index
 	maxSteps int
 }
 
@@ -139,7 +137,6 @@ func resolveSettings(m *Machine, over map[string]string) (*mstate, error) {
 	for i, v := range ms.vals {
 		ms.settings.Elem().Field(i).Set(reflect.ValueOf(v))
 	}
-	ms.setPtr = ms.settings.UnsafePointer()
 	ms.maxSteps = int(ms.vals[m.maxStepsIx].(int64))
 	if ms.maxSteps < 1 {
 		return nil, fmt.Errorf("setting max_steps must be at least 1")

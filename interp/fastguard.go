@@ -5,7 +5,7 @@ import (
 	"math"
 	"reflect"
 	"strings"
-	"unsafe"
+	"sync/atomic"
 
 	"github.com/expr-lang/expr/ast"
 )
@@ -13,10 +13,10 @@ import (
 // The allocation-free guard evaluator. A guard that uses only field
 // accesses on msg, peer and settings, state, event, literals, comparisons,
 // arithmetic, logic, len() and startsWith/endsWith/contains is compiled
-// into typed closures. Fields are read at offsets computed when the
-// machine loads; before reading, the dynamic type of msg or peer is
-// compared with the type the guard was checked against, so a mismatch is
-// an error and never a wild read. Anything else runs on expr's VM.
+// into typed closures. Fields are read through reflect by index paths
+// resolved when the machine loads; before reading, the dynamic type of msg
+// or peer is compared with the type the guard was checked against, so a
+// mismatch is an error. Anything else runs on expr's VM.
 
 type gkind uint8
 
@@ -38,9 +38,6 @@ type typed struct {
 	// konst marks a literal; its value is in the field of its kind, so
 	// that comparisons with it need no closure call.
 	konst bool
-	// fld describes a numeric field read (root, offset, Go kind), so that a
-	// comparison can read it in its own closure.
-	fld   *fieldRef
 	ident uint8 // identState, identEvent: the bare identifier
 	cb    bool
 	ci    int64
@@ -64,13 +61,12 @@ var (
 	errNilGuardValue = errors.New("guard reads a field of a nil value")
 	errGuardType     = errors.New("guard reads a value of another type than it was checked against")
 	errDivZero       = errors.New("integer divide by zero")
-	zeroBuf          [64]byte // what a failed read reads
 )
 
 type fastCompiler struct {
 	env reflect.Type
 	// intern returns the machine's own copy of a string literal (a state
-	// name), so that comparing it with state finds equal pointers.
+	// name), so that comparing it with state finds equal strings at once.
 	intern func(string) string
 	// known: state and event are the literals state and event (a
 	// dispatch-table row's), not read from the genv.
@@ -78,6 +74,11 @@ type fastCompiler struct {
 	state, event string
 	reads        uint8 // identState|identEvent: the identifiers read
 }
+
+const (
+	identState uint8 = 1 << iota
+	identEvent
+)
 
 // fieldIndex finds a struct field by expr tag or by name.
 func fieldIndex(t reflect.Type, name string) (int, bool) {
@@ -106,515 +107,139 @@ func fieldIndex(t reflect.Type, name string) (int, bool) {
 	return 0, false
 }
 
-// path resolves root.f1.f2... to the root (envMsg, envPeer, envSettings),
-// the byte offset of the leaf inside the root's struct, and its type. Only
-// inline struct hops are accepted (no pointer hops, no methods).
-func (c *fastCompiler) path(n ast.Node) (root int, off uintptr, t reflect.Type, ok bool) {
+// field is a field of msg, peer or settings that a guard reads: the root
+// (envMsg, envPeer, envSettings), the type the root was checked against (a
+// pointer to a struct), and the field's index path inside that struct. It
+// is read through reflect, which checks every access: the root's dynamic
+// type is compared with the checked one first, so that a mismatch is an
+// error and never a wrong read.
+type field struct {
+	root  int
+	want  reflect.Type
+	index []int
+	t     reflect.Type // the field's type
+	slot  uint32       // its entry in genv.fields (modulo their number)
+}
+
+// path resolves root.f1.f2... to a field. Only inline struct hops are
+// accepted (no pointer hops, no methods).
+func (c *fastCompiler) path(n ast.Node) (*field, bool) {
 	switch n := n.(type) {
 	case *ast.IdentifierNode:
 		i, found := fieldIndex(c.env, n.Value)
 		if !found || (i != envMsg && i != envPeer && i != envSettings) {
-			return 0, 0, nil, false
+			return nil, false
 		}
 		ft := c.env.Field(i).Type
 		if ft.Kind() != reflect.Pointer || ft.Elem().Kind() != reflect.Struct {
-			return 0, 0, nil, false
+			return nil, false
 		}
-		return i, 0, ft, true
+		return &field{root: i, want: ft, t: ft}, true
 	case *ast.MemberNode:
 		prop, isStr := n.Property.(*ast.StringNode)
 		if n.Optional || n.Method || !isStr {
-			return 0, 0, nil, false
+			return nil, false
 		}
-		root, off, t, ok := c.path(n.Node)
+		f, ok := c.path(n.Node)
 		if !ok {
-			return 0, 0, nil, false
+			return nil, false
 		}
+		t := f.t
 		if _, isRoot := n.Node.(*ast.IdentifierNode); isRoot {
 			if _, has := t.MethodByName(prop.Value); has {
-				return 0, 0, nil, false
+				return nil, false
 			}
 			t = t.Elem()
 		} else if t.Kind() != reflect.Struct {
-			return 0, 0, nil, false
+			return nil, false
 		} else if _, has := reflect.PointerTo(t).MethodByName(prop.Value); has {
-			return 0, 0, nil, false
+			return nil, false
 		}
 		fi, found := fieldIndex(t, prop.Value)
 		if !found {
-			return 0, 0, nil, false
+			return nil, false
 		}
-		f := t.Field(fi)
-		return root, off + f.Offset, f.Type, true
+		return &field{root: f.root, want: f.want, index: append(f.index[:len(f.index):len(f.index)], fi), t: t.Field(fi).Type,
+			slot: fieldSlots.Add(1)}, true
 	}
-	return 0, 0, nil, false
+	return nil, false
 }
 
-// eface is the layout of an interface{} value.
-type eface struct {
-	typ, data unsafe.Pointer
-}
-
-// typeWord is the type word an interface holding a value of type t carries.
-func typeWord(t reflect.Type) unsafe.Pointer {
-	v := reflect.Zero(t).Interface()
-	return (*eface)(unsafe.Pointer(&v)).typ
-}
-
-// fail records why a field of a root of type want could not be read.
-func (e *genv) fail(v *eface, want unsafe.Pointer) {
-	if v.typ == want {
-		e.bad = badNil
-	} else {
-		e.bad = badType
-	}
-}
-
-// rootIface returns which genv interface holds the root (msg or peer).
-func rootIface(e *genv, root int) *eface {
-	if root == envMsg {
-		return (*eface)(unsafe.Pointer(&e.msg))
-	}
-	return (*eface)(unsafe.Pointer(&e.peer))
-}
-
-// base returns a function giving the address of the leaf; a read through a
-// nil or mistyped root gives zeroBuf and sets e.bad.
-func (c *fastCompiler) base(root int, off uintptr) func(*genv) unsafe.Pointer {
-	if root == envSettings {
-		return func(e *genv) unsafe.Pointer { return unsafe.Add(e.setPtr, off) }
-	}
-	want := typeWord(c.env.Field(root).Type)
-	return func(e *genv) unsafe.Pointer {
-		v := rootIface(e, root)
-		if v.typ != want || v.data == nil {
-			e.fail(v, want)
-			return unsafe.Pointer(&zeroBuf)
-		}
-		return unsafe.Add(v.data, off)
-	}
-}
-
-type number interface {
-	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr | ~float32 | ~float64
-}
-
-// readNum reads a numeric field of type T as R in one closure: the root's
-// type check, the load and the conversion.
-func readNum[T number, R int64 | uint64 | float64](c *fastCompiler, root int, off uintptr) func(*genv) R {
-	switch root {
-	case envSettings:
-		return func(e *genv) R { return R(*(*T)(unsafe.Add(e.setPtr, off))) }
-	case envMsg:
-		want := typeWord(c.env.Field(root).Type)
-		return func(e *genv) R {
-			v := (*eface)(unsafe.Pointer(&e.msg))
-			if v.typ != want || v.data == nil {
-				e.fail(v, want)
-				return 0
-			}
-			return R(*(*T)(unsafe.Add(v.data, off)))
-		}
-	}
-	want := typeWord(c.env.Field(root).Type)
-	return func(e *genv) R {
-		v := (*eface)(unsafe.Pointer(&e.peer))
-		if v.typ != want || v.data == nil {
-			e.fail(v, want)
-			return 0
-		}
-		return R(*(*T)(unsafe.Add(v.data, off)))
-	}
-}
-
-const (
-	identState uint8 = 1 << iota
-	identEvent
-)
-
-type fieldRef struct {
-	root int
-	off  uintptr
-	kind reflect.Kind
-}
-
-type cmpOp uint8
-
-const (
-	opEq cmpOp = iota
-	opNe
-	opLt
-	opLe
-	opGt
-	opGe
-)
-
-func toCmpOp(op string) cmpOp {
-	switch op {
-	case "==":
-		return opEq
-	case "!=":
-		return opNe
-	case "<":
-		return opLt
-	case "<=":
-		return opLe
-	case ">":
-		return opGt
-	}
-	return opGe
-}
-
-// cmpFieldConst compares a numeric field (type T, read as R) with a literal
-// in one closure (the root's type check, the load, the comparison), one
-// closure per operator: a switch on the operator inside the closure cost
-// more than the closure call it saved.
-func cmpFieldConst[T number, R int64 | uint64 | float64](c *fastCompiler, f *fieldRef, op cmpOp, k R) func(*genv) bool {
-	off := f.off
-	var want unsafe.Pointer
-	if f.root != envSettings {
-		want = typeWord(c.env.Field(f.root).Type)
-	}
-	switch f.root {
-	case envSettings:
-		switch op {
-		case opEq:
-			return func(e *genv) bool { return R(*(*T)(unsafe.Add(e.setPtr, off))) == k }
-		case opNe:
-			return func(e *genv) bool { return R(*(*T)(unsafe.Add(e.setPtr, off))) != k }
-		case opLt:
-			return func(e *genv) bool { return R(*(*T)(unsafe.Add(e.setPtr, off))) < k }
-		case opLe:
-			return func(e *genv) bool { return R(*(*T)(unsafe.Add(e.setPtr, off))) <= k }
-		case opGt:
-			return func(e *genv) bool { return R(*(*T)(unsafe.Add(e.setPtr, off))) > k }
-		case opGe:
-			return func(e *genv) bool { return R(*(*T)(unsafe.Add(e.setPtr, off))) >= k }
-		}
-	case envMsg:
-		switch op {
-		case opEq:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.msg))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return R(*(*T)(unsafe.Add(v.data, off))) == k
-			}
-		case opNe:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.msg))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return R(*(*T)(unsafe.Add(v.data, off))) != k
-			}
-		case opLt:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.msg))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return R(*(*T)(unsafe.Add(v.data, off))) < k
-			}
-		case opLe:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.msg))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return R(*(*T)(unsafe.Add(v.data, off))) <= k
-			}
-		case opGt:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.msg))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return R(*(*T)(unsafe.Add(v.data, off))) > k
-			}
-		case opGe:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.msg))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return R(*(*T)(unsafe.Add(v.data, off))) >= k
-			}
-		}
-	case envPeer:
-		switch op {
-		case opEq:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.peer))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return R(*(*T)(unsafe.Add(v.data, off))) == k
-			}
-		case opNe:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.peer))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return R(*(*T)(unsafe.Add(v.data, off))) != k
-			}
-		case opLt:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.peer))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return R(*(*T)(unsafe.Add(v.data, off))) < k
-			}
-		case opLe:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.peer))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return R(*(*T)(unsafe.Add(v.data, off))) <= k
-			}
-		case opGt:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.peer))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return R(*(*T)(unsafe.Add(v.data, off))) > k
-			}
-		case opGe:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.peer))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return R(*(*T)(unsafe.Add(v.data, off))) >= k
-			}
-		}
-	}
-	return nil
-}
-
-// fusedConst returns the one-closure comparison of field f with literal k
-// for the common field kinds, or nil.
-func fusedConst[R int64 | uint64 | float64](c *fastCompiler, f *fieldRef, op cmpOp, k R) func(*genv) bool {
-	switch f.kind {
-	case reflect.Int:
-		return cmpFieldConst[int](c, f, op, k)
-	case reflect.Int32:
-		return cmpFieldConst[int32](c, f, op, k)
-	case reflect.Int64:
-		return cmpFieldConst[int64](c, f, op, k)
-	case reflect.Uint:
-		return cmpFieldConst[uint](c, f, op, k)
-	case reflect.Uint8:
-		return cmpFieldConst[uint8](c, f, op, k)
-	case reflect.Uint32:
-		return cmpFieldConst[uint32](c, f, op, k)
-	case reflect.Uint64:
-		return cmpFieldConst[uint64](c, f, op, k)
-	case reflect.Float64:
-		return cmpFieldConst[float64](c, f, op, k)
-	}
-	return nil
-}
-
-// cmpFieldSetting compares a signed field (type T) of msg or peer with an
-// int64 setting (int or duration) in one closure, one closure per operator.
-func cmpFieldSetting[T ~int | ~int8 | ~int16 | ~int32 | ~int64](c *fastCompiler, f *fieldRef, op cmpOp, soff uintptr) func(*genv) bool {
-	off := f.off
-	want := typeWord(c.env.Field(f.root).Type)
+// value returns the field's value in e; a nil or mistyped root sets e.bad
+// and gives the zero Value.
+func (f *field) value(e *genv) reflect.Value {
 	if f.root == envMsg {
-		switch op {
-		case opEq:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.msg))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return int64(*(*T)(unsafe.Add(v.data, off))) == *(*int64)(unsafe.Add(e.setPtr, soff))
-			}
-		case opNe:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.msg))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return int64(*(*T)(unsafe.Add(v.data, off))) != *(*int64)(unsafe.Add(e.setPtr, soff))
-			}
-		case opLt:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.msg))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return int64(*(*T)(unsafe.Add(v.data, off))) < *(*int64)(unsafe.Add(e.setPtr, soff))
-			}
-		case opLe:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.msg))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return int64(*(*T)(unsafe.Add(v.data, off))) <= *(*int64)(unsafe.Add(e.setPtr, soff))
-			}
-		case opGt:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.msg))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return int64(*(*T)(unsafe.Add(v.data, off))) > *(*int64)(unsafe.Add(e.setPtr, soff))
-			}
-		case opGe:
-			return func(e *genv) bool {
-				v := (*eface)(unsafe.Pointer(&e.msg))
-				if v.typ != want || v.data == nil {
-					e.fail(v, want)
-					return false
-				}
-				return int64(*(*T)(unsafe.Add(v.data, off))) >= *(*int64)(unsafe.Add(e.setPtr, soff))
-			}
-		}
+		return f.read(e)
 	}
-	switch op {
-	case opEq:
-		return func(e *genv) bool {
-			v := (*eface)(unsafe.Pointer(&e.peer))
-			if v.typ != want || v.data == nil {
-				e.fail(v, want)
-				return false
-			}
-			return int64(*(*T)(unsafe.Add(v.data, off))) == *(*int64)(unsafe.Add(e.setPtr, soff))
-		}
-	case opNe:
-		return func(e *genv) bool {
-			v := (*eface)(unsafe.Pointer(&e.peer))
-			if v.typ != want || v.data == nil {
-				e.fail(v, want)
-				return false
-			}
-			return int64(*(*T)(unsafe.Add(v.data, off))) != *(*int64)(unsafe.Add(e.setPtr, soff))
-		}
-	case opLt:
-		return func(e *genv) bool {
-			v := (*eface)(unsafe.Pointer(&e.peer))
-			if v.typ != want || v.data == nil {
-				e.fail(v, want)
-				return false
-			}
-			return int64(*(*T)(unsafe.Add(v.data, off))) < *(*int64)(unsafe.Add(e.setPtr, soff))
-		}
-	case opLe:
-		return func(e *genv) bool {
-			v := (*eface)(unsafe.Pointer(&e.peer))
-			if v.typ != want || v.data == nil {
-				e.fail(v, want)
-				return false
-			}
-			return int64(*(*T)(unsafe.Add(v.data, off))) <= *(*int64)(unsafe.Add(e.setPtr, soff))
-		}
-	case opGt:
-		return func(e *genv) bool {
-			v := (*eface)(unsafe.Pointer(&e.peer))
-			if v.typ != want || v.data == nil {
-				e.fail(v, want)
-				return false
-			}
-			return int64(*(*T)(unsafe.Add(v.data, off))) > *(*int64)(unsafe.Add(e.setPtr, soff))
-		}
-	case opGe:
-		return func(e *genv) bool {
-			v := (*eface)(unsafe.Pointer(&e.peer))
-			if v.typ != want || v.data == nil {
-				e.fail(v, want)
-				return false
-			}
-			return int64(*(*T)(unsafe.Add(v.data, off))) >= *(*int64)(unsafe.Add(e.setPtr, soff))
-		}
+	c := &e.fields[f.slot%uint32(len(e.fields))]
+	if c.f == f && e.bound&boundPeer != 0 {
+		return c.v
 	}
-	return nil
+	v := f.read(e)
+	if e.bad == 0 {
+		c.f, c.v = f, v
+	}
+	return v
 }
 
-// fusedSetting returns the one-closure comparison of a msg or peer int
-// field l with an int64 setting r, or nil.
-func (c *fastCompiler) fusedSetting(op string, l, r *typed) func(*genv) bool {
-	if l.fld == nil || r.fld == nil || l.fld.root == envSettings || r.fld.root != envSettings || r.fld.kind != reflect.Int64 {
-		return nil
+// fieldSlots numbers the fields guards read (field.slot).
+var fieldSlots atomic.Uint32
+
+// read resolves the field in e.
+func (f *field) read(e *genv) reflect.Value {
+	v, t := e.root(f.root)
+	if t != f.want {
+		e.bad = badType
+		return reflect.Value{}
 	}
-	o, soff := toCmpOp(op), r.fld.off
-	switch l.fld.kind {
-	case reflect.Int:
-		return cmpFieldSetting[int](c, l.fld, o, soff)
-	case reflect.Int32:
-		return cmpFieldSetting[int32](c, l.fld, o, soff)
-	case reflect.Int64:
-		return cmpFieldSetting[int64](c, l.fld, o, soff)
+	if !v.IsValid() {
+		e.bad = badNil
+		return reflect.Value{}
 	}
-	return nil
+	if len(f.index) == 1 {
+		return v.Field(f.index[0])
+	}
+	return v.FieldByIndex(f.index)
 }
 
-func (c *fastCompiler) leaf(root int, off uintptr, t reflect.Type) *typed {
-	l := c.leafRead(root, off, t)
-	if l != nil && isNum(l.k) {
-		l.fld = &fieldRef{root: root, off: off, kind: t.Kind()}
-	}
-	return l
-}
-
-func (c *fastCompiler) leafRead(root int, off uintptr, t reflect.Type) *typed {
-	switch t.Kind() {
+// leaf compiles the read of a field of a scalar kind.
+func (c *fastCompiler) leaf(f *field) *typed {
+	switch f.t.Kind() {
 	case reflect.Bool:
-		at := c.base(root, off)
-		return &typed{k: gBool, b: func(e *genv) bool { return *(*bool)(at(e)) }}
+		return &typed{k: gBool, b: func(e *genv) bool {
+			if v := f.value(e); v.IsValid() {
+				return v.Bool()
+			}
+			return false
+		}}
 	case reflect.String:
-		at := c.base(root, off)
-		return &typed{k: gString, s: func(e *genv) string { return *(*string)(at(e)) }}
-	case reflect.Int:
-		return &typed{k: gInt, i: readNum[int, int64](c, root, off)}
-	case reflect.Int8:
-		return &typed{k: gInt, i: readNum[int8, int64](c, root, off)}
-	case reflect.Int16:
-		return &typed{k: gInt, i: readNum[int16, int64](c, root, off)}
-	case reflect.Int32:
-		return &typed{k: gInt, i: readNum[int32, int64](c, root, off)}
-	case reflect.Int64:
-		return &typed{k: gInt, i: readNum[int64, int64](c, root, off)}
-	case reflect.Uint:
-		return &typed{k: gUint, u: readNum[uint, uint64](c, root, off)}
-	case reflect.Uint8:
-		return &typed{k: gUint, u: readNum[uint8, uint64](c, root, off)}
-	case reflect.Uint16:
-		return &typed{k: gUint, u: readNum[uint16, uint64](c, root, off)}
-	case reflect.Uint32:
-		return &typed{k: gUint, u: readNum[uint32, uint64](c, root, off)}
-	case reflect.Uint64:
-		return &typed{k: gUint, u: readNum[uint64, uint64](c, root, off)}
-	case reflect.Uintptr:
-		return &typed{k: gUint, u: readNum[uintptr, uint64](c, root, off)}
-	case reflect.Float32:
-		return &typed{k: gFloat, f: readNum[float32, float64](c, root, off)}
-	case reflect.Float64:
-		return &typed{k: gFloat, f: readNum[float64, float64](c, root, off)}
+		return &typed{k: gString, s: func(e *genv) string {
+			if v := f.value(e); v.IsValid() {
+				return v.String()
+			}
+			return ""
+		}}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return &typed{k: gInt, i: func(e *genv) int64 {
+			if v := f.value(e); v.IsValid() {
+				return v.Int()
+			}
+			return 0
+		}}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return &typed{k: gUint, u: func(e *genv) uint64 {
+			if v := f.value(e); v.IsValid() {
+				return v.Uint()
+			}
+			return 0
+		}}
+	case reflect.Float32, reflect.Float64:
+		return &typed{k: gFloat, f: func(e *genv) float64 {
+			if v := f.value(e); v.IsValid() {
+				return v.Float()
+			}
+			return 0
+		}}
 	}
 	return nil
 }
@@ -635,27 +260,18 @@ func (c *fastCompiler) length(n ast.Node) *typed {
 			return &typed{k: gInt, i: func(e *genv) int64 { return int64(len(e.ev.Name)) }}
 		}
 	}
-	root, off, t, ok := c.path(n)
+	f, ok := c.path(n)
 	if !ok {
 		return nil
 	}
-	at := c.base(root, off)
-	switch t.Kind() {
-	case reflect.String:
-		return &typed{k: gInt, i: func(e *genv) int64 { return int64(len(*(*string)(at(e)))) }}
-	case reflect.Slice: // every slice header has the same layout
-		return &typed{k: gInt, i: func(e *genv) int64 { return int64(len(*(*[]byte)(at(e)))) }}
-	case reflect.Map:
+	switch f.t.Kind() {
+	case reflect.String, reflect.Slice, reflect.Map, reflect.Array:
 		return &typed{k: gInt, i: func(e *genv) int64 {
-			p := at(e)
-			if e.bad != 0 {
-				return 0
+			if v := f.value(e); v.IsValid() {
+				return int64(v.Len())
 			}
-			return int64(reflect.NewAt(t, p).Elem().Len())
+			return 0
 		}}
-	case reflect.Array:
-		v := int64(t.Len())
-		return &typed{k: gInt, i: func(*genv) int64 { return v }}
 	}
 	return nil
 }
@@ -691,11 +307,11 @@ func (c *fastCompiler) compile(n ast.Node) *typed {
 		}
 		return nil
 	case *ast.MemberNode:
-		root, off, t, ok := c.path(n)
+		f, ok := c.path(n)
 		if !ok {
 			return nil
 		}
-		return c.leaf(root, off, t)
+		return c.leaf(f)
 	case *ast.UnaryNode:
 		x := c.compile(n.Node)
 		if x == nil {
@@ -848,19 +464,13 @@ func cmpConst[T int64 | uint64 | float64](op string, l func(*genv) T, v T) func(
 	return func(e *genv) bool { return l(e) >= v }
 }
 
-// eqString is s == v with the pointer test inline: literals naming a state
-// share the state's string, so state == 'name' rarely needs memequal.
-func eqString(s, v string) bool {
-	return len(s) == len(v) && (unsafe.StringData(s) == unsafe.StringData(v) || s == v)
-}
-
 // cmpConstString compares a string with a literal.
 func cmpConstString(op string, l func(*genv) string, v string) func(*genv) bool {
 	switch op {
 	case "==":
-		return func(e *genv) bool { return eqString(l(e), v) }
+		return func(e *genv) bool { return l(e) == v }
 	case "!=":
-		return func(e *genv) bool { return !eqString(l(e), v) }
+		return func(e *genv) bool { return l(e) != v }
 	case "<":
 		return func(e *genv) bool { return l(e) < v }
 	case "<=":
@@ -879,39 +489,24 @@ func (c *fastCompiler) cmpWithConst(op string, l, r *typed) *typed {
 		v := r.cs
 		switch {
 		case l.ident == identState && op == "==":
-			return &typed{k: gBool, b: func(e *genv) bool { return eqString(e.st.Name, v) }}
+			return &typed{k: gBool, b: func(e *genv) bool { return e.st.Name == v }}
 		case l.ident == identState && op == "!=":
-			return &typed{k: gBool, b: func(e *genv) bool { return !eqString(e.st.Name, v) }}
+			return &typed{k: gBool, b: func(e *genv) bool { return e.st.Name != v }}
 		case l.ident == identEvent && op == "==":
-			return &typed{k: gBool, b: func(e *genv) bool { return eqString(e.ev.Name, v) }}
+			return &typed{k: gBool, b: func(e *genv) bool { return e.ev.Name == v }}
 		case l.ident == identEvent && op == "!=":
-			return &typed{k: gBool, b: func(e *genv) bool { return !eqString(e.ev.Name, v) }}
+			return &typed{k: gBool, b: func(e *genv) bool { return e.ev.Name != v }}
 		}
 		return &typed{k: gBool, b: cmpConstString(op, l.s, v)}
 	case !isNum(l.k) || !isNum(r.k):
 		return nil
 	case l.k == gFloat || r.k == gFloat:
-		if l.fld != nil && l.k == gFloat {
-			if f := fusedConst(c, l.fld, toCmpOp(op), floatConst(r)); f != nil {
-				return &typed{k: gBool, b: f}
-			}
-		}
 		return &typed{k: gBool, b: cmpConst(op, asFloat(l), floatConst(r))}
 	case l.k == gInt && r.k == gInt:
-		if l.fld != nil {
-			if f := fusedConst(c, l.fld, toCmpOp(op), r.ci); f != nil {
-				return &typed{k: gBool, b: f}
-			}
-		}
 		return &typed{k: gBool, b: cmpConst(op, l.i, r.ci)}
 	case l.k == gUint && r.k == gUint:
 		return &typed{k: gBool, b: cmpConst(op, l.u, r.cu)}
 	case l.k == gUint && r.k == gInt && r.ci >= 0:
-		if l.fld != nil {
-			if f := fusedConst(c, l.fld, toCmpOp(op), uint64(r.ci)); f != nil {
-				return &typed{k: gBool, b: f}
-			}
-		}
 		return &typed{k: gBool, b: cmpConst(op, l.u, uint64(r.ci))}
 	}
 	return nil // signed against unsigned with a negative literal: the general path
@@ -1050,12 +645,6 @@ func (c *fastCompiler) binaryOp(op string, l, r *typed) *typed {
 		case l.k == gUint && r.k == gUint:
 			return &typed{k: gBool, b: cmpOrdered(op, l.u, r.u)}
 		case l.k == gInt && r.k == gInt:
-			if f := c.fusedSetting(op, l, r); f != nil {
-				return &typed{k: gBool, b: f}
-			}
-			if f := c.fusedSetting(flip(op), r, l); f != nil {
-				return &typed{k: gBool, b: f}
-			}
 			return &typed{k: gBool, b: cmpOrdered(op, l.i, r.i)}
 		case l.k == gInt:
 			return &typed{k: gBool, b: cmpMixed(op, l.i, r.u, false)}

@@ -93,7 +93,7 @@ func TestFastGuardMatchesVM(t *testing.T) {
 		for pi, p := range peers {
 			for _, st := range states {
 				for _, ev := range events {
-					env := &genv{msg: peers[(pi+1)%len(peers)], peer: p, settings: set, setPtr: set.UnsafePointer(), st: st, ev: ev}
+					env := &genv{msg: peers[(pi+1)%len(peers)], peer: p, settings: set, st: st, ev: ev}
 					got, gerr := g.eval(env, &vmach)
 					want, werr := slow.eval(env, &vmach)
 					// The dispatch table's copy: state and event known.
@@ -101,7 +101,7 @@ func TestFastGuardMatchesVM(t *testing.T) {
 					if spec.fast == nil {
 						t.Fatalf("%s: no specialized evaluator for %s/%s", src, st.Name, ev.Name)
 					}
-					sgot, serr := spec.eval(&genv{msg: env.msg, peer: p, settings: set, setPtr: env.setPtr}, &vmach)
+					sgot, serr := spec.eval(&genv{msg: env.msg, peer: p, settings: set}, &vmach)
 					if sgot != got || (serr == nil) != (gerr == nil) {
 						t.Errorf("%s peer %d state %s event %s: specialized %v (%v), fast %v (%v)", src, pi, st.Name, ev.Name, sgot, serr, got, gerr)
 					}
@@ -140,12 +140,12 @@ func TestFastGuardBadRoot(t *testing.T) {
 			{&fgSettings{}, errGuardType},
 			{(*fgSettings)(nil), errGuardType},
 		} {
-			env := &genv{msg: tc.peer, peer: tc.peer, settings: set, setPtr: set.UnsafePointer(), st: &State{}, ev: &EventInfo{}}
+			env := &genv{msg: tc.peer, peer: tc.peer, settings: set, st: &State{}, ev: &EventInfo{}}
 			if _, err := g.eval(env, nil); !errors.Is(err, tc.want) {
 				t.Errorf("%s with peer %T(%v): err %v, want %v", src, tc.peer, tc.peer, err, tc.want)
 			}
 			spec := &guard{src: src, fast: g.specialize("open", "HUGZ")}
-			if _, err := spec.eval(&genv{msg: tc.peer, peer: tc.peer, settings: set, setPtr: set.UnsafePointer()}, nil); !errors.Is(err, tc.want) {
+			if _, err := spec.eval(&genv{msg: tc.peer, peer: tc.peer, settings: set}, nil); !errors.Is(err, tc.want) {
 				t.Errorf("%s specialized, with peer %T(%v): err %v, want %v", src, tc.peer, tc.peer, err, tc.want)
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -127,12 +126,71 @@ type genv struct {
 	inst     *instance // whose peer and settings these are
 	msg      codec_Message
 	peer     any
-	settings reflect.Value  // *settings struct
-	setPtr   unsafe.Pointer // settings.UnsafePointer()
+	settings reflect.Value // *settings struct
 	st       *State
 	ev       *EventInfo
 	value    any
 	bad      uint8 // why the fast evaluator failed (badNil...), 0: it did not
+
+	// What the fast evaluator reads, resolved once per instance (peer,
+	// settings) or message rather than once per field read: the structs
+	// behind the pointers (invalid for a nil pointer) and the dynamic
+	// types. bound says which are current; whoever changes msg or
+	// peer/settings clears its bit.
+	bound       uint8
+	msgV, peerV reflect.Value
+	setV        reflect.Value
+	msgT, peerT reflect.Type
+	// The fields of peer and settings read since they were bound, by
+	// field.slot (a field owns the entry that names it): reflect's Field
+	// costs more than the rest of a read, and they are the same for every
+	// event of an instance.
+	fields [16]struct {
+		f *field
+		v reflect.Value
+	}
+}
+
+// bound bits of genv.
+const (
+	boundMsg uint8 = 1 << iota
+	boundPeer
+)
+
+// deref returns the struct behind a pointer held in x (invalid when x is
+// not a non-nil pointer) and x's dynamic type.
+func deref(x any) (reflect.Value, reflect.Type) {
+	v := reflect.ValueOf(x)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return reflect.Value{}, reflect.TypeOf(x)
+	}
+	return v.Elem(), v.Type()
+}
+
+// root returns the struct and the dynamic type of msg, peer or settings,
+// resolving them on first use.
+func (e *genv) root(which int) (reflect.Value, reflect.Type) {
+	switch which {
+	case envMsg:
+		if e.bound&boundMsg == 0 {
+			e.msgV, e.msgT = deref(e.msg)
+			e.bound |= boundMsg
+		}
+		return e.msgV, e.msgT
+	}
+	if e.bound&boundPeer == 0 {
+		e.peerV, e.peerT = deref(e.peer)
+		e.setV = e.settings.Elem()
+		e.bound |= boundPeer
+		e.fields = [len(e.fields)]struct {
+			f *field
+			v reflect.Value
+		}{}
+	}
+	if which == envPeer {
+		return e.peerV, e.peerT
+	}
+	return e.setV, e.settings.Type()
 }
 
 // codec_Message avoids importing codec here just for the field type.
