@@ -11,10 +11,14 @@ package transport
 //   - reads: each MESSAGE is opened whole (box, nonce strictly above the
 //     last one) before one byte of it goes up; the plaintext frame is then
 //     checked like any NULL frame. A bad box, a replayed nonce or a
-//     truncated command cuts that connection only;
-//   - writes: zmq4's plaintext frames are collected whole, boxed and written
-//     as one MESSAGE each (our PONGs too, as command frames), in the order of
-//     their nonces.
+//     truncated command cuts that connection only. A goroutine per
+//     connection opens the next MESSAGE while the one before is consumed
+//     (at most three frames in plaintext per connection);
+//   - writes: zmq4's plaintext frames are collected whole and sent as one
+//     MESSAGE each (our PONGs too, as command frames). A Router's write
+//     queue boxes them on its writer goroutine, in queue order, so nonces
+//     go out in order and the sender's goroutine does no crypto; a Dealer
+//     boxes them as it writes.
 // The server keeps nothing per client between WELCOME and INITIATE but its
 // short-term key and a cookie key, both wiped once INITIATE is checked; the
 // client wipes its short-term secret and the cookie once READY arrives.
@@ -288,6 +292,14 @@ type curveCodec struct {
 	cbuf []byte // a MESSAGE body
 	obuf []byte // the plaintext frame handed up: header + body
 	out  []byte // what of obuf is still to be read
+	// With startReader, MESSAGEs are opened ahead on their own goroutine
+	// (overlapping the crypto with what the reader above does).
+	ahead chan openedFrame
+	free  chan []byte
+	done  <-chan struct{}
+	// the consumer's side (Read): the frame being read and its buffer
+	rbuf, rout []byte
+	err        error
 
 	// writer side: the plaintext frame zmq4 is writing
 	whdr  [9]byte
@@ -334,20 +346,88 @@ func (k *curveCodec) sealFrame(flags byte, body []byte) []byte {
 	return k.seal(append([]byte{flags}, body...))
 }
 
+// openedFrame is a MESSAGE opened ahead: buf holds frame (header + body).
+type openedFrame struct {
+	buf, frame []byte
+	err        error
+}
+
+// curveAhead is how many opened MESSAGEs may wait for the reader above;
+// with the one being opened and the one being read, a connection holds at
+// most three frames in plaintext.
+const curveAhead = 1
+
+// keepBuf is the largest buffer a connection keeps between frames (fmq's
+// chunks fit); a larger frame's buffers are left to the collector, so idle
+// connections do not hold MaxFrame each.
+const keepBuf = 2<<20 + 64
+
+// startReader opens MESSAGEs ahead on a goroutine of their own, which ends
+// when the stream fails (the connection's raw side closed) or done closes.
+func (k *curveCodec) startReader(done <-chan struct{}) {
+	k.ahead = make(chan openedFrame, curveAhead)
+	k.free = make(chan []byte, 1)
+	k.done = done
+	go k.readAhead()
+}
+
+func (k *curveCodec) readAhead() {
+	for {
+		select {
+		case k.obuf = <-k.free:
+		default:
+			k.obuf = nil
+		}
+		err := k.next()
+		select {
+		case k.ahead <- openedFrame{buf: k.obuf, frame: k.out, err: err}:
+		case <-k.done:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// errCurveClosed: the connection was cut while its reader waited.
+var errCurveClosed = errors.New("transport: connection closed")
+
 // Read serves the guard's frame reader the peer's frames in plaintext ZMTP
 // framing, one opened MESSAGE at a time.
 func (k *curveCodec) Read(p []byte) (int, error) {
-	for len(k.out) == 0 {
-		if err := k.next(); err != nil {
-			return 0, err
+	for len(k.rout) == 0 {
+		if k.ahead == nil {
+			if err := k.next(); err != nil {
+				return 0, err
+			}
+			k.rout = k.out
+			continue
+		}
+		if k.err != nil {
+			return 0, k.err
+		}
+		if k.rbuf != nil && cap(k.rbuf) <= keepBuf {
+			select { // a drained buffer goes back to the opener
+			case k.free <- k.rbuf[:0]:
+			default:
+			}
+		}
+		k.rbuf = nil
+		select {
+		case f := <-k.ahead:
+			k.rbuf, k.rout, k.err = f.buf, f.frame, f.err
+		case <-k.done:
+			return 0, errCurveClosed
 		}
 	}
-	n := copy(p, k.out)
-	k.out = k.out[n:]
+	n := copy(p, k.rout)
+	k.rout = k.rout[n:]
 	return n, nil
 }
 
 func (k *curveCodec) next() error {
+	k.out = nil // nothing of a frame that fails may be read
 	flags, err := k.src.ReadByte()
 	if err != nil {
 		return err
@@ -372,6 +452,9 @@ func (k *curveCodec) next() error {
 		k.cbuf = make([]byte, h.Size)
 	}
 	body := k.cbuf[:h.Size]
+	if cap(k.cbuf) > keepBuf {
+		k.cbuf = nil // this frame's only
+	}
 	if _, err := io.ReadFull(k.src, body); err != nil {
 		return noEOF(err)
 	}
@@ -392,7 +475,7 @@ func (k *curveCodec) next() error {
 	// obuf: 9 bytes of room, then flags + body; the header is written to
 	// end where the body starts, over the flags byte.
 	need := 9 + int(h.Size) - 16 - box.Overhead
-	if cap(k.obuf) < need {
+	if cap(k.obuf) < need || cap(k.obuf) > keepBuf {
 		k.obuf = make([]byte, 9, need)
 	}
 	plain, ok := box.OpenAfterPrecomputation(k.obuf[:9], body[16:], &nonce, &k.shared)
@@ -432,9 +515,10 @@ func noEOF(err error) error {
 	return err
 }
 
-// write takes bytes of zmq4's plaintext stream and returns the MESSAGE
-// frames completed by them; the gconn's wmu is held.
-func (k *curveCodec) write(p []byte, emit func(frame []byte) error) error {
+// write takes bytes of zmq4's plaintext stream and hands each completed
+// frame, as plaintext (flags byte + body, which emit then owns), to emit;
+// the gconn's wmu is held.
+func (k *curveCodec) write(p []byte, emit func(plain []byte) error) error {
 	for len(p) > 0 {
 		if k.wn == 0 || k.wn < headerLen(k.whdr[0]) {
 			k.whdr[k.wn] = p[0]
@@ -456,10 +540,7 @@ func (k *curveCodec) write(p []byte, emit func(frame []byte) error) error {
 			if k.wcmd {
 				f |= 0x02
 			}
-			if cap(k.plain) < 1+int(h.Size) || cap(k.plain) > 4<<20 && int(h.Size) < 64<<10 {
-				k.plain = make([]byte, 0, 1+int(h.Size))
-			}
-			k.plain = append(k.plain[:0], f)
+			k.plain = append(make([]byte, 0, 1+int(h.Size)), f)
 		} else {
 			n := min(uint64(len(p)), k.wbody)
 			k.plain = append(k.plain, p[:n]...)
@@ -468,7 +549,9 @@ func (k *curveCodec) write(p []byte, emit func(frame []byte) error) error {
 		}
 		if k.wn == headerLen(k.whdr[0]) && k.wbody == 0 {
 			k.wn = 0
-			if err := emit(k.seal(k.plain)); err != nil {
+			plain := k.plain
+			k.plain = nil
+			if err := emit(plain); err != nil {
 				return err
 			}
 		}

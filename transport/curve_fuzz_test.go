@@ -139,7 +139,7 @@ func TestCurveCodecRoundTrip(t *testing.T) {
 	plain = appendCommand(plain, "PONG", nil)
 	// written a byte at a time, as zmq4 may split its writes
 	for i := range plain {
-		if err := w.write(plain[i:i+1], func(f []byte) error { wire = append(wire, f...); return nil }); err != nil {
+		if err := w.write(plain[i:i+1], func(f []byte) error { wire = append(wire, w.seal(f)...); return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -23,9 +23,9 @@ func TestInteropCurveLibzmqDealerToOurRouter(t *testing.T) {
 		reason string
 	}{
 		{"curve", Options{CurveServer: &CurveServer{Keys: srv}}, []string{"--identity", "py-dealer"}, "OK 10", ""},
-		{"curve-allowed-key", Options{CurveServer: &CurveServer{Keys: srv, Clients: allow}}, []string{"--curve-secret", cli.Secret.String()}, "OK 10", ""},
+		{"curve-allowed-key", Options{CurveServer: &CurveServer{Keys: srv, Clients: allow}}, []string{"--curve-secret=" + cli.Secret.String()}, "OK 10", ""},
 		{"curve-heartbeat", Options{CurveServer: &CurveServer{Keys: srv}}, []string{"--heartbeat", "50", "--count", "4"}, "OK 4", ""},
-		{"curve-unknown-key", Options{CurveServer: &CurveServer{Keys: srv, Clients: allow}}, []string{"--curve-secret", stranger.Secret.String()}, "AUTH-FAILED 400", ReasonAuthFailed},
+		{"curve-unknown-key", Options{CurveServer: &CurveServer{Keys: srv, Clients: allow}}, []string{"--curve-secret=" + stranger.Secret.String()}, "AUTH-FAILED 400", ReasonAuthFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := listen(t, tc.opt)
@@ -39,7 +39,7 @@ func TestInteropCurveLibzmqDealerToOurRouter(t *testing.T) {
 					r.Send(m.Peer, m.Body)
 				}
 			}()
-			args := append([]string{"dealer", r.Endpoint(), "--curve-server-key", srv.Public.String()}, tc.args...)
+			args := append([]string{"dealer", r.Endpoint(), "--curve-server-key=" + srv.Public.String()}, tc.args...)
 			if got := runPy(t, args...); got != tc.want {
 				t.Fatalf("python dealer: %q, want %q", got, tc.want)
 			}
@@ -77,12 +77,12 @@ func TestInteropCurveOurDealerToLibzmqRouter(t *testing.T) {
 		auth      string // expected AuthError reason (a prefix)
 	}{
 		{"curve", nil, srv.Public, CurveKeyPair{}, ""},
-		{"curve-allowed-key", []string{"--curve-clients", cli.Public.String()}, srv.Public, cli, ""},
-		{"curve-unknown-key", []string{"--curve-clients", cli.Public.String()}, srv.Public, stranger, "400"},
+		{"curve-allowed-key", []string{"--curve-clients=" + cli.Public.String()}, srv.Public, cli, ""},
+		{"curve-unknown-key", []string{"--curve-clients=" + cli.Public.String()}, srv.Public, stranger, "400"},
 		{"curve-wrong-server-key", nil, other.Public, cli, "the server closed the connection after our CURVE HELLO"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ep := startPyRouter(t, append([]string{"--curve-secret", srv.Secret.String()}, tc.args...)...)
+			ep := startPyRouter(t, append([]string{"--curve-secret=" + srv.Secret.String()}, tc.args...)...)
 			d, err := Dial(ep, Options{Identity: "go-dealer", Logger: testLogger(), CurveClient: &CurveClient{ServerKey: tc.serverKey, Keys: tc.keys}})
 			if tc.auth != "" {
 				var ae *AuthError

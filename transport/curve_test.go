@@ -266,7 +266,7 @@ func TestCurveTamperedFrames(t *testing.T) {
 			}
 			select {
 			case b := <-got:
-				t.Fatalf("a message of %d bytes was delivered after the tampered frame", len(b))
+				t.Fatalf("a message of %d bytes (%.10q) was delivered after the tampered frame; stats %+v", len(b), b, r.Stats())
 			default:
 			}
 		})

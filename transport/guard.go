@@ -392,7 +392,7 @@ func (c *gconn) writeLocked(p []byte) (int, error) {
 // emit sends bytes of the outbound stream; c.wmu held.
 func (c *gconn) emit(p []byte) (int, error) {
 	if c.queue != nil {
-		return c.queue.write(c, p, false)
+		return c.queue.write(c, p, false, false)
 	}
 	return c.writeDirect(p)
 }
@@ -400,26 +400,28 @@ func (c *gconn) emit(p []byte) (int, error) {
 // curveWrite boxes zmq4's plaintext stream frame by frame and answers a
 // pending PING between messages; c.wmu held.
 func (c *gconn) curveWrite(p []byte) error {
-	return c.curve.write(p, func(frame []byte) error {
-		if err := c.emitOwned(frame); err != nil {
+	return c.curve.write(p, func(plain []byte) error {
+		if err := c.emitPlain(plain); err != nil {
 			return err
 		}
 		if c.pendingPong != nil && !c.curve.wmore {
 			pong := c.pendingPong
 			c.pendingPong = nil
-			return c.emitOwned(c.curve.sealFrame(0x02, pong[2:]))
+			return c.emitPlain(append([]byte{0x02}, pong[2:]...))
 		}
 		return nil
 	})
 }
 
-// emitOwned sends a buffer nobody else holds (the queue may keep it); c.wmu held.
-func (c *gconn) emitOwned(p []byte) error {
+// emitPlain sends one CURVE plaintext (flags byte + body, ours to keep):
+// a queue's writer goroutine boxes it (the nonce order is the queue's), a
+// direct writer boxes it here; c.wmu held.
+func (c *gconn) emitPlain(plain []byte) error {
 	var err error
 	if c.queue != nil {
-		_, err = c.queue.write(c, p, true)
+		_, err = c.queue.write(c, plain, true, true)
 	} else {
-		_, err = c.writeDirect(p)
+		_, err = c.writeDirect(c.curve.seal(plain))
 	}
 	return err
 }
@@ -435,7 +437,7 @@ func (c *gconn) pong(context []byte) {
 			c.pendingPong = frame
 			return
 		}
-		c.emitOwned(c.curve.sealFrame(0x02, frame[2:]))
+		c.emitPlain(append([]byte{0x02}, frame[2:]...))
 		return
 	}
 	if !c.swallow.done || !c.outbound.boundary() {
@@ -520,8 +522,9 @@ const (
 )
 
 // write queues p; c.wmu held (one Write at a time per connection). owned:
-// p is ours to keep (a CURVE MESSAGE), never copied.
-func (q *writeQueue) write(c *gconn, p []byte, owned bool) (int, error) {
+// p is ours to keep, never copied; seal: p is a CURVE plaintext the writer
+// goroutine boxes (so it is never written in place).
+func (q *writeQueue) write(c *gconn, p []byte, owned, seal bool) (int, error) {
 	q.mu.Lock()
 	if c.isClosed() {
 		q.mu.Unlock()
@@ -530,7 +533,7 @@ func (q *writeQueue) write(c *gconn, p []byte, owned bool) (int, error) {
 	idle := q.size == 0
 	q.mu.Unlock()
 	n := 0
-	if idle && fastWrite > 0 {
+	if idle && fastWrite > 0 && !seal {
 		// Fast path: nothing queued, so the writer goroutine is idle and we
 		// may write in place, without copying, for at most fastWrite. What
 		// the socket does not take by then is queued.
@@ -553,6 +556,8 @@ func (q *writeQueue) write(c *gconn, p []byte, owned bool) (int, error) {
 		return n, c.closedErr()
 	}
 	switch k := len(q.bufs); {
+	case seal:
+		q.bufs = append(q.bufs, qbuf{b: rest, seal: true})
 	case len(rest) > smallWrite && (c.opt.KeepBodies || owned):
 		// Large writes are zmq4 passing the body given to Router.Send (its
 		// NULL Encrypt writes the caller's slice as is): kept, not copied.
@@ -574,11 +579,12 @@ func (q *writeQueue) write(c *gconn, p []byte, owned bool) (int, error) {
 	return len(p), nil
 }
 
-// qbuf is a queued write: a copy we own (small writes, coalesced) or a
-// caller's body kept by reference.
+// qbuf is a queued write: a copy we own (small writes, coalesced), a
+// caller's body kept by reference, or a CURVE plaintext to box.
 type qbuf struct {
 	b     []byte
 	owned bool
+	seal  bool
 }
 
 // writer drains the queue until the connection is cut.
@@ -602,6 +608,14 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 				var batch net.Buffers
 				total := 0
 				for len(bufs) > 0 && total < writeBatch {
+					if bufs[0].seal {
+						// boxed here, in queue order: nonces go out in order
+						plain := bufs[0].b
+						bufs[0] = qbuf{b: c.curve.seal(plain)}
+						q.mu.Lock()
+						q.size += len(bufs[0].b) - len(plain)
+						q.mu.Unlock()
+					}
 					b := bufs[0].b
 					if room := writeBatch - total; len(b) > room {
 						b, bufs[0].b = b[:room], b[room:]

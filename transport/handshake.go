@@ -31,6 +31,7 @@ func (c *gconn) handshake(ours, id string, newID func() string) error {
 	if c.curve != nil {
 		// From here on the peer's frames come out of CURVE MESSAGEs.
 		c.curve.src = c.br
+		c.curve.startReader(c.done)
 		c.br = bufio.NewReaderSize(c.curve, 64<<10)
 	}
 	routing := c.peerID
