@@ -437,6 +437,18 @@ func (c *Client) handle(n interp.Notification) {
 		c.cfg.OnNote(n)
 	}
 	switch n.Name {
+	case actions.NoteFile, actions.NoteDeleted:
+		// Live changes after the first sync, one line each (the first
+		// sync itself is summed up, not listed).
+		select {
+		case <-c.synced:
+			what := "received"
+			if n.Name == actions.NoteDeleted {
+				what = "deleted"
+			}
+			c.log.Info(what, "path", n.Value)
+		default:
+		}
 	case actions.NoteSynced:
 		c.onSynced()
 	case actions.NoteLost:

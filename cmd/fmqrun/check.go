@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"github.com/fmq/fmq/interp"
@@ -18,7 +17,7 @@ func init() {
 }
 
 func runCheck(_ context.Context, env *Env, args []string) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs := newFlags(env, "check")
 	fs.SetOutput(env.Stderr)
 	files, err := parseInterspersed(fs, args)
 	if err != nil {

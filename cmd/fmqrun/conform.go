@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +20,7 @@ func init() {
 }
 
 func runConform(ctx context.Context, env *Env, args []string) int {
-	fs := flag.NewFlagSet("conform", flag.ContinueOnError)
+	fs := newFlags(env, "conform")
 	fs.SetOutput(env.Stderr)
 	var opt conform.Options
 	var verbose bool

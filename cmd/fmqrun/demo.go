@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"embed"
-	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -31,7 +30,7 @@ func init() {
 }
 
 func runDemo(ctx context.Context, env *Env, args []string) int {
-	fl := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fl := newFlags(env, "demo")
 	fl.SetOutput(env.Stderr)
 	keep := fl.Bool("keep", false, "keep the temporary directories and print where they are")
 	size := fl.Int64("size", 24<<20, "size of the generated large file, bytes")
@@ -41,6 +40,10 @@ func runDemo(ctx context.Context, env *Env, args []string) int {
 	}
 	if err := fl.Parse(args); err != nil || fl.NArg() > 0 {
 		return flagExit(err)
+	}
+	if *size < 0 || *size > 1<<40 {
+		fmt.Fprintf(env.Stderr, "fmqrun demo: --size %d: want 0 to 1 TiB of bytes\n", *size)
+		return 2
 	}
 	if err := demo(ctx, env, *size, *keep); err != nil {
 		fmt.Fprintln(env.Stderr, "fmqrun demo:", err)

@@ -14,7 +14,9 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/fmq/fmq/host"
 	"github.com/fmq/fmq/publish"
+	"github.com/fmq/fmq/transport"
 )
 
 // Config is the TOML configuration file of serve, sync and relay
@@ -178,7 +180,7 @@ func (c *commonFlags) logger(w io.Writer, cfg *Config) (*slog.Logger, error) {
 	if c.trace {
 		level = slog.LevelDebug
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: userFacing}
 	sw := &syncWriter{w: w}
 	if c.logJSON || cfg.Log.JSON {
 		return slog.New(slog.NewJSONHandler(sw, opts)), nil
@@ -243,4 +245,44 @@ func readSecret(path string) (string, error) {
 		return "", err
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// userFacing rewrites log attributes for people: a peer identity that is
+// not printable text (libzmq draws 5 random bytes) as short hex, and the
+// transport's internal endpoint scheme (tcpg://) as the tcp:// users wrote.
+func userFacing(_ []string, a slog.Attr) slog.Attr {
+	switch v := a.Value.Any().(type) {
+	case string:
+		if a.Key == "peer" {
+			a.Value = slog.StringValue(peerLabel(v))
+		} else if strings.Contains(v, transport.Scheme+"://") {
+			a.Value = slog.StringValue(host.DisplayEndpoint(v))
+		}
+	case error:
+		if s := v.Error(); strings.Contains(s, transport.Scheme+"://") {
+			a.Value = slog.StringValue(host.DisplayEndpoint(s))
+		}
+	}
+	return a
+}
+
+// peerLabel shows a peer identity: printable ones as they are, others as
+// "0x" and the hex of their first 8 bytes.
+func peerLabel(id string) string {
+	printable := len(id) > 0 && len(id) <= 64
+	for i := 0; i < len(id) && printable; i++ {
+		printable = id[i] > 0x20 && id[i] < 0x7f
+	}
+	if printable {
+		return id
+	}
+	if id == "" {
+		return "-"
+	}
+	b := []byte(id)
+	more := ""
+	if len(b) > 8 {
+		b, more = b[:8], "..."
+	}
+	return fmt.Sprintf("0x%x%s", b, more)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"github.com/fmq/fmq/interp"
@@ -18,7 +17,7 @@ func init() {
 }
 
 func runGraph(_ context.Context, env *Env, args []string) int {
-	fs := flag.NewFlagSet("graph", flag.ContinueOnError)
+	fs := newFlags(env, "graph")
 	fs.SetOutput(env.Stderr)
 	format := fs.String("format", "dot", "output format: dot or mermaid")
 	files, err := parseInterspersed(fs, args)

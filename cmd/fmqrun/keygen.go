@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"github.com/fmq/fmq/transport"
@@ -18,7 +17,7 @@ func init() {
 }
 
 func runKeygen(_ context.Context, env *Env, args []string) int {
-	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	fs := newFlags(env, "keygen")
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(env.Stderr, "usage: fmqrun keygen NAME")

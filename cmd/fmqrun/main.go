@@ -17,6 +17,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -76,11 +78,21 @@ func main() {
 }
 
 func runMain(ctx context.Context, env *Env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	switch {
+	case len(args) == 0:
 		usage(env.Stderr)
-		if len(args) == 0 {
-			return 2
+		return 2
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "-help":
+		usage(env.Stdout)
+		return 0
+	case args[0] == "help":
+		if len(args) > 1 && commands[args[1]] != nil {
+			return runMain(ctx, env, []string{args[1], "--help"})
 		}
+		usage(env.Stdout)
+		return 0
+	case args[0] == "--version" || args[0] == "-version" || args[0] == "version":
+		fmt.Fprintln(env.Stdout, versionString())
 		return 0
 	}
 	c, ok := commands[args[0]]
@@ -89,7 +101,75 @@ func runMain(ctx context.Context, env *Env, args []string) int {
 		usage(env.Stderr)
 		return 2
 	}
+	if wantsHelp(args[1:]) {
+		// Asked-for help is output, not an error: it goes to stdout.
+		env = &Env{Stdout: env.Stdout, Stderr: env.Stdout}
+	}
 	return c.Run(ctx, env, args[1:])
+}
+
+// wantsHelp reports a -h/--help flag among the arguments (before "--").
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// newFlags is a command's flag set: errors on stderr, and a usage (the
+// command's line and summary, then its flags) instead of the bare "Usage
+// of NAME:" of package flag. A command may set its own Usage after.
+func newFlags(env *Env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		w := fs.Output()
+		if c := commands[name]; c != nil {
+			fmt.Fprintf(w, "usage: fmqrun %s %s\n\n%s\n", name, c.Usage, c.Summary)
+		}
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintf(w, "\nflags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// versionString names the build: module version, VCS revision, Go version.
+func versionString() string {
+	v, rev, dirty := "(devel)", "", false
+	goVer := runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	out := "fmqrun " + v
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		out += " " + rev
+		if dirty {
+			out += "+dirty"
+		}
+	}
+	return out + " (" + goVer + ")"
 }
 
 // parseInterspersed parses flags that may come before or after positional

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -24,7 +23,7 @@ func init() {
 // DIR. Partial files are hidden (".name.fmqpart") and only renamed into
 // place once verified, so downstream clients never see half a file.
 func runRelay(ctx context.Context, env *Env, args []string) int {
-	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	fs := newFlags(env, "relay")
 	fs.SetOutput(env.Stderr)
 	var cf commonFlags
 	cf.register(fs)
@@ -78,10 +77,15 @@ func runRelay(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
 		return 2
 	}
+	bindEP := pick(given["bind"], *bind, cfg.Server.Bind, "tcp://*:5670")
+	if err := checkBind(bindEP); err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
+		return 2
+	}
 	srv, err := host.StartServer(host.ServerConfig{
 		Transport: transport.Options{CurveServer: cs},
 		Publish:   mounts,
-		Bind:      pick(setFlags(fs)["bind"], *bind, cfg.Server.Bind, "tcp://*:5670"),
+		Bind:      bindEP,
 		Settings:  settingStrings(cfg.Server.Settings),
 		Passwords: pick(*passwords != "", *passwords, cfg.Server.Passwords, ""),
 		Settle:    200 * time.Millisecond,

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,7 +52,7 @@ type runFlags struct {
 }
 
 func runRun(ctx context.Context, env *Env, args []string) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs := newFlags(env, "run")
 	fs.SetOutput(env.Stderr)
 	var f runFlags
 	fs.StringVar(&f.bind, "bind", "", "server: bind a ROUTER to this endpoint (tcp://127.0.0.1:0 picks a port)")
@@ -87,7 +86,7 @@ func runRun(ctx context.Context, env *Env, args []string) int {
 	if f.trace {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(&syncWriter{w: env.Stderr}, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(&syncWriter{w: env.Stderr}, &slog.HandlerOptions{Level: level, ReplaceAttr: userFacing}))
 	m, err := interp.Load(files[0], loadOptions)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, err)

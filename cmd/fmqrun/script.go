@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,7 +22,7 @@ func init() {
 }
 
 func runScript(ctx context.Context, env *Env, args []string) int {
-	fs := flag.NewFlagSet("script", flag.ContinueOnError)
+	fs := newFlags(env, "script")
 	fs.SetOutput(env.Stderr)
 	var (
 		role, protocol, out, publish string

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -24,7 +23,7 @@ func init() {
 }
 
 func runServe(ctx context.Context, env *Env, args []string) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := newFlags(env, "serve")
 	fs.SetOutput(env.Stderr)
 	var cf commonFlags
 	cf.register(fs)
@@ -96,6 +95,10 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 		PublishInboxes: *pubInboxes || cfg.Server.PublishInboxes,
 		Logger:         log,
 		Trace:          cf.trace,
+	}
+	if err := checkBind(sc.Bind); err != nil {
+		fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
+		return 2
 	}
 	if cf.wire {
 		w := &syncWriter{w: env.Stderr}

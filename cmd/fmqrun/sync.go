@@ -166,7 +166,7 @@ func (f *clientFlags) config(fs *flag.FlagSet, cf *commonFlags, cfg *Config, log
 }
 
 func runSync(ctx context.Context, env *Env, args []string) int {
-	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
+	fs := newFlags(env, "sync")
 	fs.SetOutput(env.Stderr)
 	var cf commonFlags
 	cf.register(fs)
@@ -461,6 +461,24 @@ func checkConnect(ep string) error {
 	}
 	if h == "" || h == "*" {
 		return fmt.Errorf("--connect %q: no host (want tcp://HOST:PORT, e.g. tcp://127.0.0.1:5670)", ep)
+	}
+	return nil
+}
+
+// checkBind validates a --bind endpoint: tcp://HOST:PORT, where HOST may
+// be * (every interface) and PORT may be 0 or * (any free port). An empty
+// one is an error, not "every interface".
+func checkBind(ep string) error {
+	rest, ok := strings.CutPrefix(ep, "tcp://")
+	if !ok {
+		return fmt.Errorf("--bind %q: want tcp://HOST:PORT (e.g. tcp://127.0.0.1:5670, or tcp://*:5670 for every interface)", ep)
+	}
+	h, port, err := net.SplitHostPort(rest)
+	if err != nil || h == "" {
+		return fmt.Errorf("--bind %q: want tcp://HOST:PORT (e.g. tcp://127.0.0.1:5670, or tcp://*:5670 for every interface)", ep)
+	}
+	if n, err := strconv.Atoi(port); port != "*" && (err != nil || n < 0 || n > 65535) {
+		return fmt.Errorf("--bind %q: port %q is not a number from 0 to 65535 (or *)", ep, port)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/fmq/fmq/host"
 	"github.com/fmq/fmq/internal/testutil"
+	"github.com/fmq/fmq/transport"
 )
 
 // Issue 11: "against the C server, --once never exits (it waits for a
@@ -74,5 +76,56 @@ func TestOutOfSequenceEndsSession(t *testing.T) {
 	}
 	if !strings.Contains(text, "reconnecting") || !strings.Contains(text, "in=500ms") {
 		t.Errorf("no growing pause between sessions:\n%s", text)
+	}
+}
+
+// Issue 11: "a server whose ZMTP PLAIN the client lacks logs the same
+// warning forever". The client ends at once, refused, saying what to give.
+func TestZMTPPlainMissingEndsClient(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "", func(c *host.ServerConfig) {
+		c.Transport.PlainServer = transport.NewPasswords(map[string]string{"alice": "pw"})
+	})
+	var logs testutil.LockedBuffer
+	c := startClient(t, host.ClientConfig{Connect: srv.Endpoint(), Inbox: t.TempDir(), Once: true,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := c.Wait(ctx)
+	if !errors.Is(err, host.ErrRefused) || !strings.Contains(err.Error(), "--zmtp-login") {
+		t.Fatalf("Wait = %v, want ErrRefused naming --zmtp-login\n%s", err, logs.String())
+	}
+	if n := c.DialFailures(); n != 0 {
+		t.Errorf("%d retries of a refusal", n)
+	}
+}
+
+// Issue 11: "normal live changes log WARN lines". After the first sync,
+// each change is one info line; nothing above info.
+func TestLiveChangesLogAtInfo(t *testing.T) {
+	pub := t.TempDir()
+	writeFile(t, pub, "a.txt", []byte("a"))
+	writeFile(t, pub, "b.txt", []byte("b"))
+	srv := startServer(t, pub, "")
+	var logs testutil.LockedBuffer
+	in := t.TempDir()
+	c := startClient(t, host.ClientConfig{Connect: srv.Endpoint(), Inbox: in,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	select {
+	case <-c.Synced():
+	case <-time.After(20 * time.Second):
+		t.Fatal("no sync")
+	}
+	os.WriteFile(filepath.Join(pub, "a.txt"), []byte("changed"), 0o644)
+	os.Remove(filepath.Join(pub, "b.txt"))
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "msg=received path=/a.txt") || !strings.Contains(logs.String(), "msg=deleted path=/b.txt") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no info lines for the live changes:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.Close()
+	if strings.Contains(logs.String(), "level=WARN") || strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("warnings for normal changes:\n%s", logs.String())
 	}
 }
