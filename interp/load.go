@@ -68,9 +68,9 @@ func LoadBytes(name string, src []byte, opts LoadOptions) (*Machine, error) {
 	if _, err := toml.Decode(string(src), &raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			l.errf(Pos{pe.Position.Line, pe.Position.Col}, "TOML: %s", pe.Message)
+			l.errf(Pos{Line: pe.Position.Line, Col: pe.Position.Col}, "TOML: %s", pe.Message)
 		} else {
-			l.errf(Pos{1, 1}, "TOML: %v", err)
+			l.errf(Pos{Line: 1, Col: 1}, "TOML: %v", err)
 		}
 		return nil, l.errs.Err()
 	}
@@ -244,7 +244,7 @@ func (l *loader) build(raw map[string]any) *Machine {
 		l.table(raw["machine"], "machine")
 	}
 	if mach == nil {
-		l.errf(Pos{1, 1}, "missing [machine] table")
+		l.errf(Pos{Line: 1, Col: 1}, "missing [machine] table")
 		mach = map[string]any{}
 	}
 	l.unknownKeys(mach, []string{"name", "role", "protocol", "initial", "expiry", "heartbeat", "doc"}, "machine")
@@ -495,7 +495,7 @@ func (l *loader) hostEvents(v any) {
 func (l *loader) states(v any) {
 	m := l.m
 	if v == nil {
-		l.errf(Pos{1, 1}, "no states: add at least one [state.NAME] table")
+		l.errf(Pos{Line: 1, Col: 1}, "no states: add at least one [state.NAME] table")
 		return
 	}
 	tbl, ok := l.table(v, "state")

@@ -106,7 +106,7 @@ func (c *checker) at(path string) Pos {
 }
 
 func (c *checker) errorf(path, format string, args ...any) {
-	c.errs = append(c.errs, &Error{Pos: c.at(path), Msg: fmt.Sprintf(format, args...)})
+	c.errs = append(c.errs, errorAt(c.at(path), fmt.Sprintf(format, args...)))
 }
 
 // Load parses and validates the model in src; file names it in positions
@@ -117,9 +117,9 @@ func Load(file string, src []byte) (*Model, error) {
 	if _, err := toml.Decode(string(src), &raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, ErrorList{{Pos: Pos{File: file, Line: pe.Position.Line, Col: pe.Position.Col}, Msg: "toml: " + pe.Message}}
+			return nil, ErrorList{errorAt(Pos{File: file, Line: pe.Position.Line, Col: pe.Position.Col}, "toml: "+pe.Message)}
 		}
-		return nil, ErrorList{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: err.Error()}}
+		return nil, ErrorList{errorAt(Pos{File: file, Line: 1, Col: 1}, err.Error())}
 	}
 	c := &checker{file: file, pos: locate(file, string(src))}
 	m := c.model(raw)
@@ -309,7 +309,7 @@ func (c *checker) model(raw map[string]any) *Model {
 			}
 			want := m.encode(msg, ex.Values)
 			if !bytes.Equal(want, ex.Wire) {
-				c.errs = append(c.errs, &Error{Pos: ex.Pos, Msg: fmt.Sprintf("example of %s: wire %X does not match its fields, which encode to %X", msg.Name, ex.Wire, want)})
+				c.errs = append(c.errs, errorAt(ex.Pos, fmt.Sprintf("example of %s: wire %X does not match its fields, which encode to %X", msg.Name, ex.Wire, want)))
 			}
 		}
 	}
