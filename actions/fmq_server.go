@@ -14,6 +14,7 @@ import (
 	"github.com/fmq/fmq/internal/chunksum"
 	"github.com/fmq/fmq/interp"
 	"github.com/fmq/fmq/publish"
+	"github.com/fmq/fmq/transport"
 )
 
 // FileMQ server actions, called by machines/fmq_server.toml. Each client's
@@ -110,22 +111,33 @@ func (p *FmqServerPeer) Close() error {
 
 // FmqServerActions are the server machine's actions.
 var FmqServerActions = interp.Actions{
-	"prepare challenge": {Fn: prepareChallenge,
+	"prepare challenge": {Fn: prepareChallenge, Fills: []string{"ORLY"},
 		Doc: "Fill ORLY with the mechanisms we accept (PLAIN) and an empty challenge."},
 	"check credentials": {Fn: checkCredentials, Raises: []string{"denied"},
+		Accepts: []string{"YARLY"}, Fills: []string{"SRSLY"},
 		Doc: "Check YARLY's PLAIN response against the accounts; raise denied (SRSLY filled) when wrong."},
 	"store subscription": {Fn: storeSubscription, Raises: []string{"bad-path"},
-		Doc: "Add ICANHAZ's path to the subscriptions; with RESYNC=1 queue the existing tree minus what the cache says the client has (resuming partial files); with SYNCED=1 queue the synced marker."},
-	"store credit": {Fn: storeCredit, Doc: "Add NOM's credit to what the client allows."},
-	"queue changes": {Fn: queueChanges,
+		Accepts: []string{"ICANHAZ"}, Fills: []string{"RTFM"},
+		Doc: "Add ICANHAZ's path to the subscriptions; with RESYNC=1 queue the existing tree minus what the cache says the client has (resuming partial files); with SYNCED=1 queue the synced marker. A bad path raises bad-path with RTFM filled."},
+	"store credit": {Fn: storeCredit, Accepts: []string{"NOM"},
+		Doc: "Add NOM's credit to what the client allows."},
+	"queue changes": {Fn: queueChanges, Accepts: []string{"changed"},
 		Doc: "Queue the published changes (the broadcast value) that match the client's subscriptions."},
-	"deliver chunks": {Fn: sendChunks,
+	"deliver chunks": {Fn: sendChunks, Sends: []string{"CHEEZBURGER"},
+		Reads: []interp.SettingUse{{Name: "chunk_size", Type: interp.SettingInt, Min: interp.Int64(1), Max: interp.Int64(MaxChunkSize),
+			Why: "a CHEEZBURGER must fit the client's frame limit"}},
 		Doc: "Send queued work while credit lasts: deletes and markers cost nothing, content is cut at the credit boundary and at chunk_size."},
-	"explain malformed": {Fn: explainMalformed, Doc: "Fill RTFM with the decode error of the malformed frame."},
-	"explain unexpected": {Fn: explainUnexpected, Raises: []string{"peer-error"},
+	"explain malformed": {Fn: explainMalformed, Fills: []string{"RTFM"},
+		Doc: "Fill RTFM with the decode error of the malformed frame."},
+	"explain unexpected": {Fn: explainUnexpected, Raises: []string{"peer-error"}, Fills: []string{"RTFM"},
 		Doc: "Fill RTFM with the unexpected command and state; raise peer-error instead when the client sent RTFM or SRSLY (an error is never answered with an error)."},
 	"log departure": {Fn: logDeparture, Doc: "Log what the client received before it left."},
 }
+
+// MaxChunkSize is the largest chunk_size: a CHEEZBURGER carrying it (plus
+// its path and headers, up to 64 KiB) fits the transport's default frame
+// limit, which fmq clients apply.
+const MaxChunkSize = transport.DefaultMaxFrame - 64<<10
 
 func serverState(ctx *interp.Ctx) *FmqServerPeer {
 	p, _ := ctx.Peer().(*FmqServerPeer)

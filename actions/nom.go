@@ -47,12 +47,13 @@ type NomClientPeer struct {
 
 // NomServer are the nom server's actions.
 var NomServer = interp.Actions{
-	"welcome peer": {Fn: welcomePeer, Doc: "Remember the client's nickname from OHAI."},
-	"explain refusal": {Fn: explainRefusal,
+	"welcome peer": {Fn: welcomePeer, Accepts: []string{"OHAI"}, Doc: "Remember the client's nickname from OHAI."},
+	"explain refusal": {Fn: explainRefusal, Fills: []string{"WTF"},
 		Doc: "Fill WTF with why the message was refused: the event, and the decode error of a malformed frame."},
-	"take order": {Fn: takeOrder, Raises: []string{"cook", "bad-order"},
+	"take order": {Fn: takeOrder, Raises: []string{"cook", "bad-order"}, Accepts: []string{"ICANHAZ"},
+		Reads: []interp.SettingUse{{Name: "pieces", Type: interp.SettingInt, Min: interp.Int64(1)}, {Name: "max_pieces", Type: interp.SettingInt, Min: interp.Int64(1)}},
 		Doc: "Read an ICANHAZ into the peer's order (options.pieces, default settings.pieces) and start cooking."},
-	"cook piece": {Fn: cookPiece,
+	"cook piece": {Fn: cookPiece, Fills: []string{"CHEEZBURGER"},
 		Doc: "Fill the next CHEEZBURGER of the order: serial, body, and the body's SHA-1 prefix as digest."},
 	"close order": {Fn: closeOrder, Doc: "Count the order as served and tell the application."},
 }
@@ -170,10 +171,11 @@ func closeOrder(ctx *interp.Ctx) error {
 
 // NomClient are the nom client's actions.
 var NomClient = interp.Actions{
-	"say hello": {Fn: sayHello, Doc: "Fill OHAI with settings.nickname."},
-	"place order": {Fn: placeOrder,
+	"say hello": {Fn: sayHello, Fills: []string{"OHAI"}, Reads: []interp.SettingUse{{Name: "nickname", Type: interp.SettingString}}, Doc: "Fill OHAI with settings.nickname."},
+	"place order": {Fn: placeOrder, Fills: []string{"ICANHAZ"},
+		Reads: []interp.SettingUse{{Name: "order", Type: interp.SettingString}, {Name: "pieces", Type: interp.SettingInt, Min: interp.Int64(1)}},
 		Doc: "Fill ICANHAZ: what from the call's args (\"what\") or settings.order, pieces from settings.pieces."},
-	"eat piece": {Fn: eatPiece, Raises: []string{"bad-food", "full"},
+	"eat piece": {Fn: eatPiece, Raises: []string{"bad-food", "full"}, Accepts: []string{"CHEEZBURGER"},
 		Doc: "Check a CHEEZBURGER's digest (bad-food if wrong), count it, raise full when the order is complete."},
 	"report": {Fn: report, Doc: "Tell the application about the current event (and WTF's reason)."},
 }

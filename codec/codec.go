@@ -152,6 +152,16 @@ type Protocol interface {
 	Decode(frame []byte, lim *Limits) (Message, error)
 }
 
+// GrammarOf returns a protocol's ABNF grammar of the conversation (the
+// model's [protocol] grammar: "C:OHAI ( S:OHAI-OK / S:WTF )"), or "" when
+// the codec carries none. Generated codecs implement Grammar() string.
+func GrammarOf(p Protocol) string {
+	if g, ok := p.(interface{ Grammar() string }); ok {
+		return g.Grammar()
+	}
+	return ""
+}
+
 var (
 	regMu sync.RWMutex
 	reg   = map[string]Protocol{}

@@ -22,7 +22,38 @@ type ActionSpec struct {
 	// every raised event is handled; raising an unlisted event at run time
 	// is an error.
 	Raises []string
+
+	// The rest is the action's contract, which the checker holds every
+	// machine to (and `fmqrun actions` prints).
+
+	// Accepts lists the events the action may be bound to: the messages
+	// whose fields it reads from ctx.Msg() and the host or internal events
+	// whose value it reads. Empty: any event (it reads neither). An action
+	// with Accepts may not be bound to "*" or used in entry/exit lists.
+	Accepts []string
+	// Sends lists the messages the action sends itself (ctx.Send).
+	Sends []string
+	// Fills lists the messages the action fills (ctx.Out) for a `send` of
+	// the same message later in its action list, or, when it fails with a
+	// raised event, in that event's handler.
+	Fills []string
+	// Reads lists the settings the action reads (ctx.Int, ctx.Duration,
+	// ...), with their type and the range the action needs.
+	Reads []SettingUse
 }
+
+// SettingUse is one setting an action reads: the machine must declare it
+// with that type; Min and Max (nil: none) narrow the values it accepts, at
+// load, --set, config and reload alike. Durations count in nanoseconds.
+type SettingUse struct {
+	Name     string
+	Type     SettingType
+	Min, Max *int64
+	Why      string // what the range protects, for the error message
+}
+
+// Int64 returns a pointer to v, for SettingUse.Min and Max.
+func Int64(v int64) *int64 { return &v }
 
 // Actions maps action names (short phrases, "store client credit") to specs.
 type Actions map[string]ActionSpec

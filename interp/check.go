@@ -103,11 +103,11 @@ func (m *Machine) handles(s *State, ev string) bool {
 }
 
 // check runs the whole-machine checks: reachability, dead ends, raised
-// events handled, unused superstates.
-func (l *loader) check() {
+// events handled, unused superstates. It returns the reachable states.
+func (l *loader) check() map[*State]bool {
 	m := l.m
 	if m.Initial == nil {
-		return
+		return nil
 	}
 	// Reachability over effective (inherited) transitions.
 	reach := map[*State]bool{m.Initial: true}
@@ -213,6 +213,7 @@ func (l *loader) check() {
 			}
 		}
 	}
+	return reach
 }
 
 func actionLabel(a *Action) string {

@@ -125,6 +125,9 @@ func resolveSettings(m *Machine, over map[string]string) (*mstate, error) {
 			continue
 		}
 		v, err := m.Settings[i].Type.parse(over[k])
+		if err == nil {
+			err = m.Settings[i].Check(v)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("setting %s: %v", k, err))
 			continue

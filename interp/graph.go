@@ -18,13 +18,19 @@ func edgeLabel(t *Transition) string {
 		b.WriteString(" [" + t.When + "]")
 	}
 	if len(t.Actions) > 0 {
-		names := make([]string, len(t.Actions))
-		for i, a := range t.Actions {
-			names[i] = a.Name
-		}
-		b.WriteString(" / " + strings.Join(names, ", "))
+		b.WriteString(" / " + actionNames(t.Actions))
 	}
 	return b.String()
+}
+
+// drawnAction is an action as graphs show it: a Go action that sends
+// messages itself (its contract's Sends) shows them, "deliver chunks ⇒
+// CHEEZBURGER", so that the data traffic is on the graph.
+func drawnAction(a *Action) string {
+	if a.Kind == ActCall && len(a.Spec.Sends) > 0 {
+		return a.Name + " ⇒ " + strings.Join(a.Spec.Sends, ", ")
+	}
+	return a.Name
 }
 
 func (m *Machine) children(p *State) []*State {
@@ -128,7 +134,7 @@ func WriteDot(w io.Writer, m *Machine) error {
 func actionNames(acts []*Action) string {
 	names := make([]string, len(acts))
 	for i, a := range acts {
-		names[i] = a.Name
+		names[i] = drawnAction(a)
 	}
 	return strings.Join(names, ", ")
 }

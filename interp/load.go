@@ -315,7 +315,10 @@ func (l *loader) build(raw map[string]any) *Machine {
 		return m
 	}
 	l.buildTable()
-	l.check()
+	l.contracts()
+	if reach := l.check(); reach != nil {
+		l.analyse(reach)
+	}
 	return m
 }
 
@@ -335,8 +338,9 @@ func (l *loader) settings(v any) {
 				s := &Setting{Name: name, Pos: l.ix.key(path...)}
 				val := tbl[name]
 				typ := ""
+				var bounds map[string]any
 				if t, isTbl := val.(map[string]any); isTbl {
-					l.unknownKeys(t, []string{"default", "type", "doc"}, path...)
+					l.unknownKeys(t, []string{"default", "type", "doc", "min", "max"}, path...)
 					typ, _ = l.str(t, "type", path...)
 					s.Doc, _ = l.str(t, "doc", path...)
 					val = t["default"]
@@ -344,10 +348,19 @@ func (l *loader) settings(v any) {
 						l.errf(l.ix.key(path...), "setting %q needs a default", name)
 						continue
 					}
+					bounds = t
 					path = append(path, "default")
 				}
+				s.defPos = l.ix.val(path...)
 				if !l.settingValue(s, typ, val, path) {
 					continue
+				}
+				if bounds != nil {
+					s.Min = l.settingBound(s, bounds, "min", path[:2])
+					s.Max = l.settingBound(s, bounds, "max", path[:2])
+					if s.Min != nil && s.Max != nil && *s.Min > *s.Max {
+						l.errf(l.ix.val(append(path[:2:2], "max")...), "setting %q: max is below min", name)
+					}
 				}
 				decl[name] = s
 				order = append(order, name)
@@ -360,6 +373,8 @@ func (l *loader) settings(v any) {
 		order = append(order, "max_steps")
 	} else if decl["max_steps"].Type != SettingInt {
 		l.errf(decl["max_steps"].Pos, "setting max_steps must be an int")
+	} else {
+		decl["max_steps"].narrow(Int64(1), nil, "an input takes at least one step")
 	}
 	fields := make([]reflect.StructField, 0, len(order))
 	for i, name := range order {
@@ -428,13 +443,44 @@ func (l *loader) settingValue(s *Setting, typ string, val any, path []string) bo
 	return true
 }
 
+// settingBound reads a setting's min or max: an integer for an int, a
+// duration string for a duration.
+func (l *loader) settingBound(s *Setting, tbl map[string]any, key string, path []string) *int64 {
+	v, ok := tbl[key]
+	if !ok {
+		return nil
+	}
+	p := l.ix.val(append(path[:len(path):len(path)], key)...)
+	switch s.Type {
+	case SettingInt:
+		if n, ok := v.(int64); ok {
+			return &n
+		}
+		l.errf(p, "setting %q: %s must be an integer, not %s", s.Name, key, tomlType(v))
+	case SettingDuration:
+		if str, ok := v.(string); ok {
+			if d, err := time.ParseDuration(str); err == nil {
+				n := int64(d)
+				return &n
+			}
+		}
+		l.errf(p, "setting %q: %s must be a duration string such as \"1s\"", s.Name, key)
+	default:
+		l.errf(p, "setting %q: %s applies to int and duration settings only, not %s", s.Name, key, s.Type)
+	}
+	return nil
+}
+
 // duration reads a literal duration ("5s") or "settings.NAME".
 func (l *loader) duration(tbl map[string]any, key string, path ...string) Duration {
 	s, ok := l.str(tbl, key, path...)
 	if !ok {
 		return Duration{set: -1}
 	}
-	return l.parseDuration(s, l.ix.val(append(path, key)...))
+	p := l.ix.val(append(path, key)...)
+	d := l.parseDuration(s, p)
+	d.pos = p
+	return d
 }
 
 func (l *loader) parseDuration(s string, p Pos) Duration {
@@ -448,11 +494,16 @@ func (l *loader) parseDuration(s string, p Pos) Duration {
 			l.errf(p, "duration refers to setting %q, which is not a duration but %s", name, l.m.Settings[i].Type)
 			return Duration{set: -1}
 		}
+		l.m.Settings[i].Timer = true
 		return Duration{Setting: name, set: i}
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
 		l.errf(p, "bad duration %q (want a duration such as \"5s\" or settings.NAME)", s)
+		return Duration{set: -1}
+	}
+	if d != 0 && d < TimerFloor {
+		l.errf(p, "timer %s is too short: 0 (off) or at least %s", d, TimerFloor)
 		return Duration{set: -1}
 	}
 	return Duration{Lit: d, set: -1}
@@ -707,6 +758,13 @@ func (l *loader) compileGuard(t *Transition, path []string) {
 		}
 		l.errf(p, "guard: %s", msg)
 		return
+	}
+	for _, is := range guardIndexes(t.When) {
+		p := l.ix.val(path...)
+		if l.ix.plain(path...) && !strings.Contains(t.When[:is.off], "\n") {
+			p.Col += is.off
+		}
+		l.errf(p, "guard: %s", is.msg)
 	}
 	t.guard = g
 }

@@ -1,7 +1,9 @@
 package interp
 
 import (
+	"fmt"
 	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/fmq/fmq/codec"
@@ -123,6 +125,7 @@ type Duration struct {
 	Lit     time.Duration
 	Setting string // "" for a literal
 	set     int
+	pos     Pos // where it is written
 }
 
 func (d Duration) String() string {
@@ -179,6 +182,69 @@ type Setting struct {
 	Default any // int64, time.Duration, string or bool
 	Doc     string
 	Pos     Pos
+	// Min and Max bound an int or duration setting (durations in
+	// nanoseconds); nil: unbounded. They are the machine's own `min` and
+	// `max`, narrowed by what the actions that read it need.
+	Min, Max *int64
+	// Timer is set for a duration setting that drives a timer (the machine
+	// heartbeat or expiry, an `after`): it is 0 (off) or at least TimerFloor.
+	Timer bool
+	// why names what set each bound, for error messages.
+	minWhy, maxWhy string
+	defPos         Pos // the default's position
+}
+
+// TimerFloor is the shortest timer period a machine may set: below it a
+// heartbeat floods the peer (a 1ns heartbeat sends tens of thousands of
+// HUGZ a second) and an expiry drops every peer at once.
+const TimerFloor = time.Millisecond
+
+// Check reports whether v (of the setting's type) is allowed: its range,
+// and the timer floor.
+func (s *Setting) Check(v any) error {
+	var n int64
+	switch v := v.(type) {
+	case int64:
+		n = v
+	case time.Duration:
+		n = int64(v)
+	default:
+		return nil
+	}
+	show := func(x int64) string {
+		if s.Type == SettingDuration {
+			return time.Duration(x).String()
+		}
+		return strconv.FormatInt(x, 10)
+	}
+	why := func(w string) string {
+		if w == "" {
+			return ""
+		}
+		return " (" + w + ")"
+	}
+	if s.Min != nil && n < *s.Min {
+		return fmt.Errorf("%s is below the minimum %s%s", show(n), show(*s.Min), why(s.minWhy))
+	}
+	if s.Max != nil && n > *s.Max {
+		return fmt.Errorf("%s is above the maximum %s%s", show(n), show(*s.Max), why(s.maxWhy))
+	}
+	if s.Timer && n != 0 && n < int64(TimerFloor) {
+		return fmt.Errorf("%s is too short for a timer: 0 (off) or at least %s", show(n), TimerFloor)
+	}
+	return nil
+}
+
+// narrow applies a bound from a reader of the setting: the tighter wins.
+func (s *Setting) narrow(min, max *int64, why string) {
+	if min != nil && (s.Min == nil || *min > *s.Min) {
+		v := *min
+		s.Min, s.minWhy = &v, why
+	}
+	if max != nil && (s.Max == nil || *max < *s.Max) {
+		v := *max
+		s.Max, s.maxWhy = &v, why
+	}
 }
 
 // DefaultMaxSteps bounds the internal events processed for one input

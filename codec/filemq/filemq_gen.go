@@ -1186,6 +1186,11 @@ func (protocol) Name() string { return ProtocolName }
 
 func (protocol) Signature() uint16 { return Signature }
 
+// Grammar is the model's ABNF grammar of the conversation (codec.GrammarOf).
+func (protocol) Grammar() string {
+	return "filemq        = open-peering *use-peering [ close-peering ]\nopen-peering  = C:OHAI *( S:ORLY C:YARLY ) ( S:OHAI-OK / S:SRSLY / S:RTFM )\nuse-peering   = C:ICANHAZ ( S:ICANHAZ-OK / S:RTFM )\n              / C:NOM\n              / S:CHEEZBURGER\n              / C:HUGZ S:HUGZ-OK\n              / S:HUGZ C:HUGZ-OK\nclose-peering = C:KTHXBAI / S:KTHXBAI\n"
+}
+
 // Messages returns a new slice of every message, sorted by id.
 func (protocol) Messages() []*codec.MessageInfo { return slices.Clone(messages) }
 

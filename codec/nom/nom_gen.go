@@ -665,6 +665,11 @@ func (protocol) Name() string { return ProtocolName }
 
 func (protocol) Signature() uint16 { return Signature }
 
+// Grammar is the model's ABNF grammar of the conversation (codec.GrammarOf).
+func (protocol) Grammar() string {
+	return "nom-protocol = open-peering *use-peering\nopen-peering = C:OHAI ( S:OHAI-OK / S:WTF )\nuse-peering  = C:ICANHAZ\n             / S:CHEEZBURGER\n             / C:HUGZ S:HUGZ-OK\n             / S:HUGZ C:HUGZ-OK\n"
+}
+
 // Messages returns a new slice of every message, sorted by id.
 func (protocol) Messages() []*codec.MessageInfo { return slices.Clone(messages) }
 
