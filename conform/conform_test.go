@@ -182,9 +182,9 @@ func TestTxtar(t *testing.T) {
 
 func TestFromTrace(t *testing.T) {
 	trace := `C: OHAI protocol="FILEMQ" version=2
-S: OHAI-OK
+12:00:01.250113 peer=0a1b S: OHAI-OK
 notify - file /a
-C: malformed filemq: truncated frame at offset 3
+12:00:01.250200 peer="x y" C: malformed filemq: truncated frame at offset 3
 C: YARLY mechanism="PLAIN" response=<11 bytes>
 S: CHEEZBURGER sequence=0 operation=1 filename="/a" offset=0 eof=1 headers={"SIZE"="1"} chunk=<1 bytes>
 `

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -36,7 +37,8 @@ type TraceOptions struct {
 }
 
 // FromTrace turns a wire trace (lines "C: NAME field=value ..." as the
-// interpreter's Wire option and `fmqrun run --wire` print them) into a
+// interpreter's Wire option prints them, or "TIME peer=ID C: ..." as
+// `fmqrun run --wire` does) into a
 // script. Lines that are not messages are kept as comments; received
 // malformed frames, whose bytes a trace does not hold, become comments too.
 // The result is checked by Parse before it is returned.
@@ -68,6 +70,7 @@ func FromTrace(r io.Reader, opt TraceOptions) ([]byte, error) {
 		if line == "" {
 			continue
 		}
+		line = stripWirePrefix(line)
 		dir, rest, _ := strings.Cut(line, " ")
 		if dir != "C:" && dir != "S:" {
 			fmt.Fprintf(&b, "# %s\n", line)
@@ -256,4 +259,16 @@ func (s *syncLines) text() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return strings.Join(s.lines, "\n") + "\n"
+}
+
+// wirePrefix is what fmqrun --wire puts before a message line: a
+// timestamp and the peer.
+var wirePrefix = regexp.MustCompile(`^\d\d:\d\d:\d\d(\.\d+)? peer=("(?:[^"\\]|\\.)*"|\S+) `)
+
+// stripWirePrefix drops a --wire line's timestamp and peer.
+func stripWirePrefix(line string) string {
+	if loc := wirePrefix.FindStringIndex(line); loc != nil {
+		return line[loc[1]:]
+	}
+	return line
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/fmq/fmq/codec/filemq"
 	"github.com/fmq/fmq/inbox"
 	"github.com/fmq/fmq/interp"
+	"github.com/fmq/fmq/machines"
 	"github.com/fmq/fmq/transport"
 )
 
@@ -47,6 +48,7 @@ type ClientConfig struct {
 	Logger    *slog.Logger
 	Trace     bool
 	Wire      func(line string)
+	WireTo    func(peer, line string, body []byte) // Wire with the peer and the frame (replaces Wire)
 	// OnNote, if set, sees every notification of the client machine (on the
 	// client's own goroutine; it must not block).
 	OnNote func(interp.Notification)
@@ -87,7 +89,7 @@ type Client struct {
 // StartClient opens the inbox and starts syncing.
 func StartClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Machine == "" {
-		cfg.Machine = "fmq_client.toml"
+		cfg.Machine = machines.EmbeddedPrefix + "fmq_client.toml" // never ./fmq_client.toml by accident
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -159,6 +161,7 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 		Logger:   cfg.Logger,
 		Trace:    cfg.Trace,
 		Wire:     cfg.Wire,
+		WireTo:   cfg.WireTo,
 	})
 	if err != nil {
 		ib.Close()

@@ -36,7 +36,8 @@ type ServerConfig struct {
 	Transport      transport.Options
 	Logger         *slog.Logger
 	Trace          bool
-	Wire           func(line string) // compact C:/S: trace of every message
+	Wire           func(line string)                    // compact C:/S: trace of every message
+	WireTo         func(peer, line string, body []byte) // Wire with the peer and the frame (replaces Wire)
 }
 
 // Server is a running FileMQ server.
@@ -65,7 +66,7 @@ func LoadMachine(path string) (*interp.Machine, error) {
 // StartServer publishes the mounts and starts serving on cfg.Bind.
 func StartServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Machine == "" {
-		cfg.Machine = "fmq_server.toml"
+		cfg.Machine = machines.EmbeddedPrefix + "fmq_server.toml" // never ./fmq_server.toml by accident
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -106,6 +107,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		Logger:   cfg.Logger,
 		Trace:    cfg.Trace,
 		Wire:     cfg.Wire,
+		WireTo:   cfg.WireTo,
 	})
 	if err != nil {
 		router.Close()
@@ -133,7 +135,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 			s.fail(fmt.Errorf("watch: %w", err))
 		}
 	}()
-	s.log.Info("serving", "endpoint", router.Endpoint(), "files", tree.Len(), "auth", accounts != nil)
+	s.log.Info("serving", "endpoint", router.Endpoint(), "files", tree.Len(), "auth", accounts != nil, "machine", m.File, "hash", m.Hash)
 	return s, nil
 }
 
@@ -177,7 +179,7 @@ func (s *Server) Reload() error {
 	if err := s.engine.Reload(m); err != nil {
 		return err
 	}
-	s.log.Info("machine reloaded", "file", s.cfg.Machine)
+	s.log.Info("machine reloaded", "machine", m.File, "hash", m.Hash)
 	return nil
 }
 

@@ -257,8 +257,8 @@ func (d *disp) frame(inst *instance, body []byte) {
 		msg = nil
 	}
 	inst.touch(d.now)
-	if e.opts.Wire != nil {
-		e.wireIn(msg, derr)
+	if e.opts.WireTo != nil {
+		e.wireIn(inst.id, body, msg, derr)
 	}
 	// macrostep, inline
 	d.bind(inst, msg)
@@ -304,11 +304,11 @@ func (d *disp) malformed(body []byte, derr error) error {
 	return derr
 }
 
-func (e *Engine) wireIn(msg codec.Message, derr error) {
+func (e *Engine) wireIn(peer string, body []byte, msg codec.Message, derr error) {
 	if msg != nil {
-		e.opts.Wire(FormatMessage(dirLetter(peerRole(e.role)), msg))
+		e.opts.WireTo(peer, FormatMessage(dirLetter(peerRole(e.role)), msg), body)
 	} else {
-		e.opts.Wire(dirLetter(peerRole(e.role)) + ": malformed " + fmt.Sprint(derr))
+		e.opts.WireTo(peer, dirLetter(peerRole(e.role))+": malformed "+fmt.Sprint(derr), body)
 	}
 }
 
@@ -738,8 +738,8 @@ func (d *disp) sendChecked(inst *instance, msg codec.Message) error {
 		d.buf = buf
 	}
 	e := d.e
-	if e.opts.Wire != nil {
-		e.opts.Wire(FormatMessage(dirLetter(ownRole(e.role)), msg))
+	if e.opts.WireTo != nil {
+		e.opts.WireTo(inst.id, FormatMessage(dirLetter(ownRole(e.role)), msg), buf)
 	}
 	if err := e.sendFn(inst.id, buf); err != nil {
 		d.n.sendErr++

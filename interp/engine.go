@@ -59,6 +59,10 @@ type Options struct {
 	// Wire receives the compact line form of every message received and
 	// sent ("C: NOM credit=1000 sequence=0"). It must not block.
 	Wire func(line string)
+	// WireTo, when set, is Wire with the peer identity ("" for a client's
+	// server) and the encoded frame (valid only during the call), for
+	// traces that name the peer or dump the bytes. It replaces Wire.
+	WireTo func(peer, line string, body []byte)
 	// Now is the clock (tests pass a fake one and call Tick). Default time.Now.
 	Now    func() time.Time
 	Limits *codec.Limits
@@ -260,6 +264,9 @@ func newEngine(m *Machine, role string, opts Options) (*Engine, error) {
 	e.log = e.log.With("machine", m.Name)
 	if e.opts.Now == nil {
 		e.opts.Now = time.Now
+	}
+	if w := e.opts.Wire; w != nil && e.opts.WireTo == nil {
+		e.opts.WireTo = func(_, line string, _ []byte) { w(line) }
 	}
 	if e.opts.Mailbox <= 0 {
 		e.opts.Mailbox = DefaultMailbox

@@ -1,6 +1,8 @@
 package interp
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -79,6 +81,8 @@ func LoadBytes(name string, src []byte, opts LoadOptions) (*Machine, error) {
 	if err := l.errs.Err(); err != nil {
 		return nil, err
 	}
+	sum := sha256.Sum256(src)
+	m.Hash = hex.EncodeToString(sum[:6])
 	return m, nil
 }
 

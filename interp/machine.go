@@ -56,6 +56,9 @@ type Machine struct {
 	Protocol string
 	Doc      string
 	File     string
+	// Hash identifies the file's contents (the first 12 hex digits of its
+	// SHA-256): logs name it at start and reload.
+	Hash     string
 	Proto    codec.Protocol
 	Library  *Library
 	States   []*State

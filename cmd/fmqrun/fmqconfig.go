@@ -136,7 +136,9 @@ type commonFlags struct {
 	logJSON  bool
 	trace    bool
 	wire     bool
+	wireHex  bool
 	sets     multiFlag
+	stream   *syncWriter // the log's writer, shared by --wire lines
 	cpuprof  string
 }
 
@@ -145,7 +147,8 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "", "log level: debug, info, warn, error (default info)")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
 	fs.BoolVar(&c.trace, "trace", false, "log every event, guard, action and transition (debug level)")
-	fs.BoolVar(&c.wire, "wire", false, "print every message as a C:/S: line on stderr")
+	fs.BoolVar(&c.wire, "wire", false, "print every message as a timestamped C:/S: line with its peer, in the log stream (stderr)")
+	fs.BoolVar(&c.wireHex, "wire-hex", false, "with --wire, also dump each frame in hex (first 256 bytes)")
 	fs.Var(&c.sets, "set", "override a machine setting: NAME=VALUE (repeatable)")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile (pprof) to this file")
 }
@@ -182,10 +185,21 @@ func (c *commonFlags) logger(w io.Writer, cfg *Config) (*slog.Logger, error) {
 	}
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: userFacing}
 	sw := &syncWriter{w: w}
+	c.stream = sw
 	if c.logJSON || cfg.Log.JSON {
 		return slog.New(slog.NewJSONHandler(sw, opts)), nil
 	}
 	return slog.New(slog.NewTextHandler(sw, opts)), nil
+}
+
+// wireTo returns the engine's wire hook for --wire (nil without it):
+// lines in the log's stream; peer names a client's server.
+func (c *commonFlags) wireTo(peer string) func(peer, line string, body []byte) {
+	if !c.wire && !c.wireHex {
+		return nil
+	}
+	t := &wireTracer{out: c.stream, hex: c.wireHex, noPeer: peer}
+	return t.trace
 }
 
 // overrides merges config settings with --set flags.

@@ -28,7 +28,7 @@ func runGraph(_ context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "usage: fmqrun graph FILE [--format dot|mermaid]")
 		return 2
 	}
-	m, err := interp.Load(files[0], loadOptions)
+	m, err := loadMachine(files[0])
 	if err != nil {
 		fmt.Fprintln(env.Stderr, err)
 		return 1

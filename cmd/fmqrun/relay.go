@@ -33,6 +33,7 @@ func runRelay(ctx context.Context, env *Env, args []string) int {
 	alias := fs.String("alias", "/", "virtual path the mirrored tree is republished under")
 	passwords := fs.String("passwords", "", "downstream: require PLAIN authentication against this file")
 	printEP := fs.String("print-endpoint", "", "write the downstream endpoint to this file once serving")
+	serverMachine := fs.String("server-machine", "", "downstream server machine file (default: [server] machine of --config, else the embedded fmq_server.toml); --machine is the upstream client's")
 	var down serverCurveFlags
 	down.register(fs, "downstream-", "downstream: ")
 	fs.Usage = func() {
@@ -82,8 +83,12 @@ func runRelay(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
 		return 2
 	}
+	cc.WireTo = cf.wireTo(cc.Connect)
 	srv, err := host.StartServer(host.ServerConfig{
 		Transport: transport.Options{CurveServer: cs},
+		Machine:   pick(given["server-machine"], *serverMachine, cfg.Server.Machine, ""),
+		WireTo:    cf.wireTo(""),
+		Trace:     cf.trace,
 		Publish:   mounts,
 		Bind:      bindEP,
 		Settings:  settingStrings(cfg.Server.Settings),

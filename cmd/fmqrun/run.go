@@ -45,10 +45,10 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 func (s *syncWriter) line(l string) { _, _ = s.Write([]byte(l + "\n")) }
 
 type runFlags struct {
-	bind, connect, printEndpoint string
-	sets, calls                  multiFlag
-	trace, wire, noReload        bool
-	exitAfter                    time.Duration
+	bind, connect, printEndpoint   string
+	sets, calls                    multiFlag
+	trace, wire, wireHex, noReload bool
+	exitAfter                      time.Duration
 }
 
 func runRun(ctx context.Context, env *Env, args []string) int {
@@ -61,7 +61,8 @@ func runRun(ctx context.Context, env *Env, args []string) int {
 	fs.Var(&f.sets, "set", "override a setting: NAME=VALUE (repeatable)")
 	fs.Var(&f.calls, "call", "client: API call after start: EVENT[:ARG=VALUE,...] (repeatable)")
 	fs.BoolVar(&f.trace, "trace", false, "log every event, guard, action and transition (slog, debug level, stderr)")
-	fs.BoolVar(&f.wire, "wire", false, "print every message as a C:/S: line on stdout")
+	fs.BoolVar(&f.wire, "wire", false, "print every message as a timestamped C:/S: line with its peer on stdout")
+	fs.BoolVar(&f.wireHex, "wire-hex", false, "with --wire, also dump each frame in hex (first 256 bytes)")
 	fs.BoolVar(&f.noReload, "no-reload", false, "server: do not reload the machine on SIGHUP or file change")
 	fs.DurationVar(&f.exitAfter, "exit-after", 0, "stop after this long (0: run until interrupted, or until a client terminates)")
 	files, err := parseInterspersed(fs, args)
@@ -87,14 +88,14 @@ func runRun(ctx context.Context, env *Env, args []string) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(&syncWriter{w: env.Stderr}, &slog.HandlerOptions{Level: level, ReplaceAttr: userFacing}))
-	m, err := interp.Load(files[0], loadOptions)
+	m, err := loadMachine(files[0])
 	if err != nil {
 		fmt.Fprintln(env.Stderr, err)
 		return 1
 	}
 	opts := interp.Options{Settings: settings, Logger: log, Trace: f.trace}
-	if f.wire {
-		opts.Wire = out.line
+	if f.wire || f.wireHex {
+		opts.WireTo = (&wireTracer{out: out, hex: f.wireHex, noPeer: f.connect}).trace
 	}
 	if f.exitAfter > 0 {
 		var cancel context.CancelFunc
@@ -197,7 +198,7 @@ func runServer(ctx context.Context, env *Env, log *slog.Logger, out *syncWriter,
 			return err
 		}
 	}
-	log.Info("serving", "machine", m.Name, "endpoint", r.Endpoint())
+	log.Info("serving", "machine", m.Name, "file", m.File, "hash", m.Hash, "endpoint", r.Endpoint())
 	err = e.Run(ctx, nil)
 	cancel()
 	wg.Wait()
@@ -213,7 +214,7 @@ func watchReload(ctx context.Context, log *slog.Logger, e *interp.Engine, file s
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	reload := func(why string) {
-		m, err := interp.Load(file, loadOptions)
+		m, err := loadMachine(file)
 		if err != nil {
 			log.Error("reload refused: the machine file does not check; the old machine keeps running", "why", why, "errors", err.Error())
 			return
@@ -222,7 +223,7 @@ func watchReload(ctx context.Context, log *slog.Logger, e *interp.Engine, file s
 			log.Error("reload refused", "why", why, "err", err)
 			return
 		}
-		log.Info("machine reloaded", "why", why, "file", file)
+		log.Info("machine reloaded", "why", why, "machine", m.File, "hash", m.Hash)
 	}
 	w, werr := fsnotify.NewWatcher()
 	var events <-chan fsnotify.Event

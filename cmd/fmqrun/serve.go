@@ -100,10 +100,7 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
 		return 2
 	}
-	if cf.wire {
-		w := &syncWriter{w: env.Stderr}
-		sc.Wire = w.line
-	}
+	sc.WireTo = cf.wireTo("")
 	if zp := pick(given["zmtp-passwords"], *zmtpPasswords, cfg.Server.ZMTPPasswords, ""); zp != "" {
 		pf, err := transport.LoadPasswordFile(zp)
 		if err != nil {

@@ -217,10 +217,7 @@ func runSync(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "fmqrun sync: --timeout needs --once and a positive duration")
 		return exitUsage
 	}
-	if cf.wire {
-		w := &syncWriter{w: env.Stderr}
-		cc.Wire = w.line
-	}
+	cc.WireTo = cf.wireTo(cc.Connect)
 	setClientMemoryLimit(cc.Settings, log)
 	sum, err := syncRun(ctx, env, cc, *progress, *timeout, log)
 	if *jsonOut {
@@ -291,6 +288,8 @@ func syncRun(ctx context.Context, env *Env, cc host.ClientConfig, progress strin
 		outcome(&sum, err, cc.Once, false, false, false)
 		return sum, err
 	}
+	m := cl.Engine().Machine()
+	log.Info("syncing", "connect", cc.Connect, "machine", m.File, "hash", m.Hash)
 	bar := newBar(env.Stderr, progress)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
