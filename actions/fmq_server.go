@@ -12,6 +12,7 @@ import (
 
 	"github.com/fmq/fmq/codec/filemq"
 	"github.com/fmq/fmq/internal/chunksum"
+	"github.com/fmq/fmq/internal/vpath"
 	"github.com/fmq/fmq/interp"
 	"github.com/fmq/fmq/publish"
 	"github.com/fmq/fmq/transport"
@@ -197,28 +198,8 @@ func checkCredentials(ctx *interp.Ctx) error {
 	return nil
 }
 
-// CheckVirtualPath validates a subscription path: absolute, clean, no "..".
-func CheckVirtualPath(p string) error {
-	switch {
-	case p == "":
-		return errors.New("empty path")
-	case !strings.HasPrefix(p, "/"):
-		return fmt.Errorf("path %q does not start with /", p)
-	case len(p) > 4096:
-		return fmt.Errorf("path longer than 4096 bytes")
-	case strings.ContainsAny(p, "\x00\\"):
-		return fmt.Errorf("path %q holds NUL or backslash", p)
-	}
-	for _, c := range strings.Split(p[1:], "/") {
-		if c == ".." || c == "." {
-			return fmt.Errorf("path %q holds a %q component", p, c)
-		}
-	}
-	if p != "/" && path.Clean(p) != p {
-		return fmt.Errorf("path %q is not clean", p)
-	}
-	return nil
-}
+// CheckVirtualPath validates a subscription path (internal/vpath's rules).
+func CheckVirtualPath(p string) error { return vpath.Check(p) }
 
 func storeSubscription(ctx *interp.Ctx) error {
 	p := serverState(ctx)

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/fmq/fmq/internal/vpath"
 )
 
 // fileSpec is one file of a data set: its slash-separated path relative to
@@ -174,13 +176,11 @@ func writeFile(path string, seed [32]byte, size int64, buf []byte) (manifestEntr
 }
 
 func checkRel(rel string) error {
-	if rel == "" || strings.HasPrefix(rel, "/") || filepath.ToSlash(filepath.Clean(filepath.FromSlash(rel))) != rel {
+	if rel == "" {
 		return fmt.Errorf("bad relative path %q", rel)
 	}
-	for _, part := range strings.Split(rel, "/") {
-		if part == ".." || strings.HasPrefix(part, ".") {
-			return fmt.Errorf("bad relative path %q: hidden or parent component", rel)
-		}
+	if why := vpath.Problem("/" + rel); why != "" {
+		return fmt.Errorf("bad relative path %q: %s", rel, why)
 	}
 	return nil
 }

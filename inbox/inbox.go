@@ -25,14 +25,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fmq/fmq/internal/vpath"
 )
 
 // Names and limits.
 const (
-	CacheFile    = ".fmq-cache" // digest cache, in the inbox directory
-	PartSuffix   = ".fmqpart"   // a partial of a/b.txt is a/.b.txt.fmqpart
-	MaxPath      = 4096         // bytes in a virtual path
-	MaxComponent = 240          // bytes in one path component (room for the partial name)
+	CacheFile    = ".fmq-cache"       // digest cache, in the inbox directory
+	PartSuffix   = ".fmqpart"         // a partial of a/b.txt is a/.b.txt.fmqpart
+	MaxPath      = vpath.MaxPath      // bytes in a virtual path
+	MaxComponent = vpath.MaxComponent // bytes in one path component (room for the partial name)
 )
 
 // Errors; test with errors.Is. Each is the root of a typed error carrying the
@@ -281,48 +283,20 @@ func (ib *Inbox) Close() error {
 
 // Resolve validates a server-sent virtual path and returns it relative to the
 // inbox, slash-separated ("/a/b.txt" -> "a/b.txt"). The path must start with
-// "/" (it is always taken relative to the inbox) and must not contain empty,
-// "." or ".." components, hidden components (starting with "."), NUL,
-// backslashes or control characters; it is limited to MaxPath bytes and
-// MaxComponent bytes per component. Errors are *UnsafePathError.
+// "/" (it is always taken relative to the inbox), name a file (not "/"), and
+// follow internal/vpath's rules (no empty, ".", ".." or hidden components,
+// no NUL, backslash or control character, at most MaxPath bytes and
+// MaxComponent bytes per component). Errors are *UnsafePathError.
 func (ib *Inbox) Resolve(vpath string) (string, error) { return resolve(vpath) }
 
-func resolve(vpath string) (string, error) {
-	bad := func(why string) (string, error) { return "", &UnsafePathError{Path: vpath, Reason: why} }
-	switch {
-	case vpath == "":
-		return bad("empty")
-	case len(vpath) > MaxPath:
-		return bad(fmt.Sprintf("longer than %d bytes", MaxPath))
-	case vpath[0] != '/':
-		return bad("does not start with \"/\"")
-	case vpath == "/":
-		return bad("names the inbox itself, not a file")
+func resolve(p string) (string, error) {
+	if p == "/" {
+		return "", &UnsafePathError{Path: p, Reason: "names the inbox itself, not a file"}
 	}
-	for i := 0; i < len(vpath); i++ {
-		switch c := vpath[i]; {
-		case c == 0:
-			return bad("contains NUL")
-		case c == '\\':
-			return bad("contains a backslash")
-		case c < 0x20 || c == 0x7f:
-			return bad("contains a control character")
-		}
+	if why := vpath.Problem(p); why != "" {
+		return "", &UnsafePathError{Path: p, Reason: why}
 	}
-	rel := vpath[1:]
-	for _, c := range strings.Split(rel, "/") {
-		switch {
-		case c == "":
-			return bad("has an empty component")
-		case c == "." || c == "..":
-			return bad("has a \"" + c + "\" component")
-		case c[0] == '.':
-			return bad("has a hidden component")
-		case len(c) > MaxComponent:
-			return bad(fmt.Sprintf("has a component longer than %d bytes", MaxComponent))
-		}
-	}
-	return rel, nil
+	return p[1:], nil
 }
 
 // partName returns the partial's relative path for a target's relative path.

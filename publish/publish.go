@@ -22,13 +22,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fmq/fmq/internal/vpath"
 )
 
 // Default option values.
@@ -375,27 +376,11 @@ func normPrefix(p string) (string, bool) {
 	return p, true
 }
 
-// checkAlias returns a reason why alias is invalid, or "".
+// checkAlias returns a reason why alias is invalid, or "" (internal/vpath's
+// rules).
 func checkAlias(a string) string {
-	switch {
-	case a == "":
-		return "empty alias"
-	case a[0] != '/':
-		return "alias must start with \"/\""
-	case path.Clean(a) != a:
-		return "alias is not clean (trailing \"/\", \"//\", \".\" or \"..\")"
-	case strings.ContainsAny(a, "\\\x00"):
-		return "alias contains a backslash or NUL"
-	}
-	for _, c := range strings.Split(a[1:], "/") {
-		if strings.HasPrefix(c, ".") {
-			return "alias has a hidden component"
-		}
-		for _, r := range c {
-			if r < 0x20 || r == 0x7f {
-				return "alias contains a control character"
-			}
-		}
+	if why := vpath.Problem(a); why != "" {
+		return "alias " + why
 	}
 	return ""
 }

@@ -71,8 +71,8 @@ func TestNewMountErrors(t *testing.T) {
 		reason string
 	}{
 		{"none", nil, "no mounts"},
-		{"empty alias", []Mount{{d, ""}}, "empty alias"},
-		{"relative alias", []Mount{{d, "photos"}}, "must start"},
+		{"empty alias", []Mount{{d, ""}}, "alias is empty"},
+		{"relative alias", []Mount{{d, "photos"}}, "start with"},
 		{"trailing slash", []Mount{{d, "/photos/"}}, "not clean"},
 		{"dotdot", []Mount{{d, "/a/../b"}}, "not clean"},
 		{"double slash", []Mount{{d, "/a//b"}}, "not clean"},

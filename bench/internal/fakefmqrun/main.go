@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fmq/fmq/internal/vpath"
 )
 
 func main() {
@@ -238,7 +240,7 @@ func syncCmd(args []string) error {
 		}
 		var e entry
 		sizeStr, rel, ok := strings.Cut(strings.TrimPrefix(strings.TrimSuffix(line, "\n"), "F "), " ")
-		if e.size, err = strconv.ParseInt(sizeStr, 10, 64); err != nil || !ok || strings.Contains(rel, "..") {
+		if e.size, err = strconv.ParseInt(sizeStr, 10, 64); err != nil || !ok || vpath.Problem("/"+rel) != "" {
 			return fmt.Errorf("bad file line %q", line)
 		}
 		e.rel = rel
