@@ -95,25 +95,7 @@ func TestInteropCurveOurDealerToLibzmqRouter(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			for i, body := range []string{"whoami", "hello", "", strings.Repeat("x", 70000), strings.Repeat("y", 3<<20)} {
-				if err := d.Send([]byte(body)); err != nil {
-					t.Fatal(err)
-				}
-				got := string(recvMsg(t, d.Recv(), 10*time.Second).Body)
-				want := "echo:" + body
-				if i == 0 {
-					want = "go-dealer"
-				}
-				if got != want {
-					t.Fatalf("reply %d: %.40q, want %.40q", i, got, want)
-				}
-			}
-			d.Send([]byte("quit"))
-			select {
-			case <-d.Lost():
-			case <-time.After(10 * time.Second):
-				t.Fatal("no Lost after the libzmq router exited")
-			}
+			talkToPyRouter(t, d, "hello", "", strings.Repeat("x", 70000), strings.Repeat("y", 3<<20))
 		})
 	}
 }

@@ -172,25 +172,33 @@ func TestInteropOurDealerToLibzmqRouter(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			for i, body := range []string{"whoami", "hello", strings.Repeat("x", 70000)} {
-				if err := d.Send([]byte(body)); err != nil {
-					t.Fatal(err)
-				}
-				got := string(recvMsg(t, d.Recv(), 10*time.Second).Body)
-				want := "echo:" + body
-				if i == 0 {
-					want = "go-dealer"
-				}
-				if got != want {
-					t.Fatalf("reply %d: %.40q, want %.40q", i, got, want)
-				}
-			}
-			d.Send([]byte("quit"))
-			select {
-			case <-d.Lost():
-			case <-time.After(10 * time.Second):
-				t.Fatal("no Lost after the libzmq router exited")
-			}
+			talkToPyRouter(t, d, "hello", strings.Repeat("x", 70000))
 		})
+	}
+}
+
+// talkToPyRouter asks interop.py's router who we are (the Dealer's identity
+// must be "go-dealer"), has it echo bodies, then tells it to quit and waits
+// for the Dealer to see the connection lost.
+func talkToPyRouter(t *testing.T, d *Dealer, bodies ...string) {
+	t.Helper()
+	for i, body := range append([]string{"whoami"}, bodies...) {
+		if err := d.Send([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		got := string(recvMsg(t, d.Recv(), 10*time.Second).Body)
+		want := "echo:" + body
+		if i == 0 {
+			want = "go-dealer"
+		}
+		if got != want {
+			t.Fatalf("reply %d: %.40q, want %.40q", i, got, want)
+		}
+	}
+	d.Send([]byte("quit"))
+	select {
+	case <-d.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no Lost after the libzmq router exited")
 	}
 }
