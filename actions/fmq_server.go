@@ -444,6 +444,12 @@ func sendChunks(ctx *interp.Ctx) error {
 		if eof && got > 0 && !p.InlineEOF {
 			eof = false // C style: the file ends with a zero-length eof chunk, sent next
 		}
+		var eofHdr map[string]string
+		if eof && err == nil {
+			// SHA1 and SIZE; a large file's digest may still be being
+			// computed in the background (publish.Reader.Digest).
+			eofHdr, err = p.cur.Headers()
+		}
 		if err != nil {
 			p.srv.putBuf(bp)
 			vpath := p.cur.VPath()
@@ -472,7 +478,7 @@ func sendChunks(ctx *interp.Ctx) error {
 			// on the first.
 			h := p.hdr
 			if eof {
-				h, _ = p.cur.Headers()
+				h = eofHdr
 			}
 			if h == nil {
 				h = make(map[string]string, 3)

@@ -16,19 +16,32 @@ import (
 )
 
 // statKey identifies one version of a file: a digest computed for a key stays
-// valid while the key is unchanged.
+// valid while the key is unchanged. The status change time (ctime, where
+// the system has one) is part of it: content rewritten in place with its
+// size and modification time kept (a copy tool preserving times) changes
+// it, so no digest of the old content is ever taken for the new.
 type statKey struct {
 	id    fileID
 	size  int64
 	mtime int64 // UnixNano
+	ctime int64 // UnixNano; 0 where unknown
 }
 
 func keyOf(fi fs.FileInfo) statKey {
-	return statKey{id: idOf(fi), size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	return statKey{id: idOf(fi), size: fi.Size(), mtime: fi.ModTime().UnixNano(), ctime: ctimeOf(fi)}
 }
 
+// key is the published version's key, without ctime (compare it with
+// statKey.published).
 func (e Entry) key() statKey {
 	return statKey{id: e.id, size: e.Size, mtime: e.ModTime.UnixNano()}
+}
+
+// published drops ctime, which published entries do not track (a chmod is
+// no new version of the content).
+func (k statKey) published() statKey {
+	k.ctime = 0
+	return k
 }
 
 type digestEntry struct {
@@ -81,11 +94,22 @@ func (t *Tree) openFile(vpath string) (Entry, *os.File, fs.FileInfo, error) {
 
 // hashPrefix feeds the first n bytes of f to h.
 func hashPrefix(f *os.File, h hash.Hash, n int64) error {
+	return hashPrefixStop(f, h, n, nil)
+}
+
+// hashPrefixStop is hashPrefix that gives up with ErrClosed once stop is
+// closed.
+func hashPrefixStop(f *os.File, h hash.Hash, n int64, stop <-chan struct{}) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	var off int64
 	for off < n {
+		select {
+		case <-stop:
+			return ErrClosed
+		default:
+		}
 		want := int64(len(buf))
 		if n-off < want {
 			want = n - off
@@ -106,7 +130,8 @@ func hashPrefix(f *os.File, h hash.Hash, n int64) error {
 // Digest returns the SHA-1 (uppercase hex) of a published file's content. The
 // result is cached, keyed by the file's device, inode, size and modification
 // time, so repeated calls cost a stat; a changed file is hashed again.
-// Concurrent calls for the same file share one computation.
+// Concurrent calls for the same file version share one computation (with
+// each other and with the background ones of OpenAt).
 func (t *Tree) Digest(vpath string) (string, error) {
 	_, f, fi, err := t.openFile(vpath)
 	if err != nil {
@@ -114,42 +139,102 @@ func (t *Tree) Digest(vpath string) (string, error) {
 	}
 	defer f.Close()
 	key := keyOf(fi)
+	c, leader := t.joinDigest(vpath, key)
+	if leader {
+		sum, err := hashVersion(f, vpath, key, nil)
+		t.finishDigest(vpath, c, sum, err)
+	}
+	<-c.done
+	return c.sum, c.err
+}
+
+// joinDigest returns the computation of vpath's digest for version key: a
+// finished one from the cache, the one in flight, or a new one that the
+// caller (leader) must run and finish.
+func (t *Tree) joinDigest(vpath string, key statKey) (c *digestCall, leader bool) {
 	t.dmu.Lock()
+	defer t.dmu.Unlock()
 	if d, ok := t.digests[vpath]; ok && d.key == key {
-		t.dmu.Unlock()
-		return d.sum, nil
+		c = &digestCall{done: make(chan struct{}), key: key, sum: d.sum}
+		close(c.done)
+		return c, false
 	}
 	if c, ok := t.inflight[vpath]; ok && c.key == key {
-		t.dmu.Unlock()
-		<-c.done
-		return c.sum, c.err
+		return c, false
 	}
-	c := &digestCall{done: make(chan struct{}), key: key}
+	c = &digestCall{done: make(chan struct{}), key: key}
 	t.inflight[vpath] = c
-	t.dmu.Unlock()
+	t.hashRuns.Add(1)
+	return c, true
+}
 
-	h := sha1.New()
-	err = hashPrefix(f, h, fi.Size())
-	if err == nil {
-		err = checkSame(f, vpath, key)
-	} else if err == io.ErrUnexpectedEOF {
-		err = &ChangedError{VPath: vpath, Reason: "shrank while hashing"}
-	}
-	if err == nil {
-		c.sum = hexSum(h)
-	} else {
-		c.err = err
-	}
+// finishDigest records a leader's result and wakes the waiters.
+func (t *Tree) finishDigest(vpath string, c *digestCall, sum string, err error) {
+	c.sum, c.err = sum, err
 	t.dmu.Lock()
 	if err == nil {
-		t.digests[vpath] = digestEntry{key: key, sum: c.sum}
+		t.digests[vpath] = digestEntry{key: c.key, sum: sum}
 	}
 	if t.inflight[vpath] == c {
 		delete(t.inflight, vpath)
 	}
 	t.dmu.Unlock()
 	close(c.done)
-	return c.sum, c.err
+}
+
+// hashVersion hashes the open file f, which must stay version key
+// throughout. stop, when closed, abandons the work (ErrClosed).
+func hashVersion(f *os.File, vpath string, key statKey, stop <-chan struct{}) (string, error) {
+	h := sha1.New()
+	err := hashPrefixStop(f, h, key.size, stop)
+	if err == nil {
+		err = checkSame(f, vpath, key)
+	} else if err == io.ErrUnexpectedEOF {
+		err = &ChangedError{VPath: vpath, Reason: "shrank while hashing"}
+	}
+	if err != nil {
+		return "", err
+	}
+	return hexSum(h), nil
+}
+
+// asyncDigestMin is the smallest file whose digest a Reader leaves to a
+// background computation; smaller ones are hashed in line as they are read
+// (cheaper than a goroutine and a wait).
+const asyncDigestMin = 1 << 20
+
+// digestAsync returns the computation of vpath's digest for version key,
+// starting it on a goroutine of its own unless it is cached or in flight:
+// every transfer of one file version shares it (fan-out hashes once), and
+// none hashes on its sending path.
+func (t *Tree) digestAsync(vpath string, key statKey) *digestCall {
+	c, leader := t.joinDigest(vpath, key)
+	if !leader {
+		return c
+	}
+	t.hashers.Add(1)
+	go func() {
+		defer t.hashers.Done()
+		sum, err := t.hashPublished(vpath, key)
+		t.finishDigest(vpath, c, sum, err)
+	}()
+	return c
+}
+
+// hashPublished opens vpath and hashes it if it is still version key.
+func (t *Tree) hashPublished(vpath string, key statKey) (string, error) {
+	if t.isClosed() {
+		return "", ErrClosed
+	}
+	_, f, fi, err := t.openFile(vpath)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if k := keyOf(fi); k != key {
+		return "", &ChangedError{VPath: vpath, Reason: changeReason(key, k)}
+	}
+	return hashVersion(f, vpath, key, t.done)
 }
 
 // checkSame verifies that an open file still has the given key.
@@ -170,8 +255,10 @@ func changeReason(was, now statKey) string {
 		return "replaced by another file"
 	case was.size != now.size:
 		return fmt.Sprintf("size changed from %d to %d", was.size, now.size)
-	default:
+	case was.mtime != now.mtime:
 		return "modification time changed"
+	default:
+		return "rewritten in place (status change time moved)"
 	}
 }
 
@@ -300,7 +387,7 @@ func (t *Tree) forgetDigests(ch *changeSet) {
 		delete(t.digests, vp)
 	}
 	for vp, e := range ch.puts {
-		if d, ok := t.digests[vp]; ok && d.key != e.key() {
+		if d, ok := t.digests[vp]; ok && d.key.published() != e.key() {
 			delete(t.digests, vp)
 		}
 	}

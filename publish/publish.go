@@ -153,6 +153,8 @@ type Tree struct {
 	digests  map[string]digestEntry // whole-file digests by virtual path
 	inflight map[string]*digestCall
 	prefixes prefixCache
+	hashers  sync.WaitGroup // background digests (digestAsync); Close waits
+	hashRuns atomic.Int64   // whole-file digest computations started (tests)
 
 	inboxes  inboxSet   // fmq inboxes met while scanning
 	problems problemSet // files found but not published
@@ -237,8 +239,8 @@ func (t *Tree) closeRoots() {
 // returns ErrClosed). Readers already open stay usable.
 func (t *Tree) Close() error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed {
+		t.mu.Unlock()
 		return nil
 	}
 	t.closed = true
@@ -249,6 +251,8 @@ func (t *Tree) Close() error {
 			first = err
 		}
 	}
+	t.mu.Unlock()
+	t.hashers.Wait() // they stop at their next read once done is closed
 	return first
 }
 

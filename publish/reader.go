@@ -30,10 +30,13 @@ func (e *ChangedError) Error() string {
 // Is makes errors.Is(err, ErrChanged) true.
 func (e *ChangedError) Is(target error) bool { return target == ErrChanged }
 
-// Reader reads one published file chunk by chunk for a transfer. It keeps a
-// running SHA-1 of the content from offset 0 (the prefix before the start
-// offset of OpenAt is hashed when the Reader is opened) and detects a file
-// that changes while it is being sent. A Reader is not safe for concurrent use.
+// Reader reads one published file chunk by chunk for a transfer and detects
+// a file that changes while it is being sent. Its Digest is the file
+// version's SHA-1: cached when the version was hashed before; for a file of
+// 1 MiB or more, computed once per version on a goroutine of its own that
+// every transfer of the version shares; for a smaller one, a running SHA-1
+// of what is read (the prefix before the start offset of OpenAt hashed when
+// the Reader is opened). A Reader is not safe for concurrent use.
 type Reader struct {
 	vpath  string
 	fsPath string // physical path, to detect replacement
@@ -42,9 +45,10 @@ type Reader struct {
 	key    statKey
 	info   fs.FileInfo
 	h      hash.Hash
-	hashed int64  // bytes [0, hashed) have been fed to h (or read, when known is set)
-	known  string // digest from the tree's cache for this exact file version: no hashing
-	tree   *Tree  // to record the digest once computed
+	hashed int64       // bytes [0, hashed) have been fed to h (or read, when known is set)
+	known  string      // digest from the tree's cache for this exact file version: no hashing
+	call   *digestCall // the shared background digest of this version (large files): no hashing here
+	tree   *Tree       // to record the digest once computed
 	closed bool
 }
 
@@ -61,7 +65,7 @@ func (t *Tree) OpenAt(vpath string, n int64) (*Reader, error) {
 		return nil, err
 	}
 	key := keyOf(fi)
-	if key != e.key() {
+	if key.published() != e.key() {
 		// Not the version the tree published: the file is being rewritten
 		// (or was, and has not settled yet). Sending it now could send a
 		// half-written file as a whole one (an in-place writer truncates,
@@ -84,6 +88,13 @@ func (t *Tree) OpenAt(vpath string, n int64) (*Reader, error) {
 	}
 	t.dmu.Unlock()
 	if r.known != "" {
+		r.hashed = n
+		return r, nil
+	}
+	if fi.Size() >= asyncDigestMin {
+		// Hashed once per version on a goroutine of its own, shared by
+		// every transfer (and Digest call) of it; Digest waits for it.
+		r.call = t.digestAsync(vpath, key)
 		r.hashed = n
 		return r, nil
 	}
@@ -143,7 +154,7 @@ func (r *Reader) ReadChunk(buf []byte, offset int64) (n int, eof bool, err error
 	if len(buf) == 0 {
 		return 0, false, fmt.Errorf("publish: read %q: empty buffer", r.vpath)
 	}
-	for r.known == "" && r.hashed < offset { // fill a gap so the running hash stays whole
+	for r.h != nil && r.hashed < offset { // fill a gap so the running hash stays whole
 		want := int64(len(buf))
 		if offset-r.hashed < want {
 			want = offset - r.hashed
@@ -173,13 +184,13 @@ func (r *Reader) ReadChunk(buf []byte, offset int64) (n int, eof bool, err error
 		return 0, false, err
 	}
 	if end := offset + int64(n); end > r.hashed {
-		if r.known == "" {
+		if r.h != nil {
 			r.h.Write(buf[r.hashed-offset : n])
 		}
 		r.hashed = end
 	}
 	eof = offset+int64(n) == size
-	if eof && r.known == "" && r.hashed == size {
+	if eof && r.h != nil && r.hashed == size {
 		r.tree.rememberDigest(r.vpath, r.key, hexSum(r.h))
 	}
 	return n, eof, nil
@@ -207,13 +218,23 @@ func (r *Reader) check() error {
 }
 
 // Digest returns the SHA-1 (uppercase hex) of the whole content as read. It
-// returns ErrIncomplete until every byte up to Size has been read.
+// returns ErrIncomplete until every byte up to Size has been read. For a
+// file of 1 MiB or more it waits, if need be, for the version's digest,
+// which is computed once, in the background, from OpenAt on (the per-chunk
+// change check guarantees what was read is that version).
 func (r *Reader) Digest() (string, error) {
 	if r.hashed != r.key.size {
 		return "", fmt.Errorf("%w: %q: %d of %d bytes", ErrIncomplete, r.vpath, r.hashed, r.key.size)
 	}
 	if r.known != "" {
 		return r.known, nil
+	}
+	if r.call != nil {
+		<-r.call.done // computed in the background since OpenAt
+		if r.call.err != nil {
+			return "", r.call.err
+		}
+		return r.call.sum, nil
 	}
 	return hexSum(r.h), nil
 }

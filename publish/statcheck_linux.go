@@ -20,5 +20,5 @@ func (r *Reader) unchanged() bool {
 
 func (r *Reader) sameStat(st *syscall.Stat_t) bool {
 	return uint64(st.Dev) == r.key.id.dev && uint64(st.Ino) == r.key.id.ino &&
-		int64(st.Size) == r.key.size && st.Mtim.Nano() == r.key.mtime
+		int64(st.Size) == r.key.size && st.Mtim.Nano() == r.key.mtime && st.Ctim.Nano() == r.key.ctime
 }
