@@ -98,4 +98,6 @@ const (
 	verbSend      = "send"
 	verbRaise     = "raise"
 	verbTerminate = "terminate"
+	verbSet       = "set" // set NAME = EXPR (a Go action may still be called "set up")
+	verbLog       = "log" // log LEVEL 'text' (a Go action may still be called "log departure")
 )

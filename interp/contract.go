@@ -186,8 +186,8 @@ func (l *loader) checkSentFilled(al actionList, i int, a *Action, fillersOf map[
 			fields = append(fields, f.Name)
 		}
 	}
-	if len(fields) == 0 {
-		return
+	if len(fields) == 0 || len(a.fields) > 0 {
+		return // nothing to fill, or the send sets fields itself
 	}
 	for _, b := range al.acts[:i] {
 		if b.Kind == ActCall && (contains(b.Spec.Fills, a.Message) || contains(b.Spec.Sends, a.Message)) {

@@ -317,7 +317,7 @@ func (e *Engine) wireIn(peer string, body []byte, msg codec.Message, derr error)
 func (e *Engine) newInstance(id string, now time.Time) *instance {
 	ms := e.cur.Load()
 	m := ms.m
-	inst := &instance{id: id, ms: ms, state: m.Initial, heapIdx: -1}
+	inst := &instance{id: id, ms: ms, state: m.Initial, heapIdx: -1, vars: m.newVars()}
 	inst.pubState.Store(m.Initial)
 	if m.Library.NewPeer != nil {
 		inst.peer = m.Library.NewPeer(id)
@@ -667,8 +667,17 @@ func (d *disp) runActions(inst *instance, acts []*Action) (int, error) {
 			}
 		case ActSend:
 			msg := inst.outMsg(a.msgIdx)
-			err = d.sendChecked(inst, msg) // the direction was checked at load
+			if len(a.fields) > 0 {
+				err = d.fill(inst, msg, a)
+			}
+			if err == nil {
+				err = d.sendChecked(inst, msg) // the direction was checked at load
+			}
 			msg.Reset()
+		case ActSet:
+			err = d.set(inst, a)
+		case ActLog:
+			err = d.logLine(inst, a)
 		case ActRaise:
 			d.push(a.ev, nil, nil)
 		case ActTerminate:

@@ -127,7 +127,7 @@ func (c *fastCompiler) path(n ast.Node) (*field, bool) {
 	switch n := n.(type) {
 	case *ast.IdentifierNode:
 		i, found := fieldIndex(c.env, n.Value)
-		if !found || (i != envMsg && i != envPeer && i != envSettings) {
+		if !found || (i != envMsg && i != envPeer && i != envSettings && i != envVars) {
 			return nil, false
 		}
 		ft := c.env.Field(i).Type
@@ -168,7 +168,7 @@ func (c *fastCompiler) path(n ast.Node) (*field, bool) {
 // value returns the field's value in e; a nil or mistyped root sets e.bad
 // and gives the zero Value.
 func (f *field) value(e *genv) reflect.Value {
-	if f.root == envMsg {
+	if f.root == envMsg || f.root == envVars {
 		return f.read(e)
 	}
 	c := &e.fields[f.slot%uint32(len(e.fields))]

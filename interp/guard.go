@@ -48,11 +48,24 @@ const (
 	envState
 	envEvent
 	envValue
+	envVars
 )
 
 var anyType = reflect.TypeFor[any]()
 
 func makeEnvType(msgT, peerT, settingsT reflect.Type) reflect.Type {
+	return makeEnvTypeVars(msgT, peerT, settingsT, nil)
+}
+
+// emptyVarsT is the vars of a machine that declares none.
+var emptyVarsT = reflect.TypeFor[*struct{}]()
+
+// makeEnvTypeVars is makeEnvType with the machine's [vars] struct
+// (a pointer type; nil: none).
+func makeEnvTypeVars(msgT, peerT, settingsT, varsT reflect.Type) reflect.Type {
+	if varsT == nil {
+		varsT = emptyVarsT
+	}
 	if msgT == nil {
 		msgT = anyType
 	}
@@ -66,6 +79,7 @@ func makeEnvType(msgT, peerT, settingsT reflect.Type) reflect.Type {
 		{Name: "State", Type: reflect.TypeFor[string](), Tag: `expr:"state"`},
 		{Name: "Event", Type: reflect.TypeFor[string](), Tag: `expr:"event"`},
 		{Name: "Value", Type: anyType, Tag: `expr:"value"`},
+		{Name: "Vars", Type: varsT, Tag: `expr:"vars"`},
 	}))
 }
 
@@ -177,6 +191,11 @@ func (e *genv) root(which int) (reflect.Value, reflect.Type) {
 			e.bound |= boundMsg
 		}
 		return e.msgV, e.msgT
+	case envVars:
+		if e.inst == nil || !e.inst.vars.IsValid() {
+			return reflect.Value{}, emptyVarsT
+		}
+		return e.inst.vars.Elem(), e.inst.vars.Type()
 	}
 	if e.bound&boundPeer == 0 {
 		e.peerV, e.peerT = deref(e.peer)
@@ -214,6 +233,9 @@ func (g *guard) eval(env *genv, vmach *vm.VM) (bool, error) {
 	s.Field(envState).SetString(env.st.Name)
 	s.Field(envEvent).SetString(env.ev.Name)
 	setAny(s.Field(envValue), env.value)
+	if env.inst != nil && env.inst.vars.IsValid() && env.inst.vars.Type() == s.Field(envVars).Type() {
+		s.Field(envVars).Set(env.inst.vars)
+	}
 	out, err := vmach.Run(g.program, ev.Interface())
 	if err != nil {
 		return false, err

@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"reflect"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ type instance struct {
 	ms      *mstate
 	state   *State
 	peer    any
+	vars    reflect.Value // *struct of the machine's [vars] (set, vars.NAME)
 	out     []codec.Message // send scratch, by message index
 	log     *slog.Logger
 	dead    bool

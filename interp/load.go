@@ -54,6 +54,9 @@ type loader struct {
 	handled map[string][]Pos
 	// events raised, with where (for the "nobody raises" check)
 	raised map[string]bool
+	// curEvent is the event whose action list is being read ("" for entry
+	// and exit): the type of msg in its expressions.
+	curEvent string
 }
 
 func (l *loader) errf(p Pos, format string, args ...any) {
@@ -241,7 +244,7 @@ func (l *loader) addEvent(name string, kind EventKind) *EventInfo {
 func (l *loader) build(raw map[string]any) *Machine {
 	m := &Machine{File: l.file, stateIdx: map[string]int{}, eventIdx: map[string]int{}, settingIdx: map[string]int{}}
 	l.m = m
-	l.unknownKeys(raw, []string{"machine", "settings", "events", "state"})
+	l.unknownKeys(raw, []string{"machine", "settings", "vars", "events", "state"})
 
 	mach, _ := raw["machine"].(map[string]any)
 	if raw["machine"] != nil && mach == nil {
@@ -301,6 +304,7 @@ func (l *loader) build(raw map[string]any) *Machine {
 	m.anyEv = l.addEvent(EventAny, KindWildcard).ID
 
 	l.settings(raw["settings"])
+	l.vars(raw["vars"])
 	m.Expiry = l.duration(mach, "expiry", "machine")
 	m.Heartbeat = l.duration(mach, "heartbeat", "machine")
 	l.hostEvents(raw["events"])
@@ -706,7 +710,9 @@ func (l *loader) handler(s *State, ev string, v any, path []string) {
 		if w, ok := l.str(a, "when", ap...); ok {
 			t.When = w
 		}
+		l.curEvent = ev
 		t.Actions = l.actionList(a, "do", ap)
+		l.curEvent = ""
 		if n, ok := l.str(a, "next", ap...); ok {
 			if ns, found := m.State(n); !found {
 				l.errf(l.ix.val(append(ap, "next")...), "next state %q is not defined", n)
@@ -750,7 +756,7 @@ func (l *loader) compileGuard(t *Transition, path []string) {
 		}
 		return lit
 	}
-	g, ge := compileGuard(t.When, makeEnvType(msgT, peerT, m.settingsT), intern)
+	g, ge := compileGuard(t.When, makeEnvTypeVars(msgT, peerT, m.settingsT, m.varsT), intern)
 	if ge != nil {
 		p := l.ix.val(path...)
 		if ge.line >= 0 && l.ix.plain(path...) && ge.line == 0 {
@@ -796,11 +802,20 @@ func (l *loader) action(raw string, p Pos) *Action {
 	switch {
 	case name == verbTerminate:
 		a.Kind = ActTerminate
+	case verb == verbSet && strings.Contains(arg, "="):
+		if !l.setVar(a, arg, p) {
+			return nil
+		}
+	case verb == verbLog && isLogLevel(strings.SplitN(arg, " ", 2)[0]):
+		if !l.logVerb(a, arg, p) {
+			return nil
+		}
 	case verb == verbSend:
 		a.Kind = ActSend
+		arg, rest, _ := strings.Cut(arg, " ")
 		a.Message = arg
-		if arg == "" || strings.Contains(arg, " ") {
-			l.errf(p, "send takes one message name: %q", raw)
+		if arg == "" {
+			l.errf(p, "send takes a message name: %q", raw)
 			return nil
 		}
 		if m.Proto == nil {
@@ -816,6 +831,9 @@ func (l *loader) action(raw string, p Pos) *Action {
 			return nil
 		}
 		a.msgIdx = e.ID
+		if strings.TrimSpace(rest) != "" && !l.sendFields(a, rest, p) {
+			return nil
+		}
 	case verb == verbRaise:
 		a.Kind = ActRaise
 		a.Event = arg

@@ -2,6 +2,7 @@ package interp
 
 import (
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strconv"
 	"time"
@@ -65,6 +66,9 @@ type Machine struct {
 	Initial  *State
 	Events   []*EventInfo
 	Settings []*Setting
+	// Vars are the per-instance variables ([vars]), which `set` changes
+	// and expressions read as vars.NAME.
+	Vars []*Var
 	// Expiry and Heartbeat are the machine timers (zero: off).
 	Expiry, Heartbeat Duration
 
@@ -72,6 +76,8 @@ type Machine struct {
 	eventIdx   map[string]int
 	settingIdx map[string]int
 	settingsT  reflect.Type // *struct of settings, for guards
+	varIdx     map[string]int
+	varsT      reflect.Type // *struct of vars
 	nMsgs      int          // events 0..nMsgs-1 are the protocol's messages, in Messages() order
 	msgEv      [256]int     // message id -> event id
 	anyEv      int
@@ -161,6 +167,8 @@ const (
 	ActRaise
 	ActTerminate
 	ActCall
+	ActSet // set NAME = EXPR
+	ActLog // log LEVEL 'text', k = EXPR...
 )
 
 // Action is one entry of an action list.
@@ -176,6 +184,12 @@ type Action struct {
 	msgIdx int
 	ev     int
 	fn     func(*Ctx) error // Spec.Fn
+
+	fields []*fieldSet // send: fields set from expressions; log: the line's fields
+	varIdx int         // set: the variable
+	value  *valueExpr  // set: the value
+	level  slog.Level  // log
+	text   string      // log
 }
 
 // Setting is a declared setting.
