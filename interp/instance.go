@@ -1,8 +1,8 @@
 package interp
 
 import (
-	"reflect"
 	"log/slog"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +16,7 @@ type instance struct {
 	ms      *mstate
 	state   *State
 	peer    any
-	vars    reflect.Value // *struct of the machine's [vars] (set, vars.NAME)
+	vars    reflect.Value   // *struct of the machine's [vars] (set, vars.NAME)
 	out     []codec.Message // send scratch, by message index
 	log     *slog.Logger
 	dead    bool

@@ -223,7 +223,9 @@ func (ve *valueExpr) assignable(t reflect.Type) error {
 }
 
 // isBytes: a chunk or octets field, set from a string expression.
-func isBytes(t reflect.Type) bool { return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 }
+func isBytes(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8
+}
 
 // setString stores s into a string or bytes field (bytes reuse the
 // field's buffer when it has room).
