@@ -160,7 +160,7 @@ func subscribe(ctx *interp.Ctx) error {
 	for _, sub := range p.Subs {
 		m := filemq.NewIcanhaz()
 		m.Path = sub
-		m.Options = map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1", "ERRORS": "1", chunksum.Option: chunksum.Algorithm}
+		m.Options = map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1", "ERRORS": "1", "META": "1", chunksum.Option: chunksum.Algorithm}
 		if p.Inbox != nil {
 			m.Cache = p.Inbox.CacheFor(sub)
 			// Lets a server refuse to mirror its own published tree into
@@ -234,7 +234,7 @@ func storeChunk(ctx *interp.Ctx) error {
 	m := ctx.Msg().(*filemq.Cheezburger)
 	p.Outstanding -= int64(len(m.Chunk))
 	p.Stats.LastChunk.Store(time.Now().UnixNano())
-	if _, ok := m.Headers["BACKLOG"]; ok || m.Operation == OpSynced || m.Operation == OpError {
+	if _, ok := m.Headers["BACKLOG"]; ok || m.Operation >= OpSynced {
 		p.Stats.FmqServer.Store(true) // it will send the synced marker
 	}
 	if m.Sequence != p.NextSeq {
@@ -255,6 +255,17 @@ func storeChunk(ctx *interp.Ctx) error {
 			return nil
 		}
 		p.note(ctx, NoteError, fmt.Errorf("the server could not send %q: %s", m.Filename, m.Headers["ERROR"]))
+		return nil
+	case OpMeta:
+		if err := p.check(m.Filename); err != nil {
+			p.note(ctx, NoteRefused, fmt.Errorf("metadata refused: %w", err))
+			return nil
+		}
+		if changed, err := p.Inbox.SetMeta(m.Filename, m.Headers); err != nil {
+			ctx.Log().Debug("metadata not applied", "path", m.Filename, "err", err)
+		} else if changed {
+			ctx.Log().Debug("metadata applied", "path", m.Filename)
+		}
 		return nil
 	case OpSynced:
 		p.Stats.Synced.Store(true)

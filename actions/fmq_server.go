@@ -29,6 +29,7 @@ const (
 	OpDelete uint8 = 2 // the file is gone
 	OpSynced uint8 = 3 // extension: the initial resync of a subscription is complete
 	OpError  uint8 = 4 // extension: a file the server cannot send; header ERROR says why
+	OpMeta   uint8 = 5 // extension: a skipped file's metadata (headers MODE, MTIME)
 )
 
 // Checker verifies PLAIN credentials (transport.PasswordFile implements it).
@@ -71,6 +72,7 @@ type job struct {
 	size   int64 // size when queued (for the BACKLOG header)
 	dead   bool  // superseded by a later change
 	reason string
+	hdr    map[string]string // OpMeta's headers
 }
 
 func (j *job) remaining() int64 { return max(j.size-j.offset, 0) }
@@ -83,6 +85,7 @@ type FmqServerPeer struct {
 	InlineEOF    bool     // the client asked for eof on the last data chunk (INLINE-EOF=1)
 	ChunkDigest  bool     // the client asked for a digest on every chunk (CHUNK-DIGEST=XXH3-128)
 	Errors       bool     // the client asked to be told of files we cannot send (ERRORS=1)
+	Meta         bool     // the client asked for the metadata of files the resync skips (META=1)
 	Subs         []string // subscribed path prefixes
 	Credit       int64    // content bytes the client still allows
 	Sequence     uint64   // sequence of the next CHEEZBURGER
@@ -220,6 +223,9 @@ func storeSubscription(ctx *interp.Ctx) error {
 	if !known {
 		p.Subs = append(p.Subs, sub)
 	}
+	if m.Options["META"] == "1" {
+		p.Meta = true
+	}
 	if m.Options["RESYNC"] == "1" && p.srv != nil {
 		p.resync(ctx, sub, m.Cache)
 	}
@@ -275,6 +281,9 @@ func (p *FmqServerPeer) resync(ctx *interp.Ctx, sub string, cache map[string]str
 			}
 			if skip {
 				skipped++
+				if p.Meta { // same content: the mode or mtime may still differ
+					p.queue = append(p.queue, &job{op: OpMeta, vpath: e.VPath, hdr: publish.MetaHeaders(e.Mode, e.ModTime)})
+				}
 				continue
 			}
 			if o > 0 {
@@ -411,11 +420,14 @@ func sendChunks(ctx *interp.Ctx) error {
 				p.backlog -= j.remaining()
 			}
 			switch j.op {
-			case OpDelete, OpSynced, OpError:
+			case OpDelete, OpSynced, OpError, OpMeta:
 				out.Reset()
 				out.Operation, out.Filename, out.EOF = j.op, j.vpath, 1
 				if j.op == OpError {
 					out.Headers = map[string]string{"ERROR": truncReason(j.reason)}
+				}
+				if j.op == OpMeta {
+					out.Headers = j.hdr
 				}
 				if err := p.send(ctx, out); err != nil {
 					return err

@@ -459,11 +459,15 @@ func (p *Partial) Finish(headers map[string]string) error {
 			return keep(err)
 		}
 	}
-	fi, statErr := p.f.Stat() // the same file after the rename: size and mtime for the cache
 	if err := p.f.Close(); err != nil {
 		p.end(&WriteError{VPath: p.vpath, Offset: p.size, Kept: p.size, Err: err})
 		return p.ended
 	}
+	// The server's mode and mtime, on the partial before it takes the
+	// target's name; then its size and mtime for the cache (the same file
+	// after the rename).
+	ib.applyMeta(p.vpath, p.partRel, parseMeta(headers))
+	fi, statErr := ib.root.Lstat(osPath(p.partRel))
 	ib.dirMu.RLock()
 	defer ib.dirMu.RUnlock()
 	if err := ib.mayReplace(p.vpath, p.rel, "overwritten"); err != nil {

@@ -112,9 +112,10 @@ type Options struct {
 
 // Entry is one published file.
 type Entry struct {
-	VPath   string    // virtual path, e.g. "/photos/2024/a.jpg"
-	Size    int64     // bytes
-	ModTime time.Time // modification time
+	VPath   string      // virtual path, e.g. "/photos/2024/a.jpg"
+	Size    int64       // bytes
+	ModTime time.Time   // modification time
+	Mode    os.FileMode // permission bits (0o777)
 
 	id    fileID // device and inode of the file (of the target for a symlink)
 	mount int    // index of the mount
@@ -123,7 +124,7 @@ type Entry struct {
 
 // same reports whether two observations describe the same file state.
 func (e Entry) same(o Entry) bool {
-	return e.Size == o.Size && e.ModTime.Equal(o.ModTime) && e.id == o.id
+	return e.Size == o.Size && e.ModTime.Equal(o.ModTime) && e.id == o.id && e.Mode == o.Mode
 }
 
 type mount struct {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 )
 
 // ErrIncomplete: Reader.Digest was called before every byte was read.
@@ -246,7 +247,19 @@ func (r *Reader) Headers() (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{"SHA1": d, "SIZE": strconv.FormatInt(r.key.size, 10)}, nil
+	h := MetaHeaders(r.info.Mode(), r.info.ModTime())
+	h["SHA1"], h["SIZE"] = d, strconv.FormatInt(r.key.size, 10)
+	return h, nil
+}
+
+// MetaHeaders are the metadata headers of a file (spec/filemq.md 7.2):
+// MODE, its permission bits in octal ("0755"), and MTIME, its
+// modification time in Unix nanoseconds.
+func MetaHeaders(mode os.FileMode, mtime time.Time) map[string]string {
+	return map[string]string{
+		"MODE":  fmt.Sprintf("%04o", mode.Perm()),
+		"MTIME": strconv.FormatInt(mtime.UnixNano(), 10),
+	}
 }
 
 // Close closes the file. It is safe to call more than once.

@@ -227,7 +227,7 @@ func (s *scanner) read(n *dirNode) dirResult {
 		switch {
 		case fi.Mode().IsRegular():
 			res.files[name] = Entry{VPath: vjoin(s.t.mounts[n.mount].Alias, rel), Size: fi.Size(),
-				ModTime: fi.ModTime(), id: idOf(fi), mount: n.mount, rel: rel}
+				ModTime: fi.ModTime(), Mode: fi.Mode().Perm(), id: idOf(fi), mount: n.mount, rel: rel}
 		case fi.IsDir():
 			res.dirs[name] = subInfo{id: idOf(fi), link: link}
 		}
@@ -461,7 +461,7 @@ func (s *scanner) recheck(now time.Time) {
 			continue
 		}
 		e := c.e
-		e.Size, e.ModTime, e.id = fi.Size(), fi.ModTime(), idOf(fi)
+		e.Size, e.ModTime, e.Mode, e.id = fi.Size(), fi.ModTime(), fi.Mode().Perm(), idOf(fi)
 		if !e.same(c.e) {
 			s.cand[vp] = candidate{e: e, since: now}
 		}

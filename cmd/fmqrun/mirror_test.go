@@ -307,3 +307,60 @@ func TestOddNamesReported(t *testing.T) {
 		t.Errorf("server logged %d unpublished names, want %d:\n%s", n, len(odd), srv.stderr.String())
 	}
 }
+
+// Issue 11: "nothing of rsync -a's metadata is kept: mode bits (the exec bit
+// is lost, 0600 becomes 0644), mtimes". Mode and mtime arrive with the
+// content, a change of either alone reaches a returning client without the
+// content, and a live change of mode propagates.
+func TestModeAndMtimeKept(t *testing.T) {
+	pub, in := t.TempDir(), t.TempDir()
+	write(t, pub, "run.sh", "#!/bin/sh\n")
+	write(t, pub, "secret", "s")
+	os.Chmod(filepath.Join(pub, "run.sh"), 0o755)
+	os.Chmod(filepath.Join(pub, "secret"), 0o600)
+	when := time.Date(2020, 2, 29, 12, 34, 56, 789_000_000, time.UTC)
+	os.Chtimes(filepath.Join(pub, "secret"), when, when)
+	check := func(stage, rel string, mode os.FileMode, mtime time.Time) {
+		t.Helper()
+		fi, err := os.Stat(filepath.Join(in, rel))
+		if err != nil || fi.Mode().Perm() != mode || !fi.ModTime().Equal(mtime) {
+			t.Fatalf("%s: %s: %v, want mode %v mtime %v (got %v)", stage, rel, err, mode, mtime, fi)
+		}
+	}
+	srv := startServed(t, "--publish", pub, "--settle", "50ms")
+	if code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Files != 2 {
+		t.Fatalf("exit %d, %+v\n%s", code, sum, errs)
+	}
+	pfi, _ := os.Stat(filepath.Join(pub, "run.sh"))
+	check("first sync", "run.sh", 0o755, pfi.ModTime())
+	check("first sync", "secret", 0o600, when)
+	// Changed while the client was away: metadata only, no content sent.
+	srv.stop()
+	later := when.Add(time.Hour)
+	os.Chmod(filepath.Join(pub, "secret"), 0o640)
+	os.Chtimes(filepath.Join(pub, "secret"), later, later)
+	srv = startServed(t, "--publish", pub, "--settle", "50ms", "--rescan", "200ms")
+	if code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Bytes != 0 {
+		t.Fatalf("metadata-only resync: exit %d, %+v\n%s", code, sum, errs)
+	}
+	check("resync", "secret", 0o640, later)
+	// Live: a chmod alone reaches a running client.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- runMain(ctx, &Env{Stdout: &lockedBuffer{}, Stderr: &lockedBuffer{}},
+			[]string{"sync", "--connect", srv.ep, "--inbox", in, "--progress", "never"})
+	}()
+	defer func() { cancel(); <-done }()
+	os.Chmod(filepath.Join(pub, "run.sh"), 0o700)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if fi, err := os.Stat(filepath.Join(in, "run.sh")); err == nil && fi.Mode().Perm() == 0o700 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a live chmod did not propagate")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
