@@ -297,6 +297,7 @@ func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 		}
 		c.connected.Store(true)
 		began := time.Now()
+		progress := c.progress()
 		c.dealer.Store(d)
 		c.mu.Lock()
 		c.sessions++
@@ -340,9 +341,10 @@ func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 		for len(c.lost) > 0 {
 			<-c.lost
 		}
-		// Sessions that end soon after they began (a broken server, a
-		// server that drops us) are retried with a growing pause.
-		if time.Since(began) > time.Minute {
+		// Sessions that end without bringing anything (a broken server, a
+		// server that drops us at once) are retried with a growing pause;
+		// one that made progress (cut by the network) is redialed at once.
+		if time.Since(began) > time.Minute || c.progress() != progress {
 			pause = 0
 		} else {
 			pause = min(max(2*pause, 250*time.Millisecond), 30*time.Second)
@@ -359,6 +361,12 @@ func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 		case <-t.C:
 		}
 	}
+}
+
+// progress sums the counters a useful session moves.
+func (c *Client) progress() int64 {
+	st := c.peer.Stats
+	return st.Bytes.Load() + st.Files.Load() + st.Deleted.Load() + st.Kept.Load()
 }
 
 // notifications handles the machine's notifications. When the engine

@@ -1,16 +1,17 @@
 package publish
 
 import (
-	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/fmq/fmq/internal/vpath"
 )
 
 // MaxName is the longest file name (bytes) published: a client keeps a
 // partial file next to its target under a longer hidden name
 // (".NAME.fmqpart"), which must fit the usual 255-byte limit. Longer names
 // are reported (Tree.Unpublishable), not published.
-const MaxName = 240
+const MaxName = vpath.MaxComponent
 
 // Problem is a file under a subscription that is not published: its name
 // cannot be sent, or it has not settled yet.
@@ -46,17 +47,12 @@ func (p *problemSet) setUnsettled(m map[string]bool) {
 	p.unsettled = m
 }
 
-// oddName returns why a file name cannot be published, or "".
+// oddName returns why a file name cannot be published, or "": the rules
+// of internal/vpath (the one rule set a client applies to the names it
+// stores), for one component.
 func oddName(name string) string {
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c < 0x20 || c == 0x7f {
-			return "its name holds a control character (tab, newline, ...)"
-		} else if c == '\\' {
-			return "its name holds a backslash (a path separator on some clients)"
-		}
-	}
-	if len(name) > MaxName {
-		return fmt.Sprintf("its name is longer than %d bytes (a client needs room for its partial file)", MaxName)
+	if why := vpath.Problem("/" + name); why != "" {
+		return "its name " + why
 	}
 	return ""
 }
