@@ -48,7 +48,8 @@ const (
 
 // CurveServer makes a Router require CURVE.
 type CurveServer struct {
-	// Keys is the server's permanent key pair; clients must know Keys.Public.
+	// Keys is the server's permanent key pair; clients must know Keys.Public
+	// (derived from Keys.Secret when left zero).
 	Keys CurveKeyPair
 	// Clients lists the client public keys allowed in; nil lets in any
 	// client that completes the handshake. A refused client gets ERROR "400".

@@ -69,6 +69,10 @@ func Listen(endpoint string, opt Options) (*Router, error) {
 	if err := opt.checkMechanism(); err != nil {
 		return nil, err
 	}
+	if cs := opt.CurveServer; cs != nil && cs.Keys.Public == (CurveKey{}) {
+		// only the secret given: the public key follows from it
+		opt.CurveServer = &CurveServer{Keys: CurveKeyPairFromSecret(cs.Keys.Secret), Clients: cs.Clients}
+	}
 	st := &routerState{
 		opt:     opt,
 		log:     opt.Logger,
