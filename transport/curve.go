@@ -309,10 +309,42 @@ type curveCodec struct {
 	wmore bool
 	wcmd  bool
 	plain []byte // flags byte + body
+
+	// buffers of plaintexts and of boxed frames, given back once used
+	plainBufs, sealBufs bufCache
 }
 
 func newCurveCodec(shared *[32]byte, send, recv string, sendNonce, recvNonce uint64, maxFrame int) *curveCodec {
-	return &curveCodec{shared: *shared, sendPrefix: send, recvPrefix: recv, sendNonce: sendNonce, recvNonce: recvNonce, maxFrame: maxFrame}
+	return &curveCodec{shared: *shared, sendPrefix: send, recvPrefix: recv, sendNonce: sendNonce, recvNonce: recvNonce, maxFrame: maxFrame,
+		plainBufs: make(bufCache, 2), sealBufs: make(bufCache, 2)}
+}
+
+// bufCache keeps a few buffers (of at most keepBuf bytes) for reuse, so a
+// stream of large frames does not allocate, zero and collect two buffers
+// per frame.
+type bufCache chan []byte
+
+// get returns an empty buffer of capacity n or more.
+func (c bufCache) get(n int) []byte {
+	select {
+	case b := <-c:
+		if cap(b) >= n {
+			return b[:0]
+		}
+	default:
+	}
+	return make([]byte, 0, n)
+}
+
+// put offers b for reuse; the caller no longer touches it.
+func (c bufCache) put(b []byte) {
+	if cap(b) > keepBuf {
+		return
+	}
+	select {
+	case c <- b[:0]:
+	default:
+	}
 }
 
 func (k *curveCodec) nextNonce() uint64 {
@@ -322,16 +354,15 @@ func (k *curveCodec) nextNonce() uint64 {
 }
 
 // seal boxes one plaintext (flags byte + body) as a complete MESSAGE frame.
+// The frame's buffer comes from sealBufs; give it back once written.
 func (k *curveCodec) seal(plain []byte) []byte {
 	size := msgOverhead - 1 + len(plain)
-	var frame []byte
+	frame := k.sealBufs.get(9 + size)
 	if size > 255 {
-		frame = make([]byte, 9, 9+size)
-		frame[0] = flagLong
-		binary.BigEndian.PutUint64(frame[1:9], uint64(size))
+		frame = append(frame, flagLong)
+		frame = binary.BigEndian.AppendUint64(frame, uint64(size))
 	} else {
-		frame = make([]byte, 2, 2+size)
-		frame[1] = byte(size)
+		frame = append(frame, 0, byte(size))
 	}
 	n := k.nextNonce()
 	frame = append(frame, msgCommand...)
@@ -541,7 +572,7 @@ func (k *curveCodec) write(p []byte, emit func(plain []byte) error) error {
 			if k.wcmd {
 				f |= 0x02
 			}
-			k.plain = append(make([]byte, 0, 1+int(h.Size)), f)
+			k.plain = append(k.plainBufs.get(1+int(h.Size)), f)
 		} else {
 			n := min(uint64(len(p)), k.wbody)
 			k.plain = append(k.plain, p[:n]...)

@@ -417,12 +417,14 @@ func (c *gconn) curveWrite(p []byte) error {
 // a queue's writer goroutine boxes it (the nonce order is the queue's), a
 // direct writer boxes it here; c.wmu held.
 func (c *gconn) emitPlain(plain []byte) error {
-	var err error
 	if c.queue != nil {
-		_, err = c.queue.write(c, plain, true, true)
-	} else {
-		_, err = c.writeDirect(c.curve.seal(plain))
+		_, err := c.queue.write(c, plain, true, true)
+		return err
 	}
+	frame := c.curve.seal(plain)
+	c.curve.plainBufs.put(plain)
+	_, err := c.writeDirect(frame)
+	c.curve.sealBufs.put(frame)
 	return err
 }
 
@@ -585,6 +587,7 @@ type qbuf struct {
 	b     []byte
 	owned bool
 	seal  bool
+	frame []byte // a boxed frame's whole buffer, given back once written
 }
 
 // writer drains the queue until the connection is cut.
@@ -606,20 +609,26 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 			}
 			for len(bufs) > 0 {
 				var batch net.Buffers
+				var written [][]byte // boxed frames wholly in this batch
 				total := 0
 				for len(bufs) > 0 && total < writeBatch {
 					if bufs[0].seal {
 						// boxed here, in queue order: nonces go out in order
 						plain := bufs[0].b
-						bufs[0] = qbuf{b: c.curve.seal(plain)}
+						frame := c.curve.seal(plain)
+						c.curve.plainBufs.put(plain)
+						bufs[0] = qbuf{b: frame, frame: frame}
 						q.mu.Lock()
-						q.size += len(bufs[0].b) - len(plain)
+						q.size += len(frame) - len(plain)
 						q.mu.Unlock()
 					}
 					b := bufs[0].b
 					if room := writeBatch - total; len(b) > room {
 						b, bufs[0].b = b[:room], b[room:]
 					} else {
+						if bufs[0].frame != nil {
+							written = append(written, bufs[0].frame)
+						}
 						bufs = bufs[1:]
 					}
 					batch = append(batch, b)
@@ -630,6 +639,9 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 				if err != nil {
 					c.cut(writeReason(err), err)
 					return
+				}
+				for _, f := range written {
+					c.curve.sealBufs.put(f)
 				}
 				q.mu.Lock()
 				q.size -= total
