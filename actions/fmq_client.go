@@ -114,7 +114,10 @@ var FmqClientActions = interp.Actions{
 			{Name: "window", Type: interp.SettingInt, Min: interp.Int64(1), Why: "with no credit the server never sends"},
 			{Name: "slice", Type: interp.SettingInt, Min: interp.Int64(0)},
 		},
-		Doc: "Top the server's credit up to settings.window once it has fallen by settings.slice."},
+		Doc: "Top the server's credit up to settings.window once it has fallen by settings.slice (machines may write this policy in TOML instead: see fmq_client.toml)."},
+	"note acknowledged": {Fn: noteAcknowledged, Accepts: []string{"ICANHAZ-OK"},
+		Reads: []interp.SettingUse{{Name: "window", Type: interp.SettingInt, Min: interp.Int64(1), Why: "with no credit the server never sends"}},
+		Doc:   "Count an ICANHAZ-OK (every subscription acknowledged: the time is noted) and report the credit window."},
 	"store chunk": {Fn: storeChunk, Raises: []string{"synced", "lost"}, Accepts: []string{"CHEEZBURGER"},
 		Doc: "Apply a CHEEZBURGER to the inbox: create/append, verify and rename at eof, delete (only what fmq installed, unless an exact mirror), note a subscription synced or a file the server cannot send; refuse unsafe or unsubscribed paths; end the session (lost) on a sequence break."},
 	"report synced":  {Fn: reportSynced, Doc: "Tell the host every subscription is in sync."},
@@ -172,6 +175,15 @@ func subscribe(ctx *interp.Ctx) error {
 		}
 		ctx.Log().Info("subscribing", "path", sub, "cached", len(m.Cache))
 	}
+	return nil
+}
+
+func noteAcknowledged(ctx *interp.Ctx) error {
+	p := clientState(ctx)
+	if p.Acked++; p.Acked == len(p.Subs) {
+		p.Stats.AckedAt.Store(time.Now().UnixNano())
+	}
+	p.Stats.Window.Store(ctx.Int("window"))
 	return nil
 }
 
