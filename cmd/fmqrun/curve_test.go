@@ -13,18 +13,26 @@ import (
 // returns its endpoint; the server stops at the end of the test.
 func startServe(t *testing.T, args ...string) string {
 	t.Helper()
+	return startServing(t, "serve", args...)
+}
+
+// startServing runs `fmqrun CMD` (serve or relay) in-process, bound to a
+// free port, and returns its endpoint once it is serving; it is stopped
+// (and must exit 0) at the end of the test.
+func startServing(t *testing.T, cmd string, args ...string) string {
+	t.Helper()
 	dir := t.TempDir()
 	epFile := filepath.Join(dir, "ep")
 	ctx, cancel := context.WithCancel(context.Background())
 	var errb lockedBuffer
 	done := make(chan int)
 	go func() {
-		done <- runMain(ctx, &Env{Stdout: &errb, Stderr: &errb}, append([]string{"serve", "--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile}, args...))
+		done <- runMain(ctx, &Env{Stdout: &errb, Stderr: &errb}, append([]string{cmd, "--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile}, args...))
 	}()
 	t.Cleanup(func() {
 		cancel()
 		if code := <-done; code != 0 {
-			t.Errorf("serve exit %d: %s", code, errb.String())
+			t.Errorf("%s exit %d: %s", cmd, code, errb.String())
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
@@ -34,11 +42,11 @@ func startServe(t *testing.T, args ...string) string {
 		}
 		select {
 		case code := <-done:
-			t.Fatalf("serve exited %d: %s", code, errb.String())
+			t.Fatalf("%s exited %d: %s", cmd, code, errb.String())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	t.Fatal("serve never wrote its endpoint")
+	t.Fatalf("%s never wrote its endpoint", cmd)
 	return ""
 }
 
@@ -84,6 +92,34 @@ func TestServeSyncCurve(t *testing.T) {
 		}
 		if b, err := os.ReadFile(filepath.Join(inbox, "plans.txt")); err != nil || string(b) != secret {
 			t.Fatalf("plans.txt: %v", err)
+		}
+	})
+	t.Run("relay", func(t *testing.T) {
+		// upstream with alice's key, downstream its own CURVE server
+		relayInbox := t.TempDir()
+		relayEp := startServing(t, "relay", "--connect", ep, "--inbox", relayInbox, "--curve-server-key", k("server.pub"),
+			"--curve-secret-file", k("alice.key"), "--login", "alice", "--password-file", alicePw,
+			"--downstream-curve-secret-file", k("other.key"))
+		// the relay publishes what it has: sync once it has the file, until
+		// a sync brings it (bounded)
+		waitFile(t, filepath.Join(relayInbox, "plans.txt"))
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			code, errs, inbox := runSyncOnce(t, "--connect", relayEp, "--curve-server-key", k("other.pub"))
+			if code != 0 {
+				t.Fatalf("sync from the relay: exit %d: %s", code, errs)
+			}
+			b, err := os.ReadFile(filepath.Join(inbox, "plans.txt"))
+			if err == nil && string(b) == secret {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("plans.txt through the relay: %v", err)
+			}
+		}
+		code, errs, _ := runSyncOnce(t, "--connect", relayEp, "--curve-server-key", k("server.pub"))
+		if code == 0 || !strings.Contains(errs, "its public key?") {
+			t.Fatalf("the relay's clients need the relay's key: exit %d: %s", code, errs)
 		}
 	})
 	t.Run("unknown-client-key", func(t *testing.T) {
