@@ -1,10 +1,14 @@
 package actions
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
+	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,9 +23,10 @@ import (
 )
 
 // FileMQ server actions, called by machines/fmq_server.toml. Each client's
-// session runs one input at a time, sessions run in parallel; each client has an FmqServerPeer
-// (its subscriptions, credit, queue and the file being sent) and all share
-// one FmqServer (the published tree, the accounts, a chunk buffer).
+// session runs one input at a time, sessions run in parallel; each client
+// has an FmqServerPeer (its subscriptions, credit, queue and the file being
+// sent) and all share one FmqServer (the published tree, the accounts,
+// pooled chunk buffers, the bound on concurrent hashing).
 
 // CHEEZBURGER operations (spec/filemq.md).
 const (
@@ -44,11 +49,14 @@ type FmqServer struct {
 	Tree     *publish.Tree
 	Accounts Checker // nil: no authentication (OHAI-OK at once, as the C server)
 	bufs     sync.Pool
+	// heavy bounds the resyncs (file hashing) running at once, so that
+	// they leave cores to the sessions' dispatches: half the cores, at least one.
+	heavy chan struct{}
 }
 
 // NewFmqServer returns the shared server state for a published tree.
 func NewFmqServer(tree *publish.Tree, accounts Checker) *FmqServer {
-	return &FmqServer{Tree: tree, Accounts: accounts}
+	return &FmqServer{Tree: tree, Accounts: accounts, heavy: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}
 }
 
 // chunkBuf lends a chunk buffer of n bytes; putBuf gives it back once the
@@ -68,9 +76,10 @@ func (s *FmqServer) putBuf(b *[]byte) { s.bufs.Put(b) }
 type job struct {
 	op     uint8
 	vpath  string
-	offset int64 // first byte to send (resume)
-	size   int64 // size when queued (for the BACKLOG header)
-	dead   bool  // superseded by a later change
+	offset int64  // first byte to send (resume)
+	size   int64  // size when queued (for the BACKLOG header)
+	gen    uint64 // the peer's enqueue generation when queued
+	dead   bool   // superseded by a later change
 	reason string
 	hdr    map[string]string // OpMeta's headers
 }
@@ -101,6 +110,34 @@ type FmqServerPeer struct {
 	curSize int64
 	first   bool // the next chunk is the file's first in this transfer
 	hdr     map[string]string
+	dead    int    // superseded jobs still in queue (compacted when they dominate)
+	gen     uint64 // counts enqueues: a resync result never overrides newer news
+	more    bool   // a send-more continuation is queued
+	// resyncs: the one RESYNC computed off the dispatch path (busy), and
+	// the ones waiting behind it, at most one per subscription.
+	busy     bool
+	waiting  []*resyncReq
+	resynced []string // subscriptions whose RESYNC was asked for, in order
+}
+
+// resyncReq is an ICANHAZ with RESYNC=1, worked out off the dispatch path:
+// the published tree against the client's cache (digests, prefix hashes).
+type resyncReq struct {
+	sub   string
+	cache map[string]string
+	// covered are the subscriptions resynced before this one: a file they
+	// match is theirs to send, so overlapping subscriptions send it once.
+	covered []string
+	synced  bool   // queue the synced marker once the resync is queued
+	meta    bool   // the client asked for the metadata of skipped files (META=1)
+	gen     uint64 // p.gen when the request was taken
+}
+
+// resyncResult is what the resync work found.
+type resyncResult struct {
+	req                    *resyncReq
+	jobs                   []job
+	skipped, resumed, gone int
 }
 
 // Close frees the file being sent; the engine calls it when the instance ends.
@@ -120,17 +157,23 @@ var FmqServerActions = interp.Actions{
 	"check credentials": {Fn: checkCredentials, Raises: []string{"denied"},
 		Accepts: []string{"YARLY"}, Fills: []string{"SRSLY"},
 		Doc: "Check YARLY's PLAIN response against the accounts; raise denied (SRSLY filled) when wrong."},
-	"store subscription": {Fn: storeSubscription, Raises: []string{"bad-path"},
+	"store subscription": {Fn: storeSubscription, Raises: []string{"bad-path", "resynced"},
 		Accepts: []string{"ICANHAZ"}, Fills: []string{"RTFM"},
-		Doc: "Add ICANHAZ's path to the subscriptions; with RESYNC=1 queue the existing tree minus what the cache says the client has (resuming partial files); with SYNCED=1 queue the synced marker. A bad path raises bad-path with RTFM filled."},
+		Reads: []interp.SettingUse{
+			{Name: "max_subscriptions", Type: interp.SettingInt, Min: interp.Int64(1), Why: "a client needs one subscription"},
+			{Name: "max_cache_entries", Type: interp.SettingInt, Min: interp.Int64(0)}},
+		Doc: "Add ICANHAZ's path to the subscriptions (at most max_subscriptions: beyond, bad-path with RTFM filled); with RESYNC=1 compare the existing tree with the cache (at most max_cache_entries) off the dispatch path (digests, prefix hashes) and raise resynced with the result; with SYNCED=1 queue the synced marker (after the resync, when there is one). A bad path raises bad-path with RTFM filled."},
+	"queue resync": {Fn: queueResync, Raises: []string{"resynced"}, Accepts: []string{"resynced"},
+		Doc: "Queue what a resync found (resynced's value): the tree minus what the client has, resuming partial files, deleting what went away; never over newer changes. Then start the next waiting resync."},
 	"store credit": {Fn: storeCredit, Accepts: []string{"NOM"},
 		Doc: "Add NOM's credit to what the client allows."},
 	"queue changes": {Fn: queueChanges, Accepts: []string{"changed"},
 		Doc: "Queue the published changes (the broadcast value) that match the client's subscriptions."},
-	"deliver chunks": {Fn: sendChunks, Sends: []string{"CHEEZBURGER"},
+	"deliver chunks": {Fn: sendChunks, Sends: []string{"CHEEZBURGER"}, Raises: []string{"send-more"},
 		Reads: []interp.SettingUse{{Name: "chunk_size", Type: interp.SettingInt, Min: interp.Int64(1), Max: interp.Int64(MaxChunkSize),
-			Why: "a CHEEZBURGER must fit the client's frame limit"}},
-		Doc: "Send queued work while credit lasts: deletes and markers cost nothing, content is cut at the credit boundary and at chunk_size."},
+			Why: "a CHEEZBURGER must fit the client's frame limit"},
+			{Name: "dispatch_bytes", Type: interp.SettingInt, Min: interp.Int64(1), Why: "each dispatch must send something"}},
+		Doc: "Send queued work while credit lasts: deletes and markers cost nothing, content is cut at the credit boundary and at chunk_size. One dispatch sends at most dispatch_bytes; the rest follows on send-more, behind the client's other input. A file is opened only when there is credit to send from it."},
 	"explain malformed": {Fn: explainMalformed, Fills: []string{"RTFM"},
 		Doc: "Fill RTFM with the decode error of the malformed frame."},
 	"explain unexpected": {Fn: explainUnexpected, Raises: []string{"peer-error"}, Fills: []string{"RTFM"},
@@ -221,13 +264,20 @@ func storeSubscription(ctx *interp.Ctx) error {
 		known = known || s == sub
 	}
 	if !known {
+		if limit := ctx.Int("max_subscriptions"); limit > 0 && int64(len(p.Subs)) >= limit {
+			err := fmt.Errorf("too many subscriptions (max_subscriptions is %d)", limit)
+			ctx.Out("RTFM").(*filemq.Rtfm).Reason = truncReason("ICANHAZ: " + err.Error())
+			return &interp.Exception{Event: "bad-path", Err: err}
+		}
 		p.Subs = append(p.Subs, sub)
 	}
 	if m.Options["META"] == "1" {
 		p.Meta = true
 	}
-	if m.Options["RESYNC"] == "1" && p.srv != nil {
-		p.resync(ctx, sub, m.Cache)
+	if limit := ctx.Int("max_cache_entries"); limit > 0 && int64(len(m.Cache)) > limit {
+		err := fmt.Errorf("cache of %d entries (max_cache_entries is %d)", len(m.Cache), limit)
+		ctx.Out("RTFM").(*filemq.Rtfm).Reason = truncReason("ICANHAZ: " + err.Error())
+		return &interp.Exception{Event: "bad-path", Err: err}
 	}
 	if m.Options["INLINE-EOF"] == "1" {
 		p.InlineEOF = true
@@ -243,8 +293,25 @@ func storeSubscription(ctx *interp.Ctx) error {
 			}
 		}
 	}
-	if m.Options["SYNCED"] == "1" {
-		p.queue = append(p.queue, &job{op: OpSynced, vpath: sub})
+	synced := m.Options["SYNCED"] == "1"
+	if m.Options["RESYNC"] == "1" && p.srv != nil {
+		// The cache map now belongs to the request (the decoder makes a
+		// new one for the next ICANHAZ): no copy on the dispatch path.
+		req := &resyncReq{sub: sub, cache: m.Cache, synced: synced, meta: p.Meta, gen: p.gen}
+		m.Cache = nil
+		for _, s := range p.resynced {
+			if s != sub {
+				req.covered = append(req.covered, s)
+			}
+		}
+		if !slices.Contains(p.resynced, sub) {
+			p.resynced = append(p.resynced, sub)
+		}
+		p.startResync(ctx, req)
+		return nil
+	}
+	if synced {
+		p.queueMarker(sub)
 	}
 	return nil
 }
@@ -262,55 +329,143 @@ func (p *FmqServerPeer) refuseOwnInbox(id string) error {
 	return nil
 }
 
-// resync queues every published file under sub, less what the cache holds.
-func (p *FmqServerPeer) resync(ctx *interp.Ctx, sub string, cache map[string]string) {
-	abs := make(map[string]string, len(cache))
-	for k, v := range cache {
+// queueMarker queues the synced marker of sub, once.
+func (p *FmqServerPeer) queueMarker(sub string) {
+	for _, j := range p.queue {
+		if j.op == OpSynced && j.vpath == sub && !j.dead {
+			return
+		}
+	}
+	p.queue = append(p.queue, &job{op: OpSynced, vpath: sub})
+}
+
+// startResync runs req off the dispatch path, or keeps it (replacing an
+// older request for the same subscription) until the one running is done.
+func (p *FmqServerPeer) startResync(ctx *interp.Ctx, req *resyncReq) {
+	if p.busy {
+		for i, w := range p.waiting {
+			if w.sub == req.sub {
+				req.synced = req.synced || w.synced
+				p.waiting[i] = req
+				return
+			}
+		}
+		p.waiting = append(p.waiting, req)
+		return
+	}
+	p.busy = true
+	tree, heavy := p.srv.Tree, p.srv.heavy
+	log := ctx.Log()
+	ctx.Go("resynced", func(c context.Context) (any, error) {
+		if heavy != nil {
+			select {
+			case heavy <- struct{}{}:
+				defer func() { <-heavy }()
+			case <-c.Done():
+				return &resyncResult{req: req}, nil
+			}
+		}
+		return computeResync(c, tree, req, log), nil
+	})
+}
+
+// computeResync decides, for every published file under req.sub, what the
+// client needs given its cache; it runs off the dispatch path.
+func computeResync(c context.Context, tree *publish.Tree, req *resyncReq, log *slog.Logger) *resyncResult {
+	res := &resyncResult{req: req}
+	abs := make(map[string]string, len(req.cache))
+	for k, v := range req.cache {
 		if !strings.HasPrefix(k, "/") {
-			k = path.Join(sub, k)
+			k = path.Join(req.sub, k)
 		}
 		abs[k] = v
 	}
-	skipped, resumed := 0, 0
-	for _, e := range p.srv.Tree.Match(sub) {
+	for _, e := range tree.Match(req.sub) {
+		if c.Err() != nil {
+			return res
+		}
+		if coveredBy(req.covered, e.VPath) {
+			continue
+		}
 		var off int64
 		if cv, ok := abs[e.VPath]; ok {
-			skip, o, err := p.srv.Tree.Decide(e.VPath, cv)
+			skip, o, err := tree.Decide(e.VPath, cv)
 			if err != nil {
-				ctx.Log().Debug("cache entry ignored", "path", e.VPath, "err", err)
+				log.Debug("cache entry ignored", "path", e.VPath, "err", err)
 			}
 			if skip {
-				skipped++
-				if p.Meta { // same content: the mode or mtime may still differ
-					p.queue = append(p.queue, &job{op: OpMeta, vpath: e.VPath, hdr: publish.MetaHeaders(e.Mode, e.ModTime)})
+				res.skipped++
+				if req.meta { // same content: the mode or mtime may still differ
+					res.jobs = append(res.jobs, job{op: OpMeta, vpath: e.VPath, hdr: publish.MetaHeaders(e.Mode, e.ModTime)})
 				}
 				continue
 			}
 			if o > 0 {
-				resumed++
+				res.resumed++
 			}
 			off = o
 		}
-		p.enqueue(OpCreate, e.VPath, off, e.Size)
+		res.jobs = append(res.jobs, job{op: OpCreate, vpath: e.VPath, offset: off, size: e.Size})
 	}
 	// The cache names files the client holds that are no longer published
 	// (deleted while it was away): delete them too, so the mirror is exact.
-	gone := 0
 	keys := make([]string, 0, len(abs))
 	for k := range abs {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if !publish.Matches(sub, k) || CheckVirtualPath(k) != nil {
+		if !publish.Matches(req.sub, k) || coveredBy(req.covered, k) || CheckVirtualPath(k) != nil {
 			continue
 		}
-		if _, ok := p.srv.Tree.Lookup(k); !ok {
-			p.enqueue(OpDelete, k, 0, 0)
-			gone++
+		if _, ok := tree.Lookup(k); !ok {
+			res.jobs = append(res.jobs, job{op: OpDelete, vpath: k})
+			res.gone++
 		}
 	}
-	ctx.Log().Info("subscribed", "path", sub, "queued", len(p.pending), "skipped", skipped, "resumed", resumed, "deleted", gone)
+	return res
+}
+
+func coveredBy(subs []string, vpath string) bool {
+	for _, s := range subs {
+		if publish.Matches(s, vpath) {
+			return true
+		}
+	}
+	return false
+}
+
+func queueResync(ctx *interp.Ctx) error {
+	p := serverState(ctx)
+	res, ok := ctx.Value().(*resyncResult)
+	if !ok {
+		return fmt.Errorf("queue resync: value is %T, want a resync result", ctx.Value())
+	}
+	p.busy = false
+	queued := 0
+	for i := range res.jobs {
+		j := &res.jobs[i]
+		if old := p.pending[j.vpath]; old != nil && old.gen > res.req.gen {
+			continue // a change queued since the request is newer news
+		}
+		if j.op == OpMeta {
+			p.queue = append(p.queue, &job{op: OpMeta, vpath: j.vpath, hdr: j.hdr})
+			continue
+		}
+		p.enqueue(j.op, j.vpath, j.offset, j.size)
+		queued++
+	}
+	if res.req.synced {
+		p.queueMarker(res.req.sub)
+	}
+	ctx.Log().Info("subscribed", "path", res.req.sub, "queued", queued, "skipped", res.skipped, "resumed", res.resumed, "deleted", res.gone)
+	if len(p.waiting) > 0 {
+		next := p.waiting[0]
+		p.waiting = p.waiting[1:]
+		next.gen = p.gen
+		p.startResync(ctx, next)
+	}
+	return nil
 }
 
 // queueError tells a client that asked for it (ERRORS=1) about a file we
@@ -332,20 +487,42 @@ func cannotSend(err error) string {
 // enqueue adds a create or delete, superseding pending work on the same
 // path and aborting it when it is the file being sent.
 func (p *FmqServerPeer) enqueue(op uint8, vpath string, off, size int64) {
+	p.gen++
 	if old := p.pending[vpath]; old != nil {
 		old.dead = true
+		p.dead++
 		p.backlog -= old.remaining()
 	}
 	if p.cur != nil && p.cur.VPath() == vpath {
 		p.cur.Close()
 		p.cur = nil
 	}
-	j := &job{op: op, vpath: vpath, offset: off, size: size}
+	j := &job{op: op, vpath: vpath, offset: off, size: size, gen: p.gen}
 	if op == OpCreate {
 		p.backlog += j.remaining()
 	}
 	p.pending[vpath] = j
 	p.queue = append(p.queue, j)
+	if p.dead > 64 && p.dead > len(p.queue)/2 {
+		p.compact()
+	}
+}
+
+// compact drops superseded jobs from the queue, so that repeated changes
+// or subscriptions do not accumulate.
+func (p *FmqServerPeer) compact() {
+	live := p.queue[:0]
+	for _, j := range p.queue {
+		if !j.dead {
+			live = append(live, j)
+		}
+	}
+	clear(p.queue[len(live):])
+	p.queue = live
+	if cap(p.queue) > 2*len(p.queue)+64 {
+		p.queue = append([]*job(nil), p.queue...)
+	}
+	p.dead = 0
 }
 
 func (p *FmqServerPeer) subscribed(vpath string) bool {
@@ -400,17 +577,38 @@ func sendChunks(ctx *interp.Ctx) error {
 	if chunkMax <= 0 {
 		chunkMax = 1_000_000
 	}
+	budget := ctx.Int("dispatch_bytes")
+	if budget <= 0 {
+		budget = 4 << 20
+	}
+	if ctx.Event() == "send-more" {
+		p.more = false
+	}
 	out := ctx.Out("CHEEZBURGER").(*filemq.Cheezburger)
+	var spent int64
 	for {
+		if spent >= budget {
+			// This dispatch did its share: the rest follows behind the
+			// client's other input (and other sessions get the cores).
+			if !p.more {
+				p.more = true
+				ctx.Later("send-more", nil)
+			}
+			return nil
+		}
 		if p.cur == nil {
 			if len(p.queue) == 0 {
 				p.queue = p.queue[:0]
 				return nil
 			}
 			j := p.queue[0]
+			if j.op == OpCreate && !j.dead && j.remaining() > 0 && p.Credit <= 0 {
+				return nil // open the file only when there is credit to send from it
+			}
 			p.queue[0] = nil
 			p.queue = p.queue[1:]
 			if j.dead {
+				p.dead--
 				continue
 			}
 			if p.pending[j.vpath] == j {
@@ -432,6 +630,7 @@ func sendChunks(ctx *interp.Ctx) error {
 				if err := p.send(ctx, out); err != nil {
 					return err
 				}
+				spent += 256 // a bounded number of these per dispatch too
 				continue
 			}
 			r, err := p.srv.Tree.OpenAt(j.vpath, j.offset)
@@ -518,6 +717,7 @@ func sendChunks(ctx *interp.Ctx) error {
 		p.Credit -= int64(got)
 		p.Bytes += int64(got)
 		p.curOff += int64(got)
+		spent += int64(got) + 256
 		if eof {
 			p.Files++
 			p.cur.Close()

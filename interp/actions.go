@@ -6,8 +6,11 @@ import (
 	"strings"
 )
 
-// ActionFunc is a Go action. It runs on the engine goroutine, never
-// concurrently with another action of the same engine, and must not block.
+// ActionFunc is a Go action. It never runs concurrently with another
+// action of the same instance; actions of different instances (sessions of
+// a server under Run) run concurrently (spec/machines.md section 11). It
+// must not block: slow work goes to ctx.Go, long work is sliced with
+// ctx.Later.
 // A nil return continues the action list. An *Exception raises its event;
 // any other error raises "error". Either way the rest of the list is
 // skipped and the transition's next state is not applied.

@@ -78,7 +78,7 @@ func TestCheckPairRefuses(t *testing.T) {
 	}
 	got := list.Error()
 	for _, want := range []string{
-		`srv.toml:46:45: the server sends ICANHAZ-OK, which fmq_client (cli.toml) handles in no state`,
+		`srv.toml:49:45: the server sends ICANHAZ-OK, which fmq_client (cli.toml) handles in no state`,
 		`srv.toml:21:27: expiry 2s of the server is not longer than what keeps an idle client alive (fmq_client's heartbeat 2s)`,
 	} {
 		if !strings.Contains(got, want) {

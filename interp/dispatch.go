@@ -42,9 +42,10 @@ type disp struct {
 }
 
 // Scratch larger than this is released after use rather than kept for the
-// dispatcher's lifetime (a 12 MB ICANHAZ must not stay pinned).
+// dispatcher's lifetime (a 12 MB ICANHAZ must not stay pinned; a thousand
+// sessions must not each keep a chunk-sized encode buffer).
 const (
-	keepBuf   = 4 << 20
+	keepSmall = 64 << 10
 	keepFrame = 64 << 10
 )
 
@@ -133,15 +134,13 @@ func (d *disp) tick(now time.Time) {
 	d.now = now
 	d.start()
 	e.mu.Lock()
-	cmds, ready := e.cmds, e.ready
-	e.cmds, e.ready = nil, nil
+	cmds := e.cmds
+	e.cmds = nil
 	e.mu.Unlock()
 	for _, c := range cmds {
 		d.command(c)
 	}
-	for _, inst := range ready {
-		d.drainBox(inst, -1)
-	}
+	d.runReady()
 	for {
 		e.tmu.Lock()
 		if len(e.timers) == 0 || e.timers[0].next.After(now) {
@@ -737,15 +736,38 @@ func (d *disp) send(inst *instance, msg codec.Message) error {
 	return d.sendChecked(inst, msg)
 }
 
-// sendChecked encodes and sends a message this role may send.
+// sendChecked encodes and sends a message this role may send. A large
+// message (a chunk) is encoded into a buffer lent by the engine for the
+// send only, so that sessions sending at once do not each keep one.
 func (d *disp) sendChecked(inst *instance, msg codec.Message) error {
+	if n := msg.Length(); n > keepSmall {
+		bp := d.e.bigBuf(n)
+		buf, err := msg.Append((*bp)[:0])
+		if err == nil {
+			*bp = buf
+			err = d.emit(inst, msg, buf)
+		}
+		d.e.big.Put(bp)
+		return err
+	}
 	buf, err := msg.Append(d.buf[:0])
 	if err != nil {
 		return err
 	}
-	if cap(buf) <= keepBuf {
-		d.buf = buf
+	d.buf = buf
+	return d.emit(inst, msg, buf)
+}
+
+func (e *Engine) bigBuf(n int) *[]byte {
+	if bp, ok := e.big.Get().(*[]byte); ok && cap(*bp) >= n {
+		return bp
 	}
+	b := make([]byte, 0, n)
+	return &b
+}
+
+// emit hands an encoded frame to the sender.
+func (d *disp) emit(inst *instance, msg codec.Message, buf []byte) error {
 	e := d.e
 	if e.opts.WireTo != nil {
 		e.opts.WireTo(inst.id, FormatMessage(dirLetter(ownRole(e.role)), msg), buf)

@@ -192,16 +192,19 @@ type Engine struct {
 	lim    *codec.Limits
 	sd     *disp     // the dispatcher of Input, Tick and a client's Run
 	pool   sync.Pool // dispatchers of the session goroutines
+	big    sync.Pool // *[]byte: encode buffers of large messages, lent per send
 
 	// mu guards insts, cmds, ready, live, closed, and every push into a
 	// mailbox (so the routing of a peer's inputs is ordered).
-	mu     sync.Mutex
-	insts  map[string]*instance
-	cmds   []command
-	ready  []*instance // without Run: instances with mailbox input, for Tick
-	live   bool        // Run serves: mailboxes have session goroutines
-	closed bool        // Run returned: nothing more is delivered
-	wg     sync.WaitGroup
+	mu    sync.Mutex
+	insts map[string]*instance
+	cmds  []command
+	ready []*instance // without Run: instances with mailbox input, for Input and Tick
+	// hasReady is len(ready) > 0, read without the lock by Input.
+	hasReady atomic.Bool
+	live     bool // Run serves: mailboxes have session goroutines
+	closed   bool // Run returned: nothing more is delivered
+	wg       sync.WaitGroup
 
 	// tmu guards the timer heap (instance.next, instance.heapIdx).
 	tmu    sync.Mutex
@@ -462,6 +465,9 @@ func (e *Engine) Input(peer string, body []byte) {
 	d := e.sd
 	d.now = e.opts.Now()
 	d.input(peer, body)
+	if e.hasReady.Load() {
+		d.runReady()
+	}
 	if !e.inRun {
 		d.publish()
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"time"
 )
@@ -35,6 +36,10 @@ type item struct {
 	value any
 	err   error
 }
+
+// yieldAfter: a session goroutine that spent longer than this on one
+// input yields the processor before taking the next.
+const yieldAfter = 200 * time.Microsecond
 
 // ErrOverflow ends a session whose mailbox overflowed.
 var ErrOverflow = errors.New("interp: session mailbox full: the session cannot keep up with its input")
@@ -144,7 +149,8 @@ func (e *Engine) push(inst *instance, it item) {
 		e.wg.Add(1)
 		go e.serve(inst)
 	default:
-		e.ready = append(e.ready, inst) // Tick runs it
+		e.ready = append(e.ready, inst) // Input or Tick runs it
+		e.hasReady.Store(true)
 	}
 }
 
@@ -198,6 +204,11 @@ func (d *disp) drainBox(inst *instance, every int) {
 		d.handle(inst, &it)
 		if d.unpublished++; every > 0 && d.unpublished >= every {
 			d.publish()
+		}
+		if every > 0 && e.opts.Now().Sub(d.now) > yieldAfter {
+			// A long input (a slice of a large credit): let the other
+			// sessions' goroutines run before this one takes its next.
+			runtime.Gosched()
 		}
 	}
 }
@@ -483,6 +494,13 @@ func (c *Ctx) Go(event string, work func(context.Context) (any, error)) {
 		return
 	}
 	e, inst := c.e, c.inst
+	if !e.inRun {
+		// Driven by hand (Input, Tick): nothing runs concurrently, the
+		// work runs here and its event is handled before Input returns.
+		v, werr := runWork(e, event, work)
+		e.later(inst, item{kind: itResult, ev: ev, value: v, err: werr})
+		return
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -492,17 +510,37 @@ func (c *Ctx) Go(event string, work func(context.Context) (any, error)) {
 	e.mu.Unlock()
 	go func() {
 		defer e.wg.Done()
-		var v any
-		var werr error
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					e.stats.panics.Add(1)
-					werr = fmt.Errorf("off-dispatch work for %q panicked: %v", event, r)
-				}
-			}()
-			v, werr = work(e.bg)
-		}()
+		v, werr := runWork(e, event, work)
 		e.later(inst, item{kind: itResult, ev: ev, value: v, err: werr})
 	}()
+}
+
+// runWork runs off-dispatch work; a panic becomes its error.
+func runWork(e *Engine, event string, work func(context.Context) (any, error)) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.stats.panics.Add(1)
+			err = fmt.Errorf("off-dispatch work for %q panicked: %v", event, r)
+		}
+	}()
+	return work(e.bg)
+}
+
+// runReady handles, on the calling goroutine, the mailboxes of an engine
+// driven by hand (the events of ctx.Later and ctx.Go).
+func (d *disp) runReady() {
+	e := d.e
+	for n := 0; n < 1<<20; n++ {
+		e.mu.Lock()
+		ready := e.ready
+		e.ready = nil
+		e.hasReady.Store(false)
+		e.mu.Unlock()
+		if len(ready) == 0 {
+			return
+		}
+		for _, inst := range ready {
+			d.drainBox(inst, -1)
+		}
+	}
 }

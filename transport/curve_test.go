@@ -226,9 +226,6 @@ func TestCurveTamperedFrames(t *testing.T) {
 		{"not-a-message", func(f []byte) [][]byte {
 			return [][]byte{appendCommand(nil, "READY", make([]byte, 40))}
 		}, ReasonBadCommand},
-		{"huge", func(f []byte) [][]byte {
-			return [][]byte{binary.BigEndian.AppendUint64([]byte{flagLong}, 1<<40)}
-		}, ReasonFrameTooLarge},
 		{"with-more", func(f []byte) [][]byte {
 			g := bytes.Clone(f)
 			g[0] |= flagMore

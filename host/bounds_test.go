@@ -1,0 +1,246 @@
+package host
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fmq/fmq/codec/filemq"
+	"github.com/fmq/fmq/publish"
+)
+
+func startTestServer(t *testing.T, pub string, settings map[string]string) *Server {
+	t.Helper()
+	srv, err := StartServer(ServerConfig{Publish: []publish.Mount{{Dir: pub, Alias: "/"}}, Bind: "tcp://127.0.0.1:0",
+		Settings: settings, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// bigFile publishes a file of size bytes (sparse: quick to make, read as zeros).
+func bigFile(t *testing.T, dir, name string, size int64) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(dir, name), old, old)
+}
+
+// probe measures OHAI -> OHAI-OK and HUGZ -> HUGZ-OK round trips of a new
+// client, at least min HUGZ and then until busy returns false (at most
+// 2000), and returns the worst, the 99th percentile and the count.
+func probe(t *testing.T, ep string, min int, busy func() bool) (worst, p99 time.Duration, n int) {
+	t.Helper()
+	p := dialRaw(t, ep, "")
+	var rtts []time.Duration
+	rt := func(send func(), want string) {
+		t0 := time.Now()
+		send()
+		p.expect(want)
+		rtts = append(rtts, time.Since(t0))
+	}
+	rt(func() { p.send(filemq.NewOhai()) }, "OHAI-OK")
+	for i := 0; i < 2000 && (i < min || busy()); i++ {
+		rt(func() { p.send(&filemq.Hugz{}) }, "HUGZ-OK")
+	}
+	p.d.Close()
+	sort.Slice(rtts, func(a, b int) bool { return rtts[a] < rtts[b] })
+	return rtts[len(rtts)-1], rtts[len(rtts)*99/100], len(rtts)
+}
+
+// A greedy client (a window far beyond the tree) and clients whose cache
+// claims a prefix of a large file (hashed off the dispatch path) do not
+// delay another client's OHAI-OK and HUGZ-OK.
+func TestGreedyAndPrefixClaimsDoNotStallOthers(t *testing.T) {
+	pub := t.TempDir()
+	const size = 48 << 20
+	bigFile(t, pub, "big1.bin", size)
+	bigFile(t, pub, "big2.bin", size)
+	srv := startTestServer(t, pub, nil)
+	defer srv.Close()
+	ep := srv.Endpoint()
+	baseWorst, baseP99, _ := probe(t, ep, 100, func() bool { return false })
+
+	// The greedy client: 1 GiB of credit, reads and discards everything.
+	greedy := dialRaw(t, ep, "")
+	greedy.send(filemq.NewOhai())
+	greedy.expect("OHAI-OK")
+	greedy.send(&filemq.Icanhaz{Path: "/", Options: map[string]string{"RESYNC": "1"}})
+	greedy.expect("ICANHAZ-OK")
+	greedy.send(&filemq.Nom{Credit: 1 << 30})
+	var got atomic.Int64
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for m := range greedy.d.Recv() {
+			got.Add(int64(len(m.Body)))
+		}
+	}()
+	// Clients claiming a prefix of both files: the server hashes ~2 x 48 MiB per ICANHAZ.
+	claim := map[string]string{
+		"/big1.bin": strings.Repeat("0", 40) + fmt.Sprintf("@%d", size-1),
+		"/big2.bin": strings.Repeat("0", 40) + fmt.Sprintf("@%d", size-1),
+	}
+	var claimers []*rawPeer
+	for i := 0; i < 3; i++ {
+		c := dialRaw(t, ep, "")
+		c.send(filemq.NewOhai())
+		c.expect("OHAI-OK")
+		for j := 0; j < 3; j++ {
+			c.send(&filemq.Icanhaz{Path: "/", Options: map[string]string{"RESYNC": "1"}, Cache: claim})
+		}
+		claimers = append(claimers, c)
+	}
+	for got.Load() < 4<<20 { // the greedy transfer is under way
+		select {
+		case <-readerDone:
+			t.Fatal("greedy client lost")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	worst, p99, n := probe(t, ep, 100, func() bool { return got.Load() < 2*size })
+	greedy.d.Close()
+	<-readerDone
+	t.Logf("OHAI-OK/HUGZ-OK round trip: idle server worst %v p99 %v; under load (%d probes) worst %v p99 %v; greedy client got %d MiB meanwhile",
+		baseWorst, baseP99, n, worst, p99, got.Load()>>20)
+	// 100 ms, plus what the idle server's own worst case shows this machine
+	// adds. The bound is on the 99th percentile: on a shared 2-core machine
+	// the process itself is descheduled now and then, whatever it runs
+	// (before the concurrent runtime, every round trip during the transfer
+	// waited for it: 0.6-1 s).
+	if limit := raceSlowdown*100*time.Millisecond + 4*baseWorst; p99 > limit {
+		t.Errorf("99th percentile round trip %v under load, over %v (worst %v)", p99, limit, worst)
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// 169 KiB of repeated ICANHAZ over a published tree keeps the server's
+// heap bounded: superseded jobs do not accumulate, resyncs of one
+// subscription collapse, the decode scratch does not keep a large frame.
+func TestRepeatedIcanhazBoundedHeap(t *testing.T) {
+	pub := t.TempDir()
+	for i := 0; i < 1000; i++ {
+		writeFile(t, filepath.Join(pub, fmt.Sprintf("d%02d/f%04d.txt", i%50, i)), []byte("x"))
+	}
+	srv := startTestServer(t, pub, nil)
+	defer srv.Close()
+	c := dialRaw(t, srv.Endpoint(), "")
+	c.send(filemq.NewOhai())
+	c.expect("OHAI-OK")
+	before := heapInUse()
+	frame := mustAppend(t, &filemq.Icanhaz{Path: "/", Options: map[string]string{"RESYNC": "1"}})
+	sent := 0
+	for batch := 0; batch < 30; batch++ {
+		for i := 0; i < 200; i++ {
+			if err := c.d.Send(frame); err != nil {
+				t.Fatal(err)
+			}
+			sent += len(frame)
+		}
+		c.send(&filemq.Hugz{})
+		for m := c.recv(10 * time.Second); ; m = c.recv(10 * time.Second) {
+			if m == nil {
+				t.Fatalf("session ended after %d bytes of ICANHAZ", sent)
+			}
+			if m.Info().Name == "HUGZ-OK" {
+				break
+			}
+		}
+	}
+	// one large ICANHAZ (a 12 MB cache) must not stay pinned either
+	big := map[string]string{}
+	for i := 0; len(big) < 150_000; i++ {
+		big[fmt.Sprintf("/nothere/%06d/%s", i, strings.Repeat("p", 40))] = ""
+	}
+	c.send(&filemq.Icanhaz{Path: "/nothere", Options: map[string]string{"RESYNC": "1"}, Cache: big})
+	c.send(&filemq.Hugz{})
+	for m := c.recv(30 * time.Second); m == nil || m.Info().Name != "HUGZ-OK"; m = c.recv(30 * time.Second) {
+		if m == nil {
+			t.Fatal("session ended")
+		}
+	}
+	big = nil
+	// let the resyncs finish, then measure
+	deadline := time.Now().Add(30 * time.Second)
+	var after uint64
+	for {
+		after = heapInUse()
+		if after < before+16<<20 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%d KiB of ICANHAZ and one 12 MB ICANHAZ: heap in use %d -> %d KiB", sent>>10, before>>10, after>>10)
+	if after > before+16<<20 {
+		t.Errorf("heap grew by %d MiB", (after-before)>>20)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+// Files are opened only when there is credit to send from them, and
+// closing the server closes every session's file.
+func TestNoDescriptorLeftOpen(t *testing.T) {
+	pub := t.TempDir()
+	for i := 0; i < 10; i++ {
+		bigFile(t, pub, fmt.Sprintf("f%d.bin", i), 1<<20)
+	}
+	fdBase := openFDs(t)
+	srv := startTestServer(t, pub, nil)
+	var peers []*rawPeer
+	for i := 0; i < 10; i++ {
+		p := dialRaw(t, srv.Endpoint(), "")
+		p.send(filemq.NewOhai())
+		p.expect("OHAI-OK")
+		p.send(&filemq.Icanhaz{Path: "/", Options: map[string]string{"RESYNC": "1"}})
+		p.expect("ICANHAZ-OK")
+		peers = append(peers, p)
+	}
+	withServer := openFDs(t)
+	// credit for part of a file: each session holds one file open, waiting for more
+	for _, p := range peers {
+		p.send(&filemq.Nom{Credit: 1000})
+		p.expect("CHEEZBURGER")
+	}
+	if n := openFDs(t); n != withServer+10 {
+		t.Logf("descriptors: %d with the sessions, %d with credit given (want +10)", withServer, n)
+	}
+	srv.Close()
+	for _, p := range peers {
+		p.d.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for openFDs(t) > fdBase && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := openFDs(t); n > fdBase {
+		t.Errorf("%d descriptors open after Close, %d before the server", n, fdBase)
+	}
+}
