@@ -309,15 +309,7 @@ func TestVerifyFailureKeepsOldCopy(t *testing.T) {
 			if !errors.Is(err, ErrVerify) || !errors.As(err, &ve) || ve.Header != c.field || ve.VPath != "/v" {
 				t.Fatalf("err = %v", err)
 			}
-			if readFile(t, filepath.Join(d, "v")) != string(old) {
-				t.Fatal("old copy lost")
-			}
-			if exists(filepath.Join(d, ".v.fmqpart")) {
-				t.Fatal("rejected partial kept")
-			}
-			if e, _ := ib.Cached("/v"); e.SHA1 != sha(old) {
-				t.Fatal("cache changed")
-			}
+			checkRejected(t, ib, d, "v", old)
 		})
 	}
 }

@@ -111,15 +111,7 @@ func TestVerifiedFailures(t *testing.T) {
 			if !errors.As(err, &ve) || !strings.HasPrefix(ve.Header, c.header) {
 				t.Fatalf("err = %v", err)
 			}
-			if readFile(t, filepath.Join(d, "v")) != string(old) {
-				t.Fatal("old copy lost")
-			}
-			if exists(filepath.Join(d, ".v.fmqpart")) {
-				t.Fatal("rejected partial kept")
-			}
-			if e, _ := ib.Cached("/v"); e.SHA1 != sha(old) {
-				t.Fatal("cache changed")
-			}
+			checkRejected(t, ib, d, "v", old)
 		})
 	}
 	// A chunk without a usable digest fails at once.
@@ -132,5 +124,20 @@ func TestVerifiedFailures(t *testing.T) {
 		if err := p.WriteChunk(0, []byte("abc"), bad); !errors.Is(err, ErrVerify) {
 			t.Fatalf("digest %q: %v", bad, err)
 		}
+	}
+}
+
+// checkRejected: after a failed verification of dir/name, the old copy
+// (and its cache entry) is intact and no partial is left.
+func checkRejected(t *testing.T, ib *Inbox, dir, name string, old []byte) {
+	t.Helper()
+	if readFile(t, filepath.Join(dir, name)) != string(old) {
+		t.Fatal("old copy lost")
+	}
+	if exists(filepath.Join(dir, "."+name+PartSuffix)) {
+		t.Fatal("rejected partial kept")
+	}
+	if e, _ := ib.Cached("/" + name); e.SHA1 != sha(old) {
+		t.Fatal("cache changed")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -135,39 +134,3 @@ func TestDigestAsyncStopsOnClose(t *testing.T) {
 	}
 }
 
-// Content rewritten in place with its size and modification time kept is a
-// new version: a transfer in progress sees the change (where the system
-// has a status change time).
-func TestInPlaceRewriteDetected(t *testing.T) {
-	d := t.TempDir()
-	p := write(t, d, "f", "0123456789")
-	fi, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ctimeOf(fi) == 0 {
-		t.Skip("no status change time on this system")
-	}
-	tr := newTree(t, []Mount{{d, "/"}}, Options{})
-	r, err := tr.Open("/f")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	buf := make([]byte, 4)
-	if _, _, err := r.ReadChunk(buf, 0); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteAt([]byte("ABCD"), 4)
-	f.Close()
-	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := r.ReadChunk(buf, 4); !errors.Is(err, ErrChanged) || !strings.Contains(err.Error(), "in place") {
-		t.Fatalf("read after an in-place rewrite: %v", err)
-	}
-}

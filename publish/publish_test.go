@@ -407,6 +407,14 @@ func TestReaderChanged(t *testing.T) {
 			later := fi.ModTime().Add(2 * time.Second)
 			os.Chtimes(p, later, later)
 		}},
+		{"rewritten in place, times kept", func(p string) {
+			// Only the status change time moves (a copy preserving times).
+			fi, _ := os.Stat(p)
+			f, _ := os.OpenFile(p, os.O_WRONLY, 0)
+			f.WriteAt([]byte("ABCD"), 4000)
+			f.Close()
+			os.Chtimes(p, fi.ModTime(), fi.ModTime())
+		}},
 		{"replaced by rename", func(p string) {
 			tmp := p + ".new"
 			os.WriteFile(tmp, []byte(content), 0o644)
