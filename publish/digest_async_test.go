@@ -133,4 +133,3 @@ func TestDigestAsyncStopsOnClose(t *testing.T) {
 		t.Fatalf("digest %q", r.call.sum)
 	}
 }
-
