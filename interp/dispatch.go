@@ -316,7 +316,7 @@ func (e *Engine) wireIn(peer string, body []byte, msg codec.Message, derr error)
 func (e *Engine) newInstance(id string, now time.Time) *instance {
 	ms := e.cur.Load()
 	m := ms.m
-	inst := &instance{id: id, ms: ms, state: m.Initial, heapIdx: -1, vars: m.newVars()}
+	inst := &instance{id: id, ms: ms, state: m.Initial, heapIdx: -1, vars: m.newVars(), live: &e.stats.instances}
 	inst.pubState.Store(m.Initial)
 	if m.Library.NewPeer != nil {
 		inst.peer = m.Library.NewPeer(id)

@@ -304,6 +304,8 @@ func (c *fastCompiler) compile(n ast.Node) *typed {
 				return constString(c.event)
 			}
 			return &typed{k: gString, s: func(e *genv) string { return e.ev.Name }, ident: identEvent}
+		case "sessions":
+			return &typed{k: gInt, i: func(e *genv) int64 { return e.sessions() }}
 		}
 		return nil
 	case *ast.MemberNode:

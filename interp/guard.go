@@ -49,6 +49,7 @@ const (
 	envEvent
 	envValue
 	envVars
+	envSessions
 )
 
 var anyType = reflect.TypeFor[any]()
@@ -80,6 +81,7 @@ func makeEnvTypeVars(msgT, peerT, settingsT, varsT reflect.Type) reflect.Type {
 		{Name: "Event", Type: reflect.TypeFor[string](), Tag: `expr:"event"`},
 		{Name: "Value", Type: anyType, Tag: `expr:"value"`},
 		{Name: "Vars", Type: varsT, Tag: `expr:"vars"`},
+		{Name: "Sessions", Type: reflect.TypeFor[int64](), Tag: `expr:"sessions"`},
 	}))
 }
 
@@ -212,6 +214,15 @@ func (e *genv) root(which int) (reflect.Value, reflect.Type) {
 	return e.setV, e.settings.Type()
 }
 
+// sessions is the engine's live sessions (instances), the guard
+// identifier `sessions`: a server's machine can limit its clients.
+func (e *genv) sessions() int64 {
+	if e.inst == nil || e.inst.live == nil {
+		return 0
+	}
+	return int64(e.inst.live.Load())
+}
+
 // codec_Message avoids importing codec here just for the field type.
 type codec_Message = any
 
@@ -236,6 +247,7 @@ func (g *guard) eval(env *genv, vmach *vm.VM) (bool, error) {
 	if env.inst != nil && env.inst.vars.IsValid() && env.inst.vars.Type() == s.Field(envVars).Type() {
 		s.Field(envVars).Set(env.inst.vars)
 	}
+	s.Field(envSessions).SetInt(env.sessions())
 	out, err := vmach.Run(g.program, ev.Interface())
 	if err != nil {
 		return false, err

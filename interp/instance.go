@@ -17,6 +17,7 @@ type instance struct {
 	state   *State
 	peer    any
 	vars    reflect.Value   // *struct of the machine's [vars] (set, vars.NAME)
+	live    *atomic.Uint64  // the engine's live instances (guards: sessions)
 	out     []codec.Message // send scratch, by message index
 	log     *slog.Logger
 	dead    bool

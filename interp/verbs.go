@@ -532,6 +532,7 @@ func (d *disp) run(ve *valueExpr, g *genv) (any, error) {
 	if g.inst.vars.Type() == s.Field(envVars).Type() {
 		s.Field(envVars).Set(g.inst.vars)
 	}
+	s.Field(envSessions).SetInt(g.sessions())
 	return d.vm.Run(ve.prog, ev.Interface())
 }
 
