@@ -174,6 +174,11 @@ var FmqServerActions = interp.Actions{
 			Why: "a CHEEZBURGER must fit the client's frame limit"},
 			{Name: "dispatch_bytes", Type: interp.SettingInt, Min: interp.Int64(1), Why: "each dispatch must send something"}},
 		Doc: "Send queued work while credit lasts: deletes and markers cost nothing, content is cut at the credit boundary and at chunk_size. One dispatch sends at most dispatch_bytes; the rest follows on send-more, behind the client's other input. A file is opened only when there is credit to send from it."},
+	"deliver one file": {Fn: deliverOneFile, Sends: []string{"CHEEZBURGER"}, Raises: []string{"send-more", "file-sent"},
+		Reads: []interp.SettingUse{{Name: "chunk_size", Type: interp.SettingInt, Min: interp.Int64(1), Max: interp.Int64(MaxChunkSize),
+			Why: "a CHEEZBURGER must fit the client's frame limit"},
+			{Name: "dispatch_bytes", Type: interp.SettingInt, Min: interp.Int64(1), Why: "each dispatch must send something"}},
+		Doc: "As deliver chunks, but stop when a file's last chunk is sent and raise file-sent: the machine decides whether the next file goes (quotas in TOML). Deletes and markers do not count as files."},
 	"explain malformed": {Fn: explainMalformed, Fills: []string{"RTFM"},
 		Doc: "Fill RTFM with the decode error of the malformed frame."},
 	"explain unexpected": {Fn: explainUnexpected, Raises: []string{"peer-error"}, Fills: []string{"RTFM"},
@@ -568,7 +573,13 @@ func queueChanges(ctx *interp.Ctx) error {
 // sendChunks is the flow-control loop. It never sends more content than
 // the credit, never waits for credit to reach a whole chunk, and never
 // re-sends a chunk (the C reference's fault).
-func sendChunks(ctx *interp.Ctx) error {
+func sendChunks(ctx *interp.Ctx) error { return deliver(ctx, false) }
+
+// deliverOneFile delivers until one file is complete, then raises
+// file-sent (the machine calls it again for the next file).
+func deliverOneFile(ctx *interp.Ctx) error { return deliver(ctx, true) }
+
+func deliver(ctx *interp.Ctx, oneFile bool) error {
 	p := serverState(ctx)
 	if p.srv == nil {
 		return nil
@@ -722,6 +733,10 @@ func sendChunks(ctx *interp.Ctx) error {
 			p.Files++
 			p.cur.Close()
 			p.cur = nil
+			if oneFile {
+				ctx.Raise("file-sent")
+				return nil
+			}
 		}
 	}
 }
