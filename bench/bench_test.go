@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(int(b[len(b)-4096]) - 1) // 0; keeps b alive until here
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { testutil.RemoveBuilds() }))
 }
 
 // quietLogger logs warnings to the test log; FMQ_BENCH_TEST_LOG=info shows progress.
@@ -259,12 +259,7 @@ func TestFmqPathsWithFake(t *testing.T) {
 
 func buildFake(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fakefmqrun")
-	out, err := exec.Command("go", "build", "-o", bin, "./internal/fakefmqrun").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build fake: %v\n%s", err, out)
-	}
-	return bin
+	return testutil.Build(t, "./internal/fakefmqrun")
 }
 
 func TestProbeFmq(t *testing.T) {

@@ -15,7 +15,9 @@ import (
 	"github.com/fmq/fmq/internal/testutil"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { testutil.RemoveBuilds() }))
+}
 
 func waitFile(t *testing.T, path string) string {
 	t.Helper()
@@ -115,12 +117,7 @@ func TestBinary(t *testing.T) {
 		t.Skip("builds a binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "fmqrun")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testutil.Build(t, ".")
 	if out, err := exec.Command(bin, "check", "../../interp/testdata/bad/guard_field.toml").CombinedOutput(); err == nil ||
 		!strings.Contains(string(out), "guard_field.toml:8:39: guard: type OHAI message has no field age") {
 		t.Errorf("check of a bad file: %v\n%s", err, out)

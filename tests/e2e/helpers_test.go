@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -230,17 +229,6 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() st
 func waitTree(t testing.TB, timeout time.Duration, what, dir string, want func() map[string]string) {
 	t.Helper()
 	eventually(t, timeout, what, func() string { return diffSums(want(), treeSums(t, dir)) })
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // serverOpt adjusts a ServerConfig before start.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fmq/fmq/host"
+	"github.com/fmq/fmq/internal/testutil"
 )
 
 // TestServerRestart: the server is closed in the middle of a sync and
@@ -25,7 +26,7 @@ func TestServerRestart(t *testing.T) {
 	}
 	writeBigFile(t, pub, "z-big.bin", 3, bigSz) // sorted last
 	want := treeSums(t, pub)
-	bind := fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t))
+	bind := fmt.Sprintf("tcp://127.0.0.1:%d", testutil.FreePort(t))
 	srv1 := startServer(t, pub, bind, withSettings("chunk_size", "65536"))
 	closeSrv1 := closer(srv1)
 	t.Cleanup(func() { closeSrv1() })

@@ -49,7 +49,7 @@ func fullDiskFixture(t *testing.T) (pub, in string, v1, v2 tree, srv *host.Serve
 	first := startServer(t, pub, nil)
 	p := start(t, syncArgs(first.Endpoint(), in)...)
 	if _, err := p.wait(t, 30*time.Second); err != nil {
-		t.Fatalf("first sync: %v\n%s", err, tail(p.stderr.String()))
+		t.Fatalf("first sync: %v\n%s", err, tail(p.Stderr.String()))
 	}
 	sameTree(t, in, v1)
 	first.Close()
@@ -77,7 +77,7 @@ func TestFullDiskClient(t *testing.T) {
 	_, in, v1, v2, srv := fullDiskFixture(t)
 	p := start(t, syncArgs(srv.Endpoint(), in)...)
 	s, err := p.wait(t, 60*time.Second)
-	stderr := p.stderr.String()
+	stderr := p.Stderr.String()
 	if err == nil {
 		t.Fatalf("sync into a full disk succeeded: %+v", s)
 	}
@@ -103,7 +103,7 @@ func TestFullDiskClient(t *testing.T) {
 	p = start(t, syncArgs(srv.Endpoint(), in)...)
 	s, err = p.wait(t, 60*time.Second)
 	if err != nil {
-		t.Fatalf("sync after space returned: %v\n%s", err, tail(p.stderr.String()))
+		t.Fatalf("sync after space returned: %v\n%s", err, tail(p.Stderr.String()))
 	}
 	sameTree(t, in, v2)
 	if s.ResumedBytes != kept || s.Bytes != int64(len(biggest(v2)))-kept {

@@ -96,8 +96,8 @@ func TestKillClientMidSync(t *testing.T) {
 		began := time.Now()
 		deadline := began.Add(60 * time.Second)
 		for {
-			if p.exited() {
-				t.Fatalf("kill point %d (%s): the client finished first (%v); stderr:\n%s", kp.n, kp.mode, p.err, tail(p.stderr.String()))
+			if p.Exited() {
+				t.Fatalf("kill point %d (%s): the client finished first (%v); stderr:\n%s", kp.n, kp.mode, p.Err(), tail(p.Stderr.String()))
 			}
 			st, err := scanInbox(in)
 			if err == nil {
@@ -115,11 +115,11 @@ func TestKillClientMidSync(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("kill point %d (%s): no progress within 60s (at %d bytes); stderr:\n%s", kp.n, kp.mode, st.completeSum+st.partialSum, tail(p.stderr.String()))
+				t.Fatalf("kill point %d (%s): no progress within 60s (at %d bytes); stderr:\n%s", kp.n, kp.mode, st.completeSum+st.partialSum, tail(p.Stderr.String()))
 			}
 			time.Sleep(200 * time.Microsecond)
 		}
-		p.kill()
+		p.Kill()
 		st = checkInbox(t, in, tr)
 		kp.complete, kp.partial, kp.files = st.completeSum, st.partialSum, len(st.complete)
 		kp.snap = filepath.Join(work, fmt.Sprintf("snap%02d", kp.n))
@@ -141,7 +141,7 @@ func TestKillClientMidSync(t *testing.T) {
 		p := start(t, syncArgs(ep, inbox, extra...)...)
 		s, err := p.wait(t, 90*time.Second)
 		if err != nil {
-			t.Fatalf("sync after kill %d: %v\n%s", kp.n, err, tail(p.stderr.String()))
+			t.Fatalf("sync after kill %d: %v\n%s", kp.n, err, tail(p.Stderr.String()))
 		}
 		missing := total - kp.complete - kp.partial
 		if s.Bytes != missing || s.ResumedBytes != kp.partial || s.Problems != 0 {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/fmq/fmq/internal/testutil"
 )
 
 // TestKillServerMidSync runs fmqrun serve as a process on a fixed port and
@@ -22,7 +24,7 @@ func TestKillServerMidSync(t *testing.T) {
 	pub := t.TempDir()
 	tr := makeTree(t, pub, seed, 16, 200_000, 1_200_000)
 	total := tr.total()
-	ep := fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t))
+	ep := fmt.Sprintf("tcp://127.0.0.1:%d", testutil.FreePort(t))
 	serverArgs := []string{"--set", "chunk_size=8192", "--settle", "50ms"}
 	srv := startServeProc(t, pub, ep, serverArgs...)
 
@@ -37,7 +39,7 @@ func TestKillServerMidSync(t *testing.T) {
 	progress := func() int64 { // of the slowest client still running
 		low := int64(-1)
 		for i, p := range procs {
-			if p.exited() {
+			if p.Exited() {
 				continue
 			}
 			st, err := scanInbox(inboxes[i])
@@ -67,7 +69,7 @@ func TestKillServerMidSync(t *testing.T) {
 			}
 			time.Sleep(500 * time.Microsecond)
 		}
-		srv.kill()
+		srv.Kill()
 		pause := time.Duration(50+rng.IntN(350)) * time.Millisecond
 		for i := range procs {
 			checkInbox(t, inboxes[i], tr)
@@ -79,12 +81,12 @@ func TestKillServerMidSync(t *testing.T) {
 	for i, p := range procs {
 		s, err := p.wait(t, 90*time.Second)
 		if err != nil {
-			t.Errorf("client %d: %v\n%s", i, err, tail(p.stderr.String()))
+			t.Errorf("client %d: %v\n%s", i, err, tail(p.Stderr.String()))
 			continue
 		}
 		sameTree(t, inboxes[i], tr)
 		if s.Bytes != total || s.Problems != 0 {
-			t.Errorf("client %d: received %d bytes (problems %d) for a tree of %d: a byte was sent twice or lost; stderr:\n%s", i, s.Bytes, s.Problems, total, tail(p.stderr.String()))
+			t.Errorf("client %d: received %d bytes (problems %d) for a tree of %d: a byte was sent twice or lost; stderr:\n%s", i, s.Bytes, s.Problems, total, tail(p.Stderr.String()))
 		}
 		if s.Sessions < 2 {
 			t.Errorf("client %d: %d session(s); it should have reconnected after a kill", i, s.Sessions)

@@ -10,22 +10,15 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
-)
 
-var (
-	binDir   string
-	buildMu  sync.Mutex
-	fmqrun   string
-	buildErr error
+	"github.com/fmq/fmq/internal/testutil"
 )
 
 // TestMain builds nothing up front (fuzz workers run TestMain too): the
@@ -33,9 +26,7 @@ var (
 // behind by any test fail the package.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testutil.RemoveBuilds()
 	if code == 0 && !testing.Short() {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -45,29 +36,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fmqrunBinary returns the path of an fmqrun built (without -race, for speed)
-// into a temporary directory on first use.
+// fmqrunBinary returns the path of an fmqrun built (without -race, for
+// speed) on first use.
 func fmqrunBinary(t testing.TB) string {
-	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if fmqrun == "" && buildErr == nil {
-		binDir, buildErr = os.MkdirTemp("", "fmqfaults-bin")
-		if buildErr == nil {
-			exe := filepath.Join(binDir, "fmqrun")
-			cmd := exec.Command("go", "build", "-o", exe, "github.com/fmq/fmq/cmd/fmqrun")
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("go build ./cmd/fmqrun: %v\n%s", err, out)
-			} else {
-				fmqrun = exe
-			}
-		}
-	}
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return fmqrun
+	return testutil.Build(t, "github.com/fmq/fmq/cmd/fmqrun")
 }
 
 var quiet = slog.New(slog.DiscardHandler)

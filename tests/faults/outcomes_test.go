@@ -49,18 +49,18 @@ func TestInterruptedOnceExitCode(t *testing.T) {
 				if err == nil && st.partialSum > 0 {
 					break
 				}
-				if p.exited() || time.Now().After(deadline) {
-					t.Fatalf("no transfer under way (exited %v):\n%s", p.exited(), tail(p.stderr.String()))
+				if p.Exited() || time.Now().After(deadline) {
+					t.Fatalf("no transfer under way (exited %v):\n%s", p.Exited(), tail(p.Stderr.String()))
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
-			p.cmd.Process.Signal(sig)
+			p.Cmd.Process.Signal(sig)
 			s, err := p.wait(t, 30*time.Second)
 			if code := exitCode(err); code != 3 {
-				t.Fatalf("exit %d (%v), want 3:\n%s", code, err, tail(p.stderr.String()))
+				t.Fatalf("exit %d (%v), want 3:\n%s", code, err, tail(p.Stderr.String()))
 			}
-			if !strings.Contains(p.stdout.String(), `"status":"interrupted"`) || s.Files != 0 {
-				t.Errorf("summary %s", p.stdout.String())
+			if !strings.Contains(p.Stdout.String(), `"status":"interrupted"`) || s.Files != 0 {
+				t.Errorf("summary %s", p.Stdout.String())
 			}
 			if st, _ := scanInbox(in); st.partialSum == 0 {
 				t.Error("partial file not kept")
@@ -96,39 +96,22 @@ func TestUnreadableFileReachesClient(t *testing.T) {
 		os.Chmod(run, 0o777)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	}
-	var srvErr testutil.LockedBuffer
-	cmd.Stderr = &srvErr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	defer func() { cmd.Process.Signal(syscall.SIGKILL); <-done }()
-	var ep string
-	deadline := time.Now().Add(15 * time.Second)
-	for ep == "" {
-		if b, err := os.ReadFile(epFile); err == nil && len(b) > 0 {
-			ep = strings.TrimSpace(string(b))
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("serve not ready")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	srv := testutil.Start(t, cmd)
+	defer srv.Kill()
+	ep := srv.WaitFile(t, epFile, 15*time.Second)
 	p := start(t, syncArgs(ep, in)...)
 	s, err := p.wait(t, 30*time.Second)
 	if code := exitCode(err); code != 1 {
-		t.Fatalf("exit %d, want 1 (partial):\n%s\n%s", code, p.stdout.String(), tail(p.stderr.String()))
+		t.Fatalf("exit %d, want 1 (partial):\n%s\n%s", code, p.Stdout.String(), tail(p.Stderr.String()))
 	}
-	if s.Files != 1 || !strings.Contains(p.stdout.String(), `"server_errors":1`) ||
-		!strings.Contains(p.stdout.String(), "secret.txt") || !strings.Contains(p.stdout.String(), "permission denied") {
-		t.Errorf("summary: %s", p.stdout.String())
+	if s.Files != 1 || !strings.Contains(p.Stdout.String(), `"server_errors":1`) ||
+		!strings.Contains(p.Stdout.String(), "secret.txt") || !strings.Contains(p.Stdout.String(), "permission denied") {
+		t.Errorf("summary: %s", p.Stdout.String())
 	}
 	if _, err := os.Stat(filepath.Join(in, "secret.txt")); err == nil {
 		t.Error("secret.txt installed")
 	}
-	if !strings.Contains(srvErr.String(), "secret.txt") {
-		t.Errorf("the server did not log the unreadable file:\n%s", tail(srvErr.String()))
+	if !strings.Contains(srv.Stderr.String(), "secret.txt") {
+		t.Errorf("the server did not log the unreadable file:\n%s", tail(srv.Stderr.String()))
 	}
 }
