@@ -212,7 +212,15 @@ func (s *scanner) read(n *dirNode) dirResult {
 			// refuses anything else.
 			fi, err = root.Stat(osRel(rel))
 			if err != nil {
-				s.t.log.Debug("publish: skipping symlink", "path", filepath.Join(n.fsPath, name), "err", err)
+				// Reported (log, and to clients that ask), never followed.
+				if odd == nil {
+					odd = map[string]string{}
+				}
+				if errors.Is(err, fs.ErrNotExist) {
+					odd[name] = "it is a symbolic link to nothing (broken)"
+				} else {
+					odd[name] = "it is a symbolic link leading outside the published directory (not followed)"
+				}
 				continue
 			}
 			link = true

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/fmq/fmq/host"
 	"github.com/fmq/fmq/internal/testutil"
+	"github.com/fmq/fmq/interp"
 	"github.com/fmq/fmq/transport"
 )
 
@@ -127,5 +129,53 @@ func TestLiveChangesLogAtInfo(t *testing.T) {
 	c.Close()
 	if strings.Contains(logs.String(), "level=WARN") || strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("warnings for normal changes:\n%s", logs.String())
+	}
+}
+
+// Issue 11: "a file that keeps changing is omitted silently", and links
+// leading out of the published directory are skipped silently. Both reach
+// the client as per-file errors: --once ends partial, saying which.
+func TestChangingFileAndOutsideLinkReported(t *testing.T) {
+	pub, outside := t.TempDir(), t.TempDir()
+	writeFile(t, pub, "steady.txt", []byte("s"))
+	writeFile(t, pub, "busy.log", []byte("0"))
+	writeFile(t, outside, "target.txt", []byte("t"))
+	if err := os.Symlink(filepath.Join(outside, "target.txt"), filepath.Join(pub, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, pub, "", func(c *host.ServerConfig) { c.Settle = time.Hour })
+	// Change busy.log until the server has seen it change (it is then
+	// waiting for the hour-long stability window).
+	busy := filepath.Join(pub, "busy.log")
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 1; ; i++ {
+		os.WriteFile(busy, []byte(strings.Repeat("x", i)), 0o644)
+		if ps := srv.Tree().Unpublishable("/busy.log"); len(ps) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server never saw busy.log change")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var notes testutil.LockedBuffer
+	c := startClient(t, host.ClientConfig{Connect: srv.Endpoint(), Inbox: t.TempDir(), Once: true,
+		OnNote: func(n interp.Notification) {
+			if n.Name == "error" {
+				notes.Write([]byte(fmt.Sprintln(n.Value)))
+			}
+		}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Wait(ctx); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if n := c.Stats().Errors.Load(); n != 2 {
+		t.Errorf("%d server errors, want 2:\n%s", n, notes.String())
+	}
+	for _, want := range []string{`"/busy.log": still changing`, `"/escape": it is a symbolic link leading outside`} {
+		if !strings.Contains(notes.String(), want) {
+			t.Errorf("no report %q:\n%s", want, notes.String())
+		}
 	}
 }
