@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/fmq/fmq/codec/filemq"
+	"github.com/fmq/fmq/inbox"
 	"github.com/fmq/fmq/internal/chunksum"
 	"github.com/fmq/fmq/internal/vpath"
 	"github.com/fmq/fmq/interp"
@@ -420,7 +421,7 @@ func computeResync(c context.Context, tree *publish.Tree, req *resyncReq, log *s
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if !publish.Matches(req.sub, k) || coveredBy(req.covered, k) || CheckVirtualPath(k) != nil {
+		if !publish.Matches(req.sub, k) || coveredBy(req.covered, k) || CheckVirtualPath(inbox.Unhide(k)) != nil { // hidden files are files too
 			continue
 		}
 		if _, ok := tree.Lookup(k); !ok {

@@ -33,11 +33,14 @@ type ServerConfig struct {
 	// PublishInboxes publishes directories that are fmq inboxes (a relay
 	// republishes its own); otherwise they are left out.
 	PublishInboxes bool
-	Transport      transport.Options
-	Logger         *slog.Logger
-	Trace          bool
-	Wire           func(line string)                    // compact C:/S: trace of every message
-	WireTo         func(peer, line string, body []byte) // Wire with the peer and the frame (replaces Wire)
+	// Exclude leaves out files and directories matching these rsync-like
+	// patterns (publish.Options.Exclude).
+	Exclude   []string
+	Transport transport.Options
+	Logger    *slog.Logger
+	Trace     bool
+	Wire      func(line string)                    // compact C:/S: trace of every message
+	WireTo    func(peer, line string, body []byte) // Wire with the peer and the frame (replaces Wire)
 }
 
 // Server is a running FileMQ server.
@@ -87,7 +90,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		accounts = pf
 	}
 	tree, err := publish.New(cfg.Publish, publish.Options{Rescan: cfg.Rescan, Settle: cfg.Settle, Logger: cfg.Logger,
-		PublishInboxes: cfg.PublishInboxes})
+		PublishInboxes: cfg.PublishInboxes, Exclude: cfg.Exclude})
 	if err != nil {
 		return nil, err
 	}

@@ -211,8 +211,8 @@ type found struct {
 }
 
 // walk lists the complete files and partials under rel (a directory or a
-// file), never following symbolic links and skipping hidden names other than
-// partials.
+// file), never following symbolic links and skipping the names fmq
+// reserves (Reserved) other than partials.
 func (ib *Inbox) walk(rel string) []found {
 	var out []found
 	if rel != "" {
@@ -246,10 +246,10 @@ func (ib *Inbox) walk(rel string) []found {
 				r = dir + "/" + name
 			}
 			typ := d.Type()
-			if strings.HasPrefix(name, ".") {
+			if Reserved(name) {
 				target, ok := strings.CutSuffix(name[1:], PartSuffix)
 				if !ok || !typ.IsRegular() || target == "" {
-					continue
+					continue // the marker, the digest cache
 				}
 				tr := target
 				if dir != "" {

@@ -284,19 +284,56 @@ func (ib *Inbox) Close() error {
 // Resolve validates a server-sent virtual path and returns it relative to the
 // inbox, slash-separated ("/a/b.txt" -> "a/b.txt"). The path must start with
 // "/" (it is always taken relative to the inbox), name a file (not "/"), and
-// follow internal/vpath's rules (no empty, ".", ".." or hidden components,
-// no NUL, backslash or control character, at most MaxPath bytes and
-// MaxComponent bytes per component). Errors are *UnsafePathError.
+// follow internal/vpath's rules (no empty, "." or ".." components, no NUL,
+// backslash or control character, at most MaxPath bytes and MaxComponent
+// bytes per component) except that hidden components are allowed, and no
+// component may be a name fmq reserves (Reserved). Errors are
+// *UnsafePathError.
 func (ib *Inbox) Resolve(vpath string) (string, error) { return resolve(vpath) }
 
 func resolve(p string) (string, error) {
 	if p == "/" {
 		return "", &UnsafePathError{Path: p, Reason: "names the inbox itself, not a file"}
 	}
-	if why := vpath.Problem(p); why != "" {
+	if why := vpath.Problem(Unhide(p)); why != "" {
 		return "", &UnsafePathError{Path: p, Reason: why}
 	}
+	for _, c := range strings.Split(p[1:], "/") {
+		if Reserved(c) {
+			return "", &UnsafePathError{Path: p, Reason: fmt.Sprintf("has a component %q that fmq reserves for itself (inbox marker, digest cache, partial file)", c)}
+		}
+	}
 	return p[1:], nil
+}
+
+// Unhide returns p with the leading "." of each hidden component made "_",
+// so that internal/vpath's rules, which refuse hidden components, check
+// the rest: fmq publishes and stores hidden files (dotfiles), all but the
+// names it reserves (Reserved). "." and ".." components stay as they are,
+// to be refused.
+func Unhide(p string) string {
+	if !strings.Contains(p, "/.") {
+		return p
+	}
+	parts := strings.Split(p, "/")
+	for i, c := range parts {
+		if len(c) > 1 && c[0] == '.' && c != ".." {
+			parts[i] = "_" + c[1:]
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// Reserved reports a file name fmq keeps for itself in an inbox: the
+// marker, the digest cache (and its temporary file), and partial files
+// (".NAME.fmqpart"). A server does not publish such names (it reports
+// them) and a client refuses them.
+func Reserved(name string) bool {
+	switch name {
+	case MarkerFile, CacheFile, CacheFile + ".tmp":
+		return true
+	}
+	return len(name) > 1+len(PartSuffix) && name[0] == '.' && strings.HasSuffix(name, PartSuffix)
 }
 
 // partName returns the partial's relative path for a target's relative path.

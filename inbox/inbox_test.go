@@ -80,6 +80,9 @@ func TestResolve(t *testing.T) {
 		"/a/b.txt":                              "a/b.txt",
 		"/dir/sub/x y z":                        "dir/sub/x y z",
 		"/a..b":                                 "a..b",
+		"/.hidden":                              ".hidden",
+		"/a/.git/config":                        "a/.git/config",
+		"/..x":                                  "..x",
 		"/ünïcode/ß":                            "ünïcode/ß",
 		"/" + strings.Repeat("n", MaxComponent): strings.Repeat("n", MaxComponent),
 	}
@@ -100,10 +103,10 @@ func TestResolve(t *testing.T) {
 		"//a":               "empty component",
 		"/a//b":             "empty component",
 		"/a/":               "empty component",
-		"/.hidden":          "hidden",
-		"/a/.git/config":    "hidden",
-		"/a/.b.fmqpart":     "hidden",
-		"/.fmq-cache":       "hidden",
+		"/a/.b.fmqpart":     "reserves",
+		"/.fmq-cache":       "reserves",
+		"/.fmq-cache.tmp":   "reserves",
+		"/d/.fmq-inbox":     "reserves",
 		"/a\x00b":           "NUL",
 		`/a\..\b`:           "backslash",
 		"/a\nb":             "control",
@@ -129,9 +132,15 @@ func FuzzResolve(f *testing.F) {
 		if err != nil {
 			return
 		}
-		// Whatever is accepted stays inside and is not hidden.
-		if !filepath.IsLocal(rel) || strings.HasPrefix(rel, ".") || strings.Contains(rel, "/.") || strings.Contains(rel, "\\") {
+		// Whatever is accepted stays inside and names nothing fmq keeps
+		// for itself (hidden names are files like any other).
+		if !filepath.IsLocal(rel) || strings.Contains(rel, "\\") {
 			t.Fatalf("accepted %q -> %q", s, rel)
+		}
+		for _, c := range strings.Split(rel, "/") {
+			if c == "." || c == ".." || Reserved(c) {
+				t.Fatalf("accepted %q -> %q", s, rel)
+			}
 		}
 	})
 }
@@ -542,19 +551,21 @@ func TestCacheFor(t *testing.T) {
 	p, _ = ib.Begin("/sub/d.txt", 0)
 	p.Write(0, []byte("delta v2 partial"))
 	p.Abort(true)
-	// An empty partial is not advertised; nor are hidden files or the cache.
+	// An empty partial is not advertised, nor the cache or the marker;
+	// hidden files are files like any other.
 	p, _ = ib.Begin("/sub/z", 0)
 	p.Abort(true)
 	os.WriteFile(filepath.Join(d, "sub", ".hidden"), []byte("h"), 0o644)
 	ib.SaveCache()
 
 	want := map[string]string{
-		"/sub/b.txt":  sha([]byte("bravo bravo")),
-		"/sub/deep/e": sha([]byte("echo")),
-		"/sub/empty":  sha(nil),
-		"/sub/manual": sha([]byte("by hand")),
-		"/sub/c.bin":  sha([]byte("charlie-part")) + "@12",
-		"/sub/d.txt":  sha([]byte("delta v2 partial")) + "@16",
+		"/sub/b.txt":   sha([]byte("bravo bravo")),
+		"/sub/deep/e":  sha([]byte("echo")),
+		"/sub/empty":   sha(nil),
+		"/sub/manual":  sha([]byte("by hand")),
+		"/sub/.hidden": sha([]byte("h")),
+		"/sub/c.bin":   sha([]byte("charlie-part")) + "@12",
+		"/sub/d.txt":   sha([]byte("delta v2 partial")) + "@16",
 	}
 	for _, prefix := range []string{"/sub", "/sub/"} {
 		if got := ib.CacheFor(prefix); !reflect.DeepEqual(got, want) {

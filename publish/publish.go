@@ -7,9 +7,10 @@
 //
 // Virtual paths: a file's virtual path is alias + "/" + its path relative to the
 // mounted directory, with "/" separators; the alias "/" means the root, so a file
-// a/b.txt under alias "/" is "/a/b.txt". Hidden files and directories (a name
-// starting with ".") are never published, nor is a directory that is an fmq
-// inbox (Options.PublishInboxes). Symbolic links inside a published
+// a/b.txt under alias "/" is "/a/b.txt". Hidden files and directories are
+// published like any other unless excluded (Options.Exclude); a directory
+// that is an fmq inbox is not (Options.PublishInboxes), nor are the names
+// fmq reserves (inbox.Reserved). Symbolic links inside a published
 // directory are followed only when their target stays inside that directory
 // (every file access goes through an os.Root).
 //
@@ -103,6 +104,10 @@ type Options struct {
 	// an inbox marker or digest cache), which are otherwise left out with a
 	// warning. A relay sets it: republishing its inbox is its job.
 	PublishInboxes bool
+	// Exclude leaves out the files and directories matching these
+	// rsync-like patterns (see exclude in report.go): "*.tmp", ".git/",
+	// "/build". Hidden files are published unless excluded (".*").
+	Exclude []string
 
 	// testReady, if set, is called once Watch has registered its watches.
 	testReady func()
@@ -157,6 +162,7 @@ type Tree struct {
 	hashers  sync.WaitGroup // background digests (digestAsync); Close waits
 	hashRuns atomic.Int64   // whole-file digest computations started (tests)
 
+	excludes []exclude  // Options.Exclude, compiled
 	inboxes  inboxSet   // fmq inboxes met while scanning
 	problems problemSet // files found but not published
 }
@@ -179,7 +185,12 @@ func New(mounts []Mount, opt Options) (*Tree, error) {
 			}
 		}
 	}
+	excludes, err := compileExcludes(opt.Exclude)
+	if err != nil {
+		return nil, &MountError{Index: -1, Reason: err.Error()}
+	}
 	t := &Tree{
+		excludes: excludes,
 		settle:   opt.Settle,
 		rescan:   opt.Rescan,
 		log:      opt.Logger,

@@ -114,7 +114,14 @@ func TestSnapshotMatchHidden(t *testing.T) {
 	write(t, p, "sub/.git/config", "h")
 	write(t, p2, "x", "x")
 	write(t, r, "p-x", "dash") // sorts between "/p" and "/p/..."
-	tr := newTree(t, []Mount{{p, "/p"}, {p2, "/p2"}, {r, "/q"}}, Options{})
+	// Hidden files are published like any other; --exclude ".*" leaves
+	// them out (and does not descend into hidden directories).
+	all := newTree(t, []Mount{{p, "/p"}, {p2, "/p2"}, {r, "/q"}}, Options{})
+	wantAll := []string{"/p/.cache/x.jpg", "/p/.hidden.jpg", "/p/2024/b.jpg", "/p/a.jpg", "/p/sub/.git/config", "/p2/x", "/q/p-x"}
+	if got := vpaths(all.Snapshot()); !reflect.DeepEqual(got, wantAll) {
+		t.Fatalf("Snapshot = %v, want %v", got, wantAll)
+	}
+	tr := newTree(t, []Mount{{p, "/p"}, {p2, "/p2"}, {r, "/q"}}, Options{Exclude: []string{".*"}})
 
 	want := []string{"/p/2024/b.jpg", "/p/a.jpg", "/p2/x", "/q/p-x"}
 	if got := vpaths(tr.Snapshot()); !reflect.DeepEqual(got, want) {

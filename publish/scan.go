@@ -6,11 +6,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/fmq/fmq/inbox"
 )
 
 // Op is the kind of a Change.
@@ -193,7 +194,20 @@ func (s *scanner) read(n *dirNode) dirResult {
 			odd = nil
 			return dirResult{files: map[string]Entry{}, dirs: map[string]subInfo{}}
 		}
-		if strings.HasPrefix(name, ".") {
+		rel := relJoin(n.rel, name)
+		typ := d.Type()
+		if inbox.Reserved(name) {
+			// fmq's own files (an inbox's partials, a relay's inbox):
+			// silent when inboxes are published on purpose, else reported.
+			if !s.t.opt.PublishInboxes {
+				if odd == nil {
+					odd = map[string]string{}
+				}
+				odd[name] = "its name is one fmq reserves for itself (inbox marker, digest cache, partial file)"
+			}
+			continue
+		}
+		if s.t.excluded(rel, name, typ.IsDir()) {
 			continue
 		}
 		if why := oddName(name); why != "" {
@@ -203,8 +217,6 @@ func (s *scanner) read(n *dirNode) dirResult {
 			odd[name] = why
 			continue
 		}
-		rel := relJoin(n.rel, name)
-		typ := d.Type()
 		var fi fs.FileInfo
 		link := false
 		if typ&fs.ModeSymlink != 0 {

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/fmq/fmq/inbox"
 )
 
 // coalesceWindow is how long events are collected before the affected
@@ -164,8 +165,8 @@ func (t *Tree) Watch(ctx context.Context, fn func([]Change)) error {
 // whether anything was marked.
 func (s *scanner) event(ev fsnotify.Event, dirty map[*dirNode]bool) bool {
 	name := filepath.Clean(ev.Name)
-	if base := filepath.Base(name); strings.HasPrefix(base, ".") && base != inboxMarker && base != inboxCache {
-		return false // hidden names are never published (an inbox marker makes its directory unpublished)
+	if base := filepath.Base(name); inbox.Reserved(base) && base != inboxMarker && base != inboxCache {
+		return false // fmq's own files (an inbox marker makes its directory unpublished)
 	}
 	marked := false
 	if n, ok := s.byFS[filepath.Dir(name)]; ok {

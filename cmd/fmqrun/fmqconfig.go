@@ -66,6 +66,7 @@ type Config struct {
 		Rescan         duration          `toml:"rescan"`
 		Settle         duration          `toml:"settle"`
 		PublishInboxes bool              `toml:"publish_inboxes"`
+		Exclude        []string          `toml:"exclude"`
 		Settings       map[string]any    `toml:"settings"`
 		settings       map[string]string `toml:"-"`
 	} `toml:"server"`

@@ -364,3 +364,39 @@ func TestModeAndMtimeKept(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Issue 11: "dotfiles are never published and nothing says so". Hidden
+// files are published; --exclude (rsync-like patterns) leaves out what a
+// user does not want; names fmq reserves are reported, never sent.
+func TestHiddenFilesAndExclude(t *testing.T) {
+	pub, in := t.TempDir(), t.TempDir()
+	for _, rel := range []string{".bashrc", "docs/.notes", ".config/app.toml", "keep.txt",
+		"junk.tmp", "docs/junk.tmp", ".git/HEAD", "build/out.o", "docs/build/readme"} {
+		write(t, pub, rel, "content of "+rel)
+	}
+	write(t, pub, "docs/.x.fmqpart", "reserved") // an fmq partial's name
+	srv := startServed(t, "--publish", pub, "--exclude", "*.tmp", "--exclude", ".git/", "--exclude", "/build")
+	code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in)
+	if code != exitPartial || sum.ServerErrors != 1 || !strings.Contains(strings.Join(sum.Messages, "\n"), "reserves for itself") {
+		t.Fatalf("exit %d, %+v\n%s", code, sum, errs)
+	}
+	for _, rel := range []string{".bashrc", "docs/.notes", ".config/app.toml", "keep.txt", "docs/build/readme"} {
+		if got := readOr(filepath.Join(in, rel)); got != "content of "+rel {
+			t.Errorf("%s: %s", rel, got)
+		}
+	}
+	for _, rel := range []string{"junk.tmp", "docs/junk.tmp", ".git", "build", "docs/.x.fmqpart"} {
+		if _, err := os.Stat(filepath.Join(in, rel)); err == nil {
+			t.Errorf("%s arrived although excluded or reserved", rel)
+		}
+	}
+	if code, _, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitPartial {
+		t.Errorf("second run: exit %d\n%s", code, errs)
+	}
+	// A bad pattern is a usage error.
+	var errb lockedBuffer
+	if code := runMain(context.Background(), &Env{Stdout: &lockedBuffer{}, Stderr: &errb},
+		[]string{"serve", "--publish", pub, "--bind", "tcp://127.0.0.1:0", "--exclude", "[oops"}); code != exitUsage {
+		t.Errorf("bad pattern: exit %d: %s", code, errb.String())
+	}
+}

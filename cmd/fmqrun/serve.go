@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,6 +38,8 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 	machine := fs.String("machine", "", "server machine file (default: the embedded fmq_server.toml)")
 	printEP := fs.String("print-endpoint", "", "write the bound endpoint to this file once serving")
 	rescan := fs.Duration("rescan", 0, "full rescan period, the safety net of file notifications (default 5s)")
+	var excludes multiFlag
+	fs.Var(&excludes, "exclude", "leave out files and directories matching this rsync-like pattern (repeatable): NAME-PATTERN matches at any depth (\"*.tmp\", \".*\" for hidden files), /PATH-PATTERN from the published directory, a trailing / directories only (\".git/\")")
 	pubInboxes := fs.Bool("publish-inboxes", false, "publish directories that are fmq inboxes too (left out by default: a mirror fed into its own source grows without end)")
 	settle := fs.Duration("settle", 0, "stability window before a changed file is published (default 500ms)")
 	fs.Usage = func() {
@@ -93,6 +96,7 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 		Rescan:         durPick(given["rescan"], *rescan, cfg.Server.Rescan.Duration),
 		Settle:         durPick(given["settle"], *settle, cfg.Server.Settle.Duration),
 		PublishInboxes: *pubInboxes || cfg.Server.PublishInboxes,
+		Exclude:        append([]string(nil), excludes...),
 		Logger:         log,
 		Trace:          cf.trace,
 	}
@@ -119,9 +123,15 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 		return 2
 	}
 	sc.Transport.CurveServer = cs
+	if len(sc.Exclude) == 0 {
+		sc.Exclude = cfg.Server.Exclude
+	}
 	srv, err := host.StartServer(sc)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
+		if strings.Contains(err.Error(), "exclude pattern") {
+			return 2
+		}
 		return 1
 	}
 	defer srv.Close()

@@ -73,7 +73,8 @@ func TestHostileServer(t *testing.T) {
 		"/nul\x00name.txt",
 		"/back\\slash.txt",
 		"/.fmq-cache",
-		"/sub/.hidden",
+		"/sub/.x.fmqpart", // a partial's name (hidden files are files, fmq's own names are not)
+		"/.fmq-inbox",
 		"/ctrl\x01char",
 		"",
 	}
