@@ -174,13 +174,26 @@ func (ib *Inbox) remember(vpath string, e CacheEntry) {
 
 // rememberHashed records the digest of a file found on disk: it is still
 // fmq's if its content is what fmq installed (it was only touched).
-func (ib *Inbox) rememberHashed(vpath string, e CacheEntry) {
+func (ib *Inbox) rememberHashed(vpath, rel string, e CacheEntry) {
 	ib.mu.Lock()
-	if cur, ok := ib.cache[vpath]; ok && cur.Installed && cur.SHA1 == e.SHA1 {
-		e.Installed = true
+	// One critical section: an install (Finish) between a check and the
+	// write would otherwise lose its mark.
+	if cur, ok := ib.cache[vpath]; ok && cur.Installed {
+		if cur.SHA1 == e.SHA1 {
+			e.Installed = true
+		} else if fi, err := ib.root.Lstat(osPath(rel)); err == nil && fi.Size() == cur.Size && fi.ModTime().UnixNano() == cur.MTime {
+			// The file on disk is the one installed since we hashed:
+			// our digest is stale, the entry is right.
+			ib.mu.Unlock()
+			return
+		}
+	}
+	if old, ok := ib.cache[vpath]; !ok || old != e {
+		ib.cache[vpath] = e
+		ib.dirty = true
 	}
 	ib.mu.Unlock()
-	ib.remember(vpath, e)
+	ib.maybeSave()
 }
 
 func (ib *Inbox) forget(vpath string) {
@@ -332,7 +345,7 @@ func (ib *Inbox) CacheFor(prefix string) map[string]string {
 			continue // changing under us; leave it out
 		}
 		out[f.vpath] = sum
-		ib.rememberHashed(f.vpath, CacheEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA1: sum})
+		ib.rememberHashed(f.vpath, f.rel, CacheEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA1: sum})
 	}
 	for _, f := range files {
 		if !f.partial || f.size == 0 || ib.busy(f.vpath) {
