@@ -94,14 +94,14 @@ func (p *FmqClientPeer) keepPartial() {
 
 func init() {
 	Register(filemq.ProtocolName, interp.RoleClient, &interp.Library{
-		Actions:  FmqClientActions,
+		Actions:  fmqClientActions,
 		PeerType: (*FmqClientPeer)(nil),
 		NewPeer:  func(string) any { return NewFmqClientPeer(nil, nil) },
 	})
 }
 
-// FmqClientActions are the client machine's actions.
-var FmqClientActions = interp.Actions{
+// fmqClientActions are the client machine's actions.
+var fmqClientActions = interp.Actions{
 	"reset session": {Fn: resetSession,
 		Doc: "Forget the connection's credit, sequence and acknowledgements; keep any partial file resumable."},
 	"answer challenge": {Fn: answerChallenge, Raises: []string{"no-credentials"},

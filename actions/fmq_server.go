@@ -151,8 +151,8 @@ func (p *FmqServerPeer) Close() error {
 	return nil
 }
 
-// FmqServerActions are the server machine's actions.
-var FmqServerActions = interp.Actions{
+// fmqServerActions are the server machine's actions.
+var fmqServerActions = interp.Actions{
 	"prepare challenge": {Fn: prepareChallenge, Fills: []string{"ORLY"},
 		Doc: "Fill ORLY with the mechanisms we accept (PLAIN) and an empty challenge."},
 	"check credentials": {Fn: checkCredentials, Raises: []string{"denied"},
@@ -199,7 +199,7 @@ func serverState(ctx *interp.Ctx) *FmqServerPeer {
 
 func init() {
 	Register(filemq.ProtocolName, interp.RoleServer, &interp.Library{
-		Actions:  FmqServerActions,
+		Actions:  fmqServerActions,
 		PeerType: (*FmqServerPeer)(nil),
 		NewPeer:  func(string) any { return NewFmqServerPeer(nil) },
 	})

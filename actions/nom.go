@@ -16,12 +16,12 @@ import (
 // generated codec, two machine files and these few actions).
 func init() {
 	Register(nom.ProtocolName, interp.RoleServer, &interp.Library{
-		Actions:  NomServer,
+		Actions:  nomServerActions,
 		PeerType: (*NomServerPeer)(nil),
 		NewPeer:  func(string) any { return &NomServerPeer{} },
 	})
 	Register(nom.ProtocolName, interp.RoleClient, &interp.Library{
-		Actions:  NomClient,
+		Actions:  nomClientActions,
 		PeerType: (*NomClientPeer)(nil),
 		NewPeer:  func(string) any { return &NomClientPeer{} },
 	})
@@ -45,8 +45,8 @@ type NomClientPeer struct {
 	Orders int // orders completed
 }
 
-// NomServer are the nom server's actions.
-var NomServer = interp.Actions{
+// nomServerActions are the nom server's actions.
+var nomServerActions = interp.Actions{
 	"welcome peer": {Fn: welcomePeer, Accepts: []string{"OHAI"}, Doc: "Remember the client's nickname from OHAI."},
 	"explain refusal": {Fn: explainRefusal, Fills: []string{"WTF"},
 		Doc: "Fill WTF with why the message was refused: the event, and the decode error of a malformed frame."},
@@ -169,8 +169,8 @@ func closeOrder(ctx *interp.Ctx) error {
 	return nil
 }
 
-// NomClient are the nom client's actions.
-var NomClient = interp.Actions{
+// nomClientActions are the nom client's actions.
+var nomClientActions = interp.Actions{
 	"say hello": {Fn: sayHello, Fills: []string{"OHAI"}, Reads: []interp.SettingUse{{Name: "nickname", Type: interp.SettingString}}, Doc: "Fill OHAI with settings.nickname."},
 	"place order": {Fn: placeOrder, Fills: []string{"ICANHAZ"},
 		Reads: []interp.SettingUse{{Name: "order", Type: interp.SettingString}, {Name: "pieces", Type: interp.SettingInt, Min: interp.Int64(1)}},

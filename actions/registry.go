@@ -6,6 +6,7 @@ package actions
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 
@@ -31,11 +32,18 @@ func Register(protocol, role string, lib *interp.Library) {
 	libs[k] = lib
 }
 
-// Lookup returns the library for a protocol and role, or nil.
+// Lookup returns the library for a protocol and role, or nil. It is the
+// caller's copy (its action table too): changing it changes no one else's.
 func Lookup(protocol, role string) *interp.Library {
 	mu.RLock()
 	defer mu.RUnlock()
-	return libs[key(protocol, role)]
+	lib := libs[key(protocol, role)]
+	if lib == nil {
+		return nil
+	}
+	c := *lib
+	c.Actions = maps.Clone(lib.Actions)
+	return &c
 }
 
 // Names lists registered libraries as "protocol/role", sorted.

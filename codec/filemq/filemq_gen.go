@@ -39,8 +39,8 @@ const (
 	IDRtfm        uint8 = 0x81 // RTFM
 )
 
-// InfoOhai describes OHAI.
-var InfoOhai = codec.MessageInfo{
+// infoOhai describes OHAI (callers get it from Info()).
+var infoOhai = codec.MessageInfo{
 	Name: "OHAI",
 	ID:   IDOhai,
 	From: codec.FromClient,
@@ -52,8 +52,8 @@ var InfoOhai = codec.MessageInfo{
 	New: func() codec.Message { return NewOhai() },
 }
 
-// InfoOrly describes ORLY.
-var InfoOrly = codec.MessageInfo{
+// infoOrly describes ORLY (callers get it from Info()).
+var infoOrly = codec.MessageInfo{
 	Name: "ORLY",
 	ID:   IDOrly,
 	From: codec.FromServer,
@@ -65,8 +65,8 @@ var InfoOrly = codec.MessageInfo{
 	New: func() codec.Message { return NewOrly() },
 }
 
-// InfoYarly describes YARLY.
-var InfoYarly = codec.MessageInfo{
+// infoYarly describes YARLY (callers get it from Info()).
+var infoYarly = codec.MessageInfo{
 	Name: "YARLY",
 	ID:   IDYarly,
 	From: codec.FromClient,
@@ -78,8 +78,8 @@ var InfoYarly = codec.MessageInfo{
 	New: func() codec.Message { return NewYarly() },
 }
 
-// InfoOhaiOk describes OHAI-OK.
-var InfoOhaiOk = codec.MessageInfo{
+// infoOhaiOk describes OHAI-OK (callers get it from Info()).
+var infoOhaiOk = codec.MessageInfo{
 	Name: "OHAI-OK",
 	ID:   IDOhaiOk,
 	From: codec.FromServer,
@@ -87,8 +87,8 @@ var InfoOhaiOk = codec.MessageInfo{
 	New:  func() codec.Message { return NewOhaiOk() },
 }
 
-// InfoIcanhaz describes ICANHAZ.
-var InfoIcanhaz = codec.MessageInfo{
+// infoIcanhaz describes ICANHAZ (callers get it from Info()).
+var infoIcanhaz = codec.MessageInfo{
 	Name: "ICANHAZ",
 	ID:   IDIcanhaz,
 	From: codec.FromClient,
@@ -101,8 +101,8 @@ var InfoIcanhaz = codec.MessageInfo{
 	New: func() codec.Message { return NewIcanhaz() },
 }
 
-// InfoIcanhazOk describes ICANHAZ-OK.
-var InfoIcanhazOk = codec.MessageInfo{
+// infoIcanhazOk describes ICANHAZ-OK (callers get it from Info()).
+var infoIcanhazOk = codec.MessageInfo{
 	Name: "ICANHAZ-OK",
 	ID:   IDIcanhazOk,
 	From: codec.FromServer,
@@ -110,8 +110,8 @@ var InfoIcanhazOk = codec.MessageInfo{
 	New:  func() codec.Message { return NewIcanhazOk() },
 }
 
-// InfoNom describes NOM.
-var InfoNom = codec.MessageInfo{
+// infoNom describes NOM (callers get it from Info()).
+var infoNom = codec.MessageInfo{
 	Name: "NOM",
 	ID:   IDNom,
 	From: codec.FromClient,
@@ -123,8 +123,8 @@ var InfoNom = codec.MessageInfo{
 	New: func() codec.Message { return NewNom() },
 }
 
-// InfoCheezburger describes CHEEZBURGER.
-var InfoCheezburger = codec.MessageInfo{
+// infoCheezburger describes CHEEZBURGER (callers get it from Info()).
+var infoCheezburger = codec.MessageInfo{
 	Name: "CHEEZBURGER",
 	ID:   IDCheezburger,
 	From: codec.FromServer,
@@ -141,8 +141,8 @@ var InfoCheezburger = codec.MessageInfo{
 	New: func() codec.Message { return NewCheezburger() },
 }
 
-// InfoHugz describes HUGZ.
-var InfoHugz = codec.MessageInfo{
+// infoHugz describes HUGZ (callers get it from Info()).
+var infoHugz = codec.MessageInfo{
 	Name: "HUGZ",
 	ID:   IDHugz,
 	From: codec.FromEither,
@@ -150,8 +150,8 @@ var InfoHugz = codec.MessageInfo{
 	New:  func() codec.Message { return NewHugz() },
 }
 
-// InfoHugzOk describes HUGZ-OK.
-var InfoHugzOk = codec.MessageInfo{
+// infoHugzOk describes HUGZ-OK (callers get it from Info()).
+var infoHugzOk = codec.MessageInfo{
 	Name: "HUGZ-OK",
 	ID:   IDHugzOk,
 	From: codec.FromEither,
@@ -159,8 +159,8 @@ var InfoHugzOk = codec.MessageInfo{
 	New:  func() codec.Message { return NewHugzOk() },
 }
 
-// InfoKthxbai describes KTHXBAI.
-var InfoKthxbai = codec.MessageInfo{
+// infoKthxbai describes KTHXBAI (callers get it from Info()).
+var infoKthxbai = codec.MessageInfo{
 	Name: "KTHXBAI",
 	ID:   IDKthxbai,
 	From: codec.FromEither,
@@ -168,8 +168,8 @@ var InfoKthxbai = codec.MessageInfo{
 	New:  func() codec.Message { return NewKthxbai() },
 }
 
-// InfoSrsly describes SRSLY.
-var InfoSrsly = codec.MessageInfo{
+// infoSrsly describes SRSLY (callers get it from Info()).
+var infoSrsly = codec.MessageInfo{
 	Name: "SRSLY",
 	ID:   IDSrsly,
 	From: codec.FromServer,
@@ -180,8 +180,8 @@ var InfoSrsly = codec.MessageInfo{
 	New: func() codec.Message { return NewSrsly() },
 }
 
-// InfoRtfm describes RTFM.
-var InfoRtfm = codec.MessageInfo{
+// infoRtfm describes RTFM (callers get it from Info()).
+var infoRtfm = codec.MessageInfo{
 	Name: "RTFM",
 	ID:   IDRtfm,
 	From: codec.FromServer,
@@ -194,19 +194,19 @@ var InfoRtfm = codec.MessageInfo{
 
 // messages lists every message, sorted by id.
 var messages = []*codec.MessageInfo{
-	&InfoOhai,
-	&InfoOrly,
-	&InfoYarly,
-	&InfoOhaiOk,
-	&InfoIcanhaz,
-	&InfoIcanhazOk,
-	&InfoNom,
-	&InfoCheezburger,
-	&InfoHugz,
-	&InfoHugzOk,
-	&InfoKthxbai,
-	&InfoSrsly,
-	&InfoRtfm,
+	&infoOhai,
+	&infoOrly,
+	&infoYarly,
+	&infoOhaiOk,
+	&infoIcanhaz,
+	&infoIcanhazOk,
+	&infoNom,
+	&infoCheezburger,
+	&infoHugz,
+	&infoHugzOk,
+	&infoKthxbai,
+	&infoSrsly,
+	&infoRtfm,
 }
 
 // proto describes the protocol to the wire runtime (errors, signature).
@@ -230,7 +230,7 @@ var _ codec.Message = (*Ohai)(nil)
 func NewOhai() *Ohai { return &Ohai{Protocol: "FILEMQ", Version: 2} }
 
 // Info describes OHAI.
-func (m *Ohai) Info() *codec.MessageInfo { return &InfoOhai }
+func (m *Ohai) Info() *codec.MessageInfo { return &infoOhai }
 
 // Reset zeroes every field and restores the constants.
 func (m *Ohai) Reset() { *m = Ohai{Protocol: "FILEMQ", Version: 2} }
@@ -316,7 +316,7 @@ var _ codec.Message = (*Orly)(nil)
 func NewOrly() *Orly { return &Orly{} }
 
 // Info describes ORLY.
-func (m *Orly) Info() *codec.MessageInfo { return &InfoOrly }
+func (m *Orly) Info() *codec.MessageInfo { return &infoOrly }
 
 // Reset zeroes every field and restores the constants.
 func (m *Orly) Reset() { *m = Orly{} }
@@ -401,7 +401,7 @@ var _ codec.Message = (*Yarly)(nil)
 func NewYarly() *Yarly { return &Yarly{} }
 
 // Info describes YARLY.
-func (m *Yarly) Info() *codec.MessageInfo { return &InfoYarly }
+func (m *Yarly) Info() *codec.MessageInfo { return &infoYarly }
 
 // Reset zeroes every field and restores the constants.
 func (m *Yarly) Reset() { *m = Yarly{} }
@@ -482,7 +482,7 @@ var _ codec.Message = (*OhaiOk)(nil)
 func NewOhaiOk() *OhaiOk { return &OhaiOk{} }
 
 // Info describes OHAI-OK.
-func (m *OhaiOk) Info() *codec.MessageInfo { return &InfoOhaiOk }
+func (m *OhaiOk) Info() *codec.MessageInfo { return &infoOhaiOk }
 
 // Reset zeroes every field and restores the constants.
 func (m *OhaiOk) Reset() { *m = OhaiOk{} }
@@ -534,7 +534,7 @@ var _ codec.Message = (*Icanhaz)(nil)
 func NewIcanhaz() *Icanhaz { return &Icanhaz{} }
 
 // Info describes ICANHAZ.
-func (m *Icanhaz) Info() *codec.MessageInfo { return &InfoIcanhaz }
+func (m *Icanhaz) Info() *codec.MessageInfo { return &infoIcanhaz }
 
 // Reset zeroes every field and restores the constants.
 func (m *Icanhaz) Reset() { *m = Icanhaz{} }
@@ -631,7 +631,7 @@ var _ codec.Message = (*IcanhazOk)(nil)
 func NewIcanhazOk() *IcanhazOk { return &IcanhazOk{} }
 
 // Info describes ICANHAZ-OK.
-func (m *IcanhazOk) Info() *codec.MessageInfo { return &InfoIcanhazOk }
+func (m *IcanhazOk) Info() *codec.MessageInfo { return &infoIcanhazOk }
 
 // Reset zeroes every field and restores the constants.
 func (m *IcanhazOk) Reset() { *m = IcanhazOk{} }
@@ -681,7 +681,7 @@ var _ codec.Message = (*Nom)(nil)
 func NewNom() *Nom { return &Nom{} }
 
 // Info describes NOM.
-func (m *Nom) Info() *codec.MessageInfo { return &InfoNom }
+func (m *Nom) Info() *codec.MessageInfo { return &infoNom }
 
 // Reset zeroes every field and restores the constants.
 func (m *Nom) Reset() { *m = Nom{} }
@@ -770,7 +770,7 @@ var _ codec.Message = (*Cheezburger)(nil)
 func NewCheezburger() *Cheezburger { return &Cheezburger{} }
 
 // Info describes CHEEZBURGER.
-func (m *Cheezburger) Info() *codec.MessageInfo { return &InfoCheezburger }
+func (m *Cheezburger) Info() *codec.MessageInfo { return &infoCheezburger }
 
 // Reset zeroes every field and restores the constants.
 func (m *Cheezburger) Reset() { *m = Cheezburger{} }
@@ -911,7 +911,7 @@ var _ codec.Message = (*Hugz)(nil)
 func NewHugz() *Hugz { return &Hugz{} }
 
 // Info describes HUGZ.
-func (m *Hugz) Info() *codec.MessageInfo { return &InfoHugz }
+func (m *Hugz) Info() *codec.MessageInfo { return &infoHugz }
 
 // Reset zeroes every field and restores the constants.
 func (m *Hugz) Reset() { *m = Hugz{} }
@@ -957,7 +957,7 @@ var _ codec.Message = (*HugzOk)(nil)
 func NewHugzOk() *HugzOk { return &HugzOk{} }
 
 // Info describes HUGZ-OK.
-func (m *HugzOk) Info() *codec.MessageInfo { return &InfoHugzOk }
+func (m *HugzOk) Info() *codec.MessageInfo { return &infoHugzOk }
 
 // Reset zeroes every field and restores the constants.
 func (m *HugzOk) Reset() { *m = HugzOk{} }
@@ -1003,7 +1003,7 @@ var _ codec.Message = (*Kthxbai)(nil)
 func NewKthxbai() *Kthxbai { return &Kthxbai{} }
 
 // Info describes KTHXBAI.
-func (m *Kthxbai) Info() *codec.MessageInfo { return &InfoKthxbai }
+func (m *Kthxbai) Info() *codec.MessageInfo { return &infoKthxbai }
 
 // Reset zeroes every field and restores the constants.
 func (m *Kthxbai) Reset() { *m = Kthxbai{} }
@@ -1051,7 +1051,7 @@ var _ codec.Message = (*Srsly)(nil)
 func NewSrsly() *Srsly { return &Srsly{} }
 
 // Info describes SRSLY.
-func (m *Srsly) Info() *codec.MessageInfo { return &InfoSrsly }
+func (m *Srsly) Info() *codec.MessageInfo { return &infoSrsly }
 
 // Reset zeroes every field and restores the constants.
 func (m *Srsly) Reset() { *m = Srsly{} }
@@ -1120,7 +1120,7 @@ var _ codec.Message = (*Rtfm)(nil)
 func NewRtfm() *Rtfm { return &Rtfm{} }
 
 // Info describes RTFM.
-func (m *Rtfm) Info() *codec.MessageInfo { return &InfoRtfm }
+func (m *Rtfm) Info() *codec.MessageInfo { return &infoRtfm }
 
 // Reset zeroes every field and restores the constants.
 func (m *Rtfm) Reset() { *m = Rtfm{} }
@@ -1197,31 +1197,31 @@ func (protocol) Messages() []*codec.MessageInfo { return slices.Clone(messages) 
 func (protocol) ByName(name string) (*codec.MessageInfo, bool) {
 	switch name {
 	case "OHAI":
-		return &InfoOhai, true
+		return &infoOhai, true
 	case "ORLY":
-		return &InfoOrly, true
+		return &infoOrly, true
 	case "YARLY":
-		return &InfoYarly, true
+		return &infoYarly, true
 	case "OHAI-OK":
-		return &InfoOhaiOk, true
+		return &infoOhaiOk, true
 	case "ICANHAZ":
-		return &InfoIcanhaz, true
+		return &infoIcanhaz, true
 	case "ICANHAZ-OK":
-		return &InfoIcanhazOk, true
+		return &infoIcanhazOk, true
 	case "NOM":
-		return &InfoNom, true
+		return &infoNom, true
 	case "CHEEZBURGER":
-		return &InfoCheezburger, true
+		return &infoCheezburger, true
 	case "HUGZ":
-		return &InfoHugz, true
+		return &infoHugz, true
 	case "HUGZ-OK":
-		return &InfoHugzOk, true
+		return &infoHugzOk, true
 	case "KTHXBAI":
-		return &InfoKthxbai, true
+		return &infoKthxbai, true
 	case "SRSLY":
-		return &InfoSrsly, true
+		return &infoSrsly, true
 	case "RTFM":
-		return &InfoRtfm, true
+		return &infoRtfm, true
 	}
 	return nil, false
 }
@@ -1229,31 +1229,31 @@ func (protocol) ByName(name string) (*codec.MessageInfo, bool) {
 func (protocol) ByID(id uint8) (*codec.MessageInfo, bool) {
 	switch id {
 	case IDOhai:
-		return &InfoOhai, true
+		return &infoOhai, true
 	case IDOrly:
-		return &InfoOrly, true
+		return &infoOrly, true
 	case IDYarly:
-		return &InfoYarly, true
+		return &infoYarly, true
 	case IDOhaiOk:
-		return &InfoOhaiOk, true
+		return &infoOhaiOk, true
 	case IDIcanhaz:
-		return &InfoIcanhaz, true
+		return &infoIcanhaz, true
 	case IDIcanhazOk:
-		return &InfoIcanhazOk, true
+		return &infoIcanhazOk, true
 	case IDNom:
-		return &InfoNom, true
+		return &infoNom, true
 	case IDCheezburger:
-		return &InfoCheezburger, true
+		return &infoCheezburger, true
 	case IDHugz:
-		return &InfoHugz, true
+		return &infoHugz, true
 	case IDHugzOk:
-		return &InfoHugzOk, true
+		return &infoHugzOk, true
 	case IDKthxbai:
-		return &InfoKthxbai, true
+		return &infoKthxbai, true
 	case IDSrsly:
-		return &InfoSrsly, true
+		return &infoSrsly, true
 	case IDRtfm:
-		return &InfoRtfm, true
+		return &infoRtfm, true
 	}
 	return nil, false
 }

@@ -464,14 +464,14 @@ func TestProtocolLookups(t *testing.T) {
 	if _, ok := p.ByID(0x42); ok {
 		t.Error("ByID(0x42)")
 	}
-	if InfoCheezburger.From != codec.FromServer || InfoHugz.From != codec.FromEither || InfoNom.From != codec.FromClient {
+	if infoCheezburger.From != codec.FromServer || infoHugz.From != codec.FromEither || infoNom.From != codec.FromClient {
 		t.Error("directions")
 	}
-	if f, ok := InfoOhai.Field("version"); !ok || f.Const != uint16(2) || f.Type != codec.Number2 {
+	if f, ok := infoOhai.Field("version"); !ok || f.Const != uint16(2) || f.Type != codec.Number2 {
 		t.Errorf("OHAI.version info = %+v", f)
 	}
 	m, err := p.Decode(unhex(t, "AA A3 0A"), nil)
-	if err != nil || m.Info() != &InfoHugzOk {
+	if err != nil || m.Info() != &infoHugzOk {
 		t.Errorf("Protocol.Decode: %v %v", m, err)
 	}
 }

@@ -33,8 +33,8 @@ const (
 	IDHugzOk      uint8 = 0x07 // HUGZ-OK
 )
 
-// InfoOhai describes OHAI.
-var InfoOhai = codec.MessageInfo{
+// infoOhai describes OHAI (callers get it from Info()).
+var infoOhai = codec.MessageInfo{
 	Name: "OHAI",
 	ID:   IDOhai,
 	From: codec.FromClient,
@@ -47,8 +47,8 @@ var InfoOhai = codec.MessageInfo{
 	New: func() codec.Message { return NewOhai() },
 }
 
-// InfoOhaiOk describes OHAI-OK.
-var InfoOhaiOk = codec.MessageInfo{
+// infoOhaiOk describes OHAI-OK (callers get it from Info()).
+var infoOhaiOk = codec.MessageInfo{
 	Name: "OHAI-OK",
 	ID:   IDOhaiOk,
 	From: codec.FromServer,
@@ -56,8 +56,8 @@ var InfoOhaiOk = codec.MessageInfo{
 	New:  func() codec.Message { return NewOhaiOk() },
 }
 
-// InfoWtf describes WTF.
-var InfoWtf = codec.MessageInfo{
+// infoWtf describes WTF (callers get it from Info()).
+var infoWtf = codec.MessageInfo{
 	Name: "WTF",
 	ID:   IDWtf,
 	From: codec.FromServer,
@@ -69,8 +69,8 @@ var InfoWtf = codec.MessageInfo{
 	New: func() codec.Message { return NewWtf() },
 }
 
-// InfoIcanhaz describes ICANHAZ.
-var InfoIcanhaz = codec.MessageInfo{
+// infoIcanhaz describes ICANHAZ (callers get it from Info()).
+var infoIcanhaz = codec.MessageInfo{
 	Name: "ICANHAZ",
 	ID:   IDIcanhaz,
 	From: codec.FromClient,
@@ -83,8 +83,8 @@ var InfoIcanhaz = codec.MessageInfo{
 	New: func() codec.Message { return NewIcanhaz() },
 }
 
-// InfoCheezburger describes CHEEZBURGER.
-var InfoCheezburger = codec.MessageInfo{
+// infoCheezburger describes CHEEZBURGER (callers get it from Info()).
+var infoCheezburger = codec.MessageInfo{
 	Name: "CHEEZBURGER",
 	ID:   IDCheezburger,
 	From: codec.FromServer,
@@ -97,8 +97,8 @@ var InfoCheezburger = codec.MessageInfo{
 	New: func() codec.Message { return NewCheezburger() },
 }
 
-// InfoHugz describes HUGZ.
-var InfoHugz = codec.MessageInfo{
+// infoHugz describes HUGZ (callers get it from Info()).
+var infoHugz = codec.MessageInfo{
 	Name: "HUGZ",
 	ID:   IDHugz,
 	From: codec.FromEither,
@@ -106,8 +106,8 @@ var InfoHugz = codec.MessageInfo{
 	New:  func() codec.Message { return NewHugz() },
 }
 
-// InfoHugzOk describes HUGZ-OK.
-var InfoHugzOk = codec.MessageInfo{
+// infoHugzOk describes HUGZ-OK (callers get it from Info()).
+var infoHugzOk = codec.MessageInfo{
 	Name: "HUGZ-OK",
 	ID:   IDHugzOk,
 	From: codec.FromEither,
@@ -117,13 +117,13 @@ var InfoHugzOk = codec.MessageInfo{
 
 // messages lists every message, sorted by id.
 var messages = []*codec.MessageInfo{
-	&InfoOhai,
-	&InfoOhaiOk,
-	&InfoWtf,
-	&InfoIcanhaz,
-	&InfoCheezburger,
-	&InfoHugz,
-	&InfoHugzOk,
+	&infoOhai,
+	&infoOhaiOk,
+	&infoWtf,
+	&infoIcanhaz,
+	&infoCheezburger,
+	&infoHugz,
+	&infoHugzOk,
 }
 
 // proto describes the protocol to the wire runtime (errors, signature).
@@ -149,7 +149,7 @@ var _ codec.Message = (*Ohai)(nil)
 func NewOhai() *Ohai { return &Ohai{Protocol: "NOM", Version: 1} }
 
 // Info describes OHAI.
-func (m *Ohai) Info() *codec.MessageInfo { return &InfoOhai }
+func (m *Ohai) Info() *codec.MessageInfo { return &infoOhai }
 
 // Reset zeroes every field and restores the constants.
 func (m *Ohai) Reset() { *m = Ohai{Protocol: "NOM", Version: 1} }
@@ -245,7 +245,7 @@ var _ codec.Message = (*OhaiOk)(nil)
 func NewOhaiOk() *OhaiOk { return &OhaiOk{} }
 
 // Info describes OHAI-OK.
-func (m *OhaiOk) Info() *codec.MessageInfo { return &InfoOhaiOk }
+func (m *OhaiOk) Info() *codec.MessageInfo { return &infoOhaiOk }
 
 // Reset zeroes every field and restores the constants.
 func (m *OhaiOk) Reset() { *m = OhaiOk{} }
@@ -295,7 +295,7 @@ var _ codec.Message = (*Wtf)(nil)
 func NewWtf() *Wtf { return &Wtf{} }
 
 // Info describes WTF.
-func (m *Wtf) Info() *codec.MessageInfo { return &InfoWtf }
+func (m *Wtf) Info() *codec.MessageInfo { return &infoWtf }
 
 // Reset zeroes every field and restores the constants.
 func (m *Wtf) Reset() { *m = Wtf{} }
@@ -379,7 +379,7 @@ var _ codec.Message = (*Icanhaz)(nil)
 func NewIcanhaz() *Icanhaz { return &Icanhaz{} }
 
 // Info describes ICANHAZ.
-func (m *Icanhaz) Info() *codec.MessageInfo { return &InfoIcanhaz }
+func (m *Icanhaz) Info() *codec.MessageInfo { return &infoIcanhaz }
 
 // Reset zeroes every field and restores the constants.
 func (m *Icanhaz) Reset() { *m = Icanhaz{} }
@@ -482,7 +482,7 @@ var _ codec.Message = (*Cheezburger)(nil)
 func NewCheezburger() *Cheezburger { return &Cheezburger{} }
 
 // Info describes CHEEZBURGER.
-func (m *Cheezburger) Info() *codec.MessageInfo { return &InfoCheezburger }
+func (m *Cheezburger) Info() *codec.MessageInfo { return &infoCheezburger }
 
 // Reset zeroes every field and restores the constants.
 func (m *Cheezburger) Reset() { *m = Cheezburger{} }
@@ -574,7 +574,7 @@ var _ codec.Message = (*Hugz)(nil)
 func NewHugz() *Hugz { return &Hugz{} }
 
 // Info describes HUGZ.
-func (m *Hugz) Info() *codec.MessageInfo { return &InfoHugz }
+func (m *Hugz) Info() *codec.MessageInfo { return &infoHugz }
 
 // Reset zeroes every field and restores the constants.
 func (m *Hugz) Reset() { *m = Hugz{} }
@@ -620,7 +620,7 @@ var _ codec.Message = (*HugzOk)(nil)
 func NewHugzOk() *HugzOk { return &HugzOk{} }
 
 // Info describes HUGZ-OK.
-func (m *HugzOk) Info() *codec.MessageInfo { return &InfoHugzOk }
+func (m *HugzOk) Info() *codec.MessageInfo { return &infoHugzOk }
 
 // Reset zeroes every field and restores the constants.
 func (m *HugzOk) Reset() { *m = HugzOk{} }
@@ -676,19 +676,19 @@ func (protocol) Messages() []*codec.MessageInfo { return slices.Clone(messages) 
 func (protocol) ByName(name string) (*codec.MessageInfo, bool) {
 	switch name {
 	case "OHAI":
-		return &InfoOhai, true
+		return &infoOhai, true
 	case "OHAI-OK":
-		return &InfoOhaiOk, true
+		return &infoOhaiOk, true
 	case "WTF":
-		return &InfoWtf, true
+		return &infoWtf, true
 	case "ICANHAZ":
-		return &InfoIcanhaz, true
+		return &infoIcanhaz, true
 	case "CHEEZBURGER":
-		return &InfoCheezburger, true
+		return &infoCheezburger, true
 	case "HUGZ":
-		return &InfoHugz, true
+		return &infoHugz, true
 	case "HUGZ-OK":
-		return &InfoHugzOk, true
+		return &infoHugzOk, true
 	}
 	return nil, false
 }
@@ -696,19 +696,19 @@ func (protocol) ByName(name string) (*codec.MessageInfo, bool) {
 func (protocol) ByID(id uint8) (*codec.MessageInfo, bool) {
 	switch id {
 	case IDOhai:
-		return &InfoOhai, true
+		return &infoOhai, true
 	case IDOhaiOk:
-		return &InfoOhaiOk, true
+		return &infoOhaiOk, true
 	case IDWtf:
-		return &InfoWtf, true
+		return &infoWtf, true
 	case IDIcanhaz:
-		return &InfoIcanhaz, true
+		return &infoIcanhaz, true
 	case IDCheezburger:
-		return &InfoCheezburger, true
+		return &infoCheezburger, true
 	case IDHugz:
-		return &InfoHugz, true
+		return &infoHugz, true
 	case IDHugzOk:
-		return &InfoHugzOk, true
+		return &infoHugzOk, true
 	}
 	return nil, false
 }

@@ -297,14 +297,14 @@ id = 2
 from = "client"
 fields = [ { name = "file_id", type = "number1" }, { name = "file_i_d", type = "number1" }, { name = "x", type = "octets", size = 2, example = "abc" } ]
 [[message]]
-name = "INFO-A"
+name = "NEW-A"
 id = 3
 from = "client"
 `, []string{
 			"bad.toml:5:1: message PROTOCOL: Go identifier Protocol clashes with the generated package",
 			"bad.toml:12:54: field file_i_d has the same Go name FileID as field file_id",
 			"bad.toml:12:134: x: octets value has 3 bytes, want 2",
-			"bad.toml:14:1: message INFO-A: Go identifier InfoA clashes with message A",
+			"bad.toml:14:1: message NEW-A: Go identifier NewA clashes with message A",
 		}},
 	}
 	for _, tt := range tests {

@@ -217,8 +217,8 @@ func (g *gen) code() {
 
 	// MessageInfo values.
 	for _, msg := range m.Messages {
-		g.p("// Info%s describes %s.", msg.GoName, msg.Name)
-		g.p("var Info%s = codec.MessageInfo{", msg.GoName)
+		g.p("// info%s describes %s (callers get it from Info()).", msg.GoName, msg.Name)
+		g.p("var info%s = codec.MessageInfo{", msg.GoName)
 		g.p("\tName: %q,", msg.Name)
 		g.p("\tID: ID%s,", msg.GoName)
 		g.p("\tFrom: %s,", dirConst(msg.From))
@@ -244,7 +244,7 @@ func (g *gen) code() {
 	g.p("// messages lists every message, sorted by id.")
 	g.p("var messages = []*codec.MessageInfo{")
 	for _, msg := range m.Messages {
-		g.p("\t&Info%s,", msg.GoName)
+		g.p("\t&info%s,", msg.GoName)
 	}
 	g.p("}")
 	g.p("")
@@ -291,7 +291,7 @@ func (g *gen) message(msg *Message) {
 	g.p("func New%s() *%s { return &%s{%s} }", T, T, T, consts)
 	g.p("")
 	g.p("// Info describes %s.", msg.Name)
-	g.p("func (m *%s) Info() *codec.MessageInfo { return &Info%s }", T, T)
+	g.p("func (m *%s) Info() *codec.MessageInfo { return &info%s }", T, T)
 	g.p("")
 	g.p("// Reset zeroes every field and restores the constants.")
 	g.p("func (m *%s) Reset() { *m = %s{%s} }", T, T, consts)
@@ -471,7 +471,7 @@ func (g *gen) protocol() {
 	g.p("\tswitch name {")
 	for _, msg := range m.Messages {
 		g.p("\tcase %q:", msg.Name)
-		g.p("\t\treturn &Info%s, true", msg.GoName)
+		g.p("\t\treturn &info%s, true", msg.GoName)
 	}
 	g.p("\t}")
 	g.p("\treturn nil, false")
@@ -481,7 +481,7 @@ func (g *gen) protocol() {
 	g.p("\tswitch id {")
 	for _, msg := range m.Messages {
 		g.p("\tcase ID%s:", msg.GoName)
-		g.p("\t\treturn &Info%s, true", msg.GoName)
+		g.p("\t\treturn &info%s, true", msg.GoName)
 	}
 	g.p("\t}")
 	g.p("\treturn nil, false")

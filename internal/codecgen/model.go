@@ -282,7 +282,7 @@ func (c *checker) model(raw map[string]any) *Model {
 			continue
 		}
 		clash := false
-		for _, id := range []string{msg.GoName, "New" + msg.GoName, "ID" + msg.GoName, "Info" + msg.GoName} {
+		for _, id := range []string{msg.GoName, "New" + msg.GoName, "ID" + msg.GoName, "info" + msg.GoName} {
 			if other, dup := idents[id]; dup {
 				c.errorf(pathJoin(p, "name"), "message %s: Go identifier %s clashes with %s", msg.Name, id, other)
 				clash = true
@@ -291,7 +291,7 @@ func (c *checker) model(raw map[string]any) *Model {
 		if clash {
 			continue
 		}
-		for _, id := range []string{msg.GoName, "New" + msg.GoName, "ID" + msg.GoName, "Info" + msg.GoName} {
+		for _, id := range []string{msg.GoName, "New" + msg.GoName, "ID" + msg.GoName, "info" + msg.GoName} {
 			idents[id] = "message " + msg.Name
 		}
 		byID[msg.ID] = msg
