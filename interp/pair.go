@@ -79,10 +79,10 @@ func unheard(from, to *Machine) ErrorList {
 	return errs
 }
 
-// starved reports an expiry of m that no heartbeat of the pair refreshes
-// in time: m expires a silent peer after m.Expiry, and hears from it at
-// least every min(peer heartbeat, m's own heartbeat, which the peer
-// answers).
+// starved reports an expiry of m that the pair's heartbeats do not
+// refresh in time: m expires a silent peer after m.Expiry, and hears from
+// it at least every min(peer heartbeat, m's own heartbeat, which the peer
+// answers). Without heartbeats, idle sessions are meant to expire.
 func starved(m, peer *Machine) ErrorList {
 	exp := m.Expiry.def(m)
 	if exp <= 0 {
@@ -102,13 +102,10 @@ func starved(m, peer *Machine) ErrorList {
 			}
 		}
 	}
-	if feed > 0 && feed < exp {
-		return nil
+	if feed == 0 || feed < exp {
+		return nil // no heartbeat: idle sessions are meant to expire
 	}
-	why := "no heartbeat on either side"
-	if len(beats) > 0 {
-		why = strings.Join(beats, ", ")
-	}
+	why := strings.Join(beats, ", ")
 	return ErrorList{{File: m.File, Pos: m.Expiry.where(m), Msg: fmt.Sprintf("expiry %s of the %s is not longer than what keeps an idle %s alive (%s): idle sessions are dropped", exp, m.Role, peerRole(m.Role), why)}}
 }
 

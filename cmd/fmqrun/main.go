@@ -26,6 +26,7 @@ import (
 	"github.com/fmq/fmq/actions"
 	_ "github.com/fmq/fmq/codec/filemq" // registers protocol "filemq"
 	_ "github.com/fmq/fmq/codec/nom"    // registers protocol "nom"
+	_ "github.com/fmq/fmq/codec/tally"  // registers protocol "tally" (spec/tutorial.md)
 	"github.com/fmq/fmq/interp"
 )
 
