@@ -357,10 +357,14 @@ func (ib *Inbox) CacheFor(prefix string) map[string]string {
 		}
 		out[f.vpath] = sum + "@" + strconv.FormatInt(n, 10)
 	}
-	// Drop cache entries for files that are gone.
+	// Drop cache entries for files that are gone (still gone: a file
+	// installed since the walk keeps its entry, and its mark).
 	ib.mu.Lock()
 	for vp := range ib.cache {
 		if !seen[vp] && underPrefix(prefix, vp) {
+			if _, err := ib.root.Lstat(osPath(vp[1:])); err == nil {
+				continue
+			}
 			delete(ib.cache, vp)
 			ib.dirty = true
 		}
