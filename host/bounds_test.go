@@ -244,3 +244,44 @@ func TestNoDescriptorLeftOpen(t *testing.T) {
 		t.Errorf("%d descriptors open after Close, %d before the server", n, fdBase)
 	}
 }
+
+// MaxSessions caps established sessions: a client beyond it is cut at its
+// first frame; the others go on, and a place freed is taken again.
+func TestMaxSessions(t *testing.T) {
+	srv, err := StartServer(ServerConfig{Publish: []publish.Mount{{Dir: publishOne(t), Alias: "/"}}, Bind: "tcp://127.0.0.1:0",
+		MaxSessions: 2, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	a, b, c := dialRaw(t, srv.Endpoint(), ""), dialRaw(t, srv.Endpoint(), ""), dialRaw(t, srv.Endpoint(), "")
+	a.send(filemq.NewOhai())
+	a.expect("OHAI-OK")
+	b.send(filemq.NewOhai())
+	b.expect("OHAI-OK")
+	c.send(filemq.NewOhai())
+	if m := c.recv(10 * time.Second); m != nil {
+		t.Fatalf("a third session was served (%s) with max 2", m.Info().Name)
+	}
+	select {
+	case <-c.d.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the refused client was not disconnected")
+	}
+	if st := srv.Engine().Stats(); st.Refused != 1 || st.Instances != 2 {
+		t.Errorf("stats %+v", st)
+	}
+	a.send(&filemq.Hugz{})
+	a.expect("HUGZ-OK")
+	b.send(&filemq.Kthxbai{})
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Engine().Stats().Instances != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the departed session stayed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	d := dialRaw(t, srv.Endpoint(), "")
+	d.send(filemq.NewOhai())
+	d.expect("OHAI-OK")
+}

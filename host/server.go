@@ -41,6 +41,9 @@ type ServerConfig struct {
 	Trace     bool
 	Wire      func(line string)                    // compact C:/S: trace of every message
 	WireTo    func(peer, line string, body []byte) // Wire with the peer and the frame (replaces Wire)
+	// MaxSessions caps established sessions (0: no cap). A new client
+	// beyond it is disconnected at its first frame and logged.
+	MaxSessions int
 }
 
 // Server is a running FileMQ server.
@@ -111,6 +114,9 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		Trace:    cfg.Trace,
 		Wire:     cfg.Wire,
 		WireTo:   cfg.WireTo,
+		// The session cap: a new peer beyond it is cut (the engine logs it).
+		MaxSessions: cfg.MaxSessions,
+		Refuse:      func(peer string) { router.Disconnect(peer) },
 	})
 	if err != nil {
 		router.Close()

@@ -40,6 +40,7 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 	rescan := fs.Duration("rescan", 0, "full rescan period, the safety net of file notifications (default 5s)")
 	var excludes multiFlag
 	fs.Var(&excludes, "exclude", "leave out files and directories matching this rsync-like pattern (repeatable): NAME-PATTERN matches at any depth (\"*.tmp\", \".*\" for hidden files), /PATH-PATTERN from the published directory, a trailing / directories only (\".git/\")")
+	maxSessions := fs.Int("max-sessions", defaultMaxSessions, "most established client sessions; a new client beyond is disconnected (0: no cap)")
 	pubInboxes := fs.Bool("publish-inboxes", false, "publish directories that are fmq inboxes too (left out by default: a mirror fed into its own source grows without end)")
 	settle := fs.Duration("settle", 0, "stability window before a changed file is published (default 500ms)")
 	fs.Usage = func() {
@@ -97,8 +98,16 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 		Settle:         durPick(given["settle"], *settle, cfg.Server.Settle.Duration),
 		PublishInboxes: *pubInboxes || cfg.Server.PublishInboxes,
 		Exclude:        append([]string(nil), excludes...),
+		MaxSessions:    *maxSessions,
 		Logger:         log,
 		Trace:          cf.trace,
+	}
+	if !given["max-sessions"] && cfg.Server.MaxSessions != nil {
+		sc.MaxSessions = *cfg.Server.MaxSessions
+	}
+	if sc.MaxSessions < 0 {
+		fmt.Fprintln(env.Stderr, "fmqrun serve: --max-sessions must be 0 (no cap) or more")
+		return 2
 	}
 	if err := checkBind(sc.Bind); err != nil {
 		fmt.Fprintln(env.Stderr, "fmqrun serve:", err)
@@ -189,3 +198,6 @@ func durPick(given bool, flagV, cfgV time.Duration) time.Duration {
 	}
 	return cfgV
 }
+
+// defaultMaxSessions is serve's default cap on established sessions.
+const defaultMaxSessions = 4096
