@@ -146,21 +146,26 @@ func TestBinary(t *testing.T) {
 // lockedBuffer is the shared test buffer, under this package's old name.
 type lockedBuffer = testutil.LockedBuffer
 
+// runServerInProcess starts `fmqrun run MACHINE --bind` on a free port
+// with extra flags and returns its endpoint, its stdout and stderr, and
+// the channel its exit code arrives on (when ctx ends).
+func runServerInProcess(t *testing.T, ctx context.Context, machine string, extra ...string) (string, *lockedBuffer, *lockedBuffer, chan int) {
+	t.Helper()
+	epFile := filepath.Join(t.TempDir(), "ep")
+	out, errOut := &lockedBuffer{}, &lockedBuffer{}
+	done := make(chan int)
+	args := append([]string{"run", machine, "--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile, "--no-reload"}, extra...)
+	go func() { done <- runMain(ctx, &Env{Stdout: out, Stderr: errOut}, args) }()
+	return waitFile(t, epFile), out, errOut, done
+}
+
 // TestNomManySessionsInARow runs 200 nom clients one after the other
 // against one `fmqrun run` server: with the one hosting pump, a departed
 // client's last frame never reaches a fresh session, so none is refused.
 func TestNomManySessionsInARow(t *testing.T) {
-	dir := t.TempDir()
-	epFile := filepath.Join(dir, "ep")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	var srvOut, srvErr lockedBuffer
-	srvDone := make(chan int)
-	go func() {
-		srvDone <- runMain(ctx, &Env{Stdout: &srvOut, Stderr: &srvErr}, []string{"run", "../../machines/nom_server.toml",
-			"--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile, "--no-reload"})
-	}()
-	ep := waitFile(t, epFile)
+	ep, srvOut, srvErr, srvDone := runServerInProcess(t, ctx, "../../machines/nom_server.toml")
 	const sessions = 200
 	for i := 0; i < sessions; i++ {
 		var cliOut, cliErr lockedBuffer
@@ -195,17 +200,9 @@ func TestNomManySessionsInARow(t *testing.T) {
 // frame always lands in the client's own session, never in a fresh one
 // (which would answer WTF).
 func TestLastFrameBeforeDeparture(t *testing.T) {
-	dir := t.TempDir()
-	epFile := filepath.Join(dir, "ep")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	var srvOut, srvErr lockedBuffer
-	srvDone := make(chan int)
-	go func() {
-		srvDone <- runMain(ctx, &Env{Stdout: &srvOut, Stderr: &srvErr}, []string{"run", "testdata/bye_server.toml",
-			"--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile, "--no-reload", "--wire"})
-	}()
-	ep := waitFile(t, epFile)
+	ep, srvOut, srvErr, srvDone := runServerInProcess(t, ctx, "testdata/bye_server.toml", "--wire")
 	const sessions = 100
 	for i := 0; i < sessions; i++ {
 		var cliOut, cliErr lockedBuffer
