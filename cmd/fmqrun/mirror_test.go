@@ -276,6 +276,11 @@ func TestSyncUnreachable(t *testing.T) {
 	if el := time.Since(start); el > 20*time.Second {
 		t.Errorf("took %v", el)
 	}
+	// An unknown host: said so, at once.
+	code, sum, errs = syncOnce(t, "--connect", "tcp://no-such-host.invalid:5670", "--inbox", in, "--timeout", "1500ms")
+	if code != exitConnect || !strings.Contains(errs, `unknown host \"no-such-host.invalid\"`) {
+		t.Errorf("unknown host: exit %d, %+v\n%s", code, sum, errs)
+	}
 	if code, _, errs := syncOnce(t, "--connect", dead, "--inbox", in, "--timeout", "-1s"); code != exitUsage {
 		t.Errorf("--timeout -1s: exit %d\n%s", code, errs)
 	}

@@ -113,7 +113,10 @@ func runRelay(ctx context.Context, env *Env, args []string) int {
 	log.Info("relay stopped", "files", sum.Files, "bytes", sum.Bytes, "sessions", sum.Sessions)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "fmqrun relay:", err)
-		return 1
+		if sum.ExitCode == exitOK {
+			return exitFailed
+		}
+		return sum.ExitCode // sync's exit codes: cannot connect, refused upstream, ...
 	}
-	return 0
+	return exitOK
 }
