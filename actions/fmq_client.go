@@ -48,7 +48,7 @@ type ClientStats struct {
 	AckedAt   atomic.Int64 // unix nanos when every ICANHAZ of the session was answered, 0 before
 	LastChunk atomic.Int64 // unix nanos of the last CHEEZBURGER
 	Synced    atomic.Bool  // the server sent the synced marker (extension) in this client's life
-	FmqServer atomic.Bool  // the server speaks fmq's extensions (progress headers, synced marker)
+	FMQServer atomic.Bool  // the server speaks fmq's extensions (progress headers, synced marker)
 	Backlog   atomic.Int64 // bytes the server said it still had queued (BACKLOG header) ...
 	BacklogAt atomic.Int64 // ... when Bytes was this much: total ≈ BacklogAt + Backlog
 	FirstByte atomic.Int64 // unix nanos of the first content byte, 0 until then
@@ -56,9 +56,9 @@ type ClientStats struct {
 	Current   atomic.Pointer[string]
 }
 
-// FmqClientPeer is the client's state. The host fills the configuration
+// FMQClientPeer is the client's state. The host fills the configuration
 // fields before starting the engine.
-type FmqClientPeer struct {
+type FMQClientPeer struct {
 	Inbox    *inbox.Inbox
 	Subs     []string
 	Login    string // PLAIN credentials, used when the server asks (ORLY)
@@ -74,18 +74,18 @@ type FmqClientPeer struct {
 	skip        string // file whose remaining chunks are ignored (refused)
 }
 
-// NewFmqClientPeer returns a client state for an inbox and subscriptions.
-func NewFmqClientPeer(ib *inbox.Inbox, subs []string) *FmqClientPeer {
-	return &FmqClientPeer{Inbox: ib, Subs: subs, Stats: &ClientStats{}, Synced: map[string]bool{}}
+// NewFMQClientPeer returns a client state for an inbox and subscriptions.
+func NewFMQClientPeer(ib *inbox.Inbox, subs []string) *FMQClientPeer {
+	return &FMQClientPeer{Inbox: ib, Subs: subs, Stats: &ClientStats{}, Synced: map[string]bool{}}
 }
 
 // Close keeps the partial file resumable; the engine calls it at the end.
-func (p *FmqClientPeer) Close() error {
+func (p *FMQClientPeer) Close() error {
 	p.keepPartial()
 	return nil
 }
 
-func (p *FmqClientPeer) keepPartial() {
+func (p *FMQClientPeer) keepPartial() {
 	if p.cur != nil {
 		p.cur.Abort(true)
 		p.cur = nil
@@ -95,8 +95,8 @@ func (p *FmqClientPeer) keepPartial() {
 func init() {
 	Register(filemq.ProtocolName, interp.RoleClient, &interp.Library{
 		Actions:  fmqClientActions,
-		PeerType: (*FmqClientPeer)(nil),
-		NewPeer:  func(string) any { return NewFmqClientPeer(nil, nil) },
+		PeerType: (*FMQClientPeer)(nil),
+		NewPeer:  func(string) any { return NewFMQClientPeer(nil, nil) },
 	})
 }
 
@@ -127,8 +127,8 @@ var fmqClientActions = interp.Actions{
 		Doc: "Close the file being received, keeping it resumable."},
 }
 
-func clientState(ctx *interp.Ctx) *FmqClientPeer {
-	p, _ := ctx.Peer().(*FmqClientPeer)
+func clientState(ctx *interp.Ctx) *FMQClientPeer {
+	p, _ := ctx.Peer().(*FMQClientPeer)
 	return p
 }
 
@@ -212,7 +212,7 @@ func grantCredit(ctx *interp.Ctx) error {
 	return nil
 }
 
-func (p *FmqClientPeer) note(ctx *interp.Ctx, name string, err error) {
+func (p *FMQClientPeer) note(ctx *interp.Ctx, name string, err error) {
 	switch name {
 	case NoteRefused:
 		p.Stats.Refused.Add(1)
@@ -232,7 +232,7 @@ func (p *FmqClientPeer) note(ctx *interp.Ctx, name string, err error) {
 	ctx.Notify(name, err)
 }
 
-func (p *FmqClientPeer) subscribed(vpath string) bool {
+func (p *FMQClientPeer) subscribed(vpath string) bool {
 	for _, s := range p.Subs {
 		if publish.Matches(s, vpath) {
 			return true
@@ -247,7 +247,7 @@ func storeChunk(ctx *interp.Ctx) error {
 	p.Outstanding -= int64(len(m.Chunk))
 	p.Stats.LastChunk.Store(time.Now().UnixNano())
 	if _, ok := m.Headers["BACKLOG"]; ok || m.Operation >= OpSynced {
-		p.Stats.FmqServer.Store(true) // it will send the synced marker
+		p.Stats.FMQServer.Store(true) // it will send the synced marker
 	}
 	if m.Sequence != p.NextSeq {
 		// A broken server: end the session (the host redials with a
@@ -299,7 +299,7 @@ func storeChunk(ctx *interp.Ctx) error {
 	return nil
 }
 
-func (p *FmqClientPeer) check(vpath string) error {
+func (p *FMQClientPeer) check(vpath string) error {
 	if _, err := p.Inbox.Resolve(vpath); err != nil {
 		return err
 	}
@@ -309,7 +309,7 @@ func (p *FmqClientPeer) check(vpath string) error {
 	return nil
 }
 
-func (p *FmqClientPeer) deleteFile(ctx *interp.Ctx, vpath string) error {
+func (p *FMQClientPeer) deleteFile(ctx *interp.Ctx, vpath string) error {
 	if err := p.check(vpath); err != nil {
 		p.note(ctx, NoteRefused, fmt.Errorf("delete refused: %w", err))
 		return nil
@@ -333,7 +333,7 @@ func (p *FmqClientPeer) deleteFile(ctx *interp.Ctx, vpath string) error {
 	return nil
 }
 
-func (p *FmqClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error {
+func (p *FMQClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error {
 	off := int64(m.Offset)
 	if p.cur != nil && (p.cur.VPath() != m.Filename || off == 0) {
 		// The server moved on (or restarts this file): keep what we have.

@@ -25,8 +25,8 @@ import (
 
 // FileMQ server actions, called by machines/fmq_server.toml. Each client's
 // session runs one input at a time, sessions run in parallel; each client
-// has an FmqServerPeer (its subscriptions, credit, queue and the file being
-// sent) and all share one FmqServer (the published tree, the accounts,
+// has an FMQServerPeer (its subscriptions, credit, queue and the file being
+// sent) and all share one FMQServer (the published tree, the accounts,
 // pooled chunk buffers, the bound on concurrent hashing).
 
 // CHEEZBURGER operations (spec/filemq.md).
@@ -43,10 +43,10 @@ type Checker interface {
 	Check(login, password string) bool
 }
 
-// FmqServer is what every client of one server shares. Sessions run
+// FMQServer is what every client of one server shares. Sessions run
 // concurrently (spec/machines.md section 11): what is here is safe for
 // concurrent use (the tree locks itself, the accounts are read-only).
-type FmqServer struct {
+type FMQServer struct {
 	Tree     *publish.Tree
 	Accounts Checker // nil: no authentication (OHAI-OK at once, as the C server)
 	bufs     sync.Pool
@@ -55,14 +55,14 @@ type FmqServer struct {
 	heavy chan struct{}
 }
 
-// NewFmqServer returns the shared server state for a published tree.
-func NewFmqServer(tree *publish.Tree, accounts Checker) *FmqServer {
-	return &FmqServer{Tree: tree, Accounts: accounts, heavy: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}
+// NewFMQServer returns the shared server state for a published tree.
+func NewFMQServer(tree *publish.Tree, accounts Checker) *FMQServer {
+	return &FMQServer{Tree: tree, Accounts: accounts, heavy: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}
 }
 
 // chunkBuf lends a chunk buffer of n bytes; putBuf gives it back once the
 // chunk is sent (the engine encodes a copy).
-func (s *FmqServer) chunkBuf(n int) *[]byte {
+func (s *FMQServer) chunkBuf(n int) *[]byte {
 	if b, ok := s.bufs.Get().(*[]byte); ok && cap(*b) >= n {
 		*b = (*b)[:n]
 		return b
@@ -71,7 +71,7 @@ func (s *FmqServer) chunkBuf(n int) *[]byte {
 	return &b
 }
 
-func (s *FmqServer) putBuf(b *[]byte) { s.bufs.Put(b) }
+func (s *FMQServer) putBuf(b *[]byte) { s.bufs.Put(b) }
 
 // job is one pending operation for a client.
 type job struct {
@@ -87,9 +87,9 @@ type job struct {
 
 func (j *job) remaining() int64 { return max(j.size-j.offset, 0) }
 
-// FmqServerPeer is what the server keeps for one client. Guards read its
+// FMQServerPeer is what the server keeps for one client. Guards read its
 // exported fields (peer.AuthRequired, peer.Credit).
-type FmqServerPeer struct {
+type FMQServerPeer struct {
 	AuthRequired bool
 	Login        string
 	InlineEOF    bool     // the client asked for eof on the last data chunk (INLINE-EOF=1)
@@ -102,7 +102,7 @@ type FmqServerPeer struct {
 	Files        int64    // files completed
 	Bytes        int64    // content bytes sent
 
-	srv     *FmqServer
+	srv     *FMQServer
 	queue   []*job
 	pending map[string]*job // live create/delete job by path
 	backlog int64           // content bytes of the live queued creates
@@ -142,7 +142,7 @@ type resyncResult struct {
 }
 
 // Close frees the file being sent; the engine calls it when the instance ends.
-func (p *FmqServerPeer) Close() error {
+func (p *FMQServerPeer) Close() error {
 	if p.cur != nil {
 		err := p.cur.Close()
 		p.cur = nil
@@ -192,23 +192,23 @@ var fmqServerActions = interp.Actions{
 // limit, which fmq clients apply.
 const MaxChunkSize = transport.DefaultMaxFrame - 64<<10
 
-func serverState(ctx *interp.Ctx) *FmqServerPeer {
-	p, _ := ctx.Peer().(*FmqServerPeer)
+func serverState(ctx *interp.Ctx) *FMQServerPeer {
+	p, _ := ctx.Peer().(*FMQServerPeer)
 	return p
 }
 
 func init() {
 	Register(filemq.ProtocolName, interp.RoleServer, &interp.Library{
 		Actions:  fmqServerActions,
-		PeerType: (*FmqServerPeer)(nil),
-		NewPeer:  func(string) any { return NewFmqServerPeer(nil) },
+		PeerType: (*FMQServerPeer)(nil),
+		NewPeer:  func(string) any { return NewFMQServerPeer(nil) },
 	})
 }
 
-// NewFmqServerPeer is the per-client factory; a host passes it as
-// interp.Options.NewPeer bound to its FmqServer.
-func NewFmqServerPeer(s *FmqServer) *FmqServerPeer {
-	p := &FmqServerPeer{srv: s, pending: map[string]*job{}}
+// NewFMQServerPeer is the per-client factory; a host passes it as
+// interp.Options.NewPeer bound to its FMQServer.
+func NewFMQServerPeer(s *FMQServer) *FMQServerPeer {
+	p := &FMQServerPeer{srv: s, pending: map[string]*job{}}
 	if s != nil && s.Accounts != nil {
 		p.AuthRequired = true
 	}
@@ -325,7 +325,7 @@ func storeSubscription(ctx *interp.Ctx) error {
 // refuseOwnInbox refuses a client whose inbox (its id, ICANHAZ option
 // INBOX) this server publishes, contains or lies in: it would mirror the
 // tree into itself.
-func (p *FmqServerPeer) refuseOwnInbox(id string) error {
+func (p *FMQServerPeer) refuseOwnInbox(id string) error {
 	if id == "" || p.srv == nil || p.srv.Tree == nil {
 		return nil
 	}
@@ -336,7 +336,7 @@ func (p *FmqServerPeer) refuseOwnInbox(id string) error {
 }
 
 // queueMarker queues the synced marker of sub, once.
-func (p *FmqServerPeer) queueMarker(sub string) {
+func (p *FMQServerPeer) queueMarker(sub string) {
 	for _, j := range p.queue {
 		if j.op == OpSynced && j.vpath == sub && !j.dead {
 			return
@@ -347,7 +347,7 @@ func (p *FmqServerPeer) queueMarker(sub string) {
 
 // startResync runs req off the dispatch path, or keeps it (replacing an
 // older request for the same subscription) until the one running is done.
-func (p *FmqServerPeer) startResync(ctx *interp.Ctx, req *resyncReq) {
+func (p *FMQServerPeer) startResync(ctx *interp.Ctx, req *resyncReq) {
 	if p.busy {
 		for i, w := range p.waiting {
 			if w.sub == req.sub {
@@ -476,7 +476,7 @@ func queueResync(ctx *interp.Ctx) error {
 
 // queueError tells a client that asked for it (ERRORS=1) about a file we
 // cannot send (operation 4, header ERROR).
-func (p *FmqServerPeer) queueError(vpath, reason string) {
+func (p *FMQServerPeer) queueError(vpath, reason string) {
 	if p.Errors {
 		p.queue = append(p.queue, &job{op: OpError, vpath: vpath, reason: reason})
 	}
@@ -492,7 +492,7 @@ func cannotSend(err error) string {
 
 // enqueue adds a create or delete, superseding pending work on the same
 // path and aborting it when it is the file being sent.
-func (p *FmqServerPeer) enqueue(op uint8, vpath string, off, size int64) {
+func (p *FMQServerPeer) enqueue(op uint8, vpath string, off, size int64) {
 	p.gen++
 	if old := p.pending[vpath]; old != nil {
 		old.dead = true
@@ -516,7 +516,7 @@ func (p *FmqServerPeer) enqueue(op uint8, vpath string, off, size int64) {
 
 // compact drops superseded jobs from the queue, so that repeated changes
 // or subscriptions do not accumulate.
-func (p *FmqServerPeer) compact() {
+func (p *FMQServerPeer) compact() {
 	live := p.queue[:0]
 	for _, j := range p.queue {
 		if !j.dead {
@@ -531,7 +531,7 @@ func (p *FmqServerPeer) compact() {
 	p.dead = 0
 }
 
-func (p *FmqServerPeer) subscribed(vpath string) bool {
+func (p *FMQServerPeer) subscribed(vpath string) bool {
 	for _, s := range p.Subs {
 		if publish.Matches(s, vpath) {
 			return true
@@ -742,7 +742,7 @@ func deliver(ctx *interp.Ctx, oneFile bool) error {
 	}
 }
 
-func (p *FmqServerPeer) send(ctx *interp.Ctx, m *filemq.Cheezburger) error {
+func (p *FMQServerPeer) send(ctx *interp.Ctx, m *filemq.Cheezburger) error {
 	m.Sequence = p.Sequence
 	if err := ctx.Send(m); err != nil {
 		return err

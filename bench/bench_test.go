@@ -147,7 +147,7 @@ func TestQuickBaselines(t *testing.T) {
 	if _, err := exec.LookPath("rsync"); err != nil {
 		testutil.Missing(t, "rsync not installed (go run ./bench installs it; apt-get install rsync)")
 	}
-	cfg := Config{Quick: true, Sizes: QuickSizes, Runs: 1, NoFmq: true, WorkRoot: t.TempDir(),
+	cfg := Config{Quick: true, Sizes: QuickSizes, Runs: 1, NoFMQ: true, WorkRoot: t.TempDir(),
 		Verify: true, Timeout: time.Minute, TTFBMax: 250 * time.Millisecond, CreditWindow: 5e6}
 	// Quick mode, trimmed where a slow disk makes it dominate the test time
 	// (file creation, fan-out, the 200 MiB memory file); the code paths are
@@ -196,14 +196,14 @@ func TestQuickBaselines(t *testing.T) {
 	}
 }
 
-// TestFmqPathsWithFake drives every fmq code path (server readiness, JSON
+// TestFMQPathsWithFake drives every fmq code path (server readiness, JSON
 // report, fan-out, peak RSS through the launcher, SIGKILL at half and
 // resume) with the test double internal/fakefmqrun.
-func TestFmqPathsWithFake(t *testing.T) {
+func TestFMQPathsWithFake(t *testing.T) {
 	bin := buildFake(t)
 	// Slow the fake client so the harness can catch the partial at half.
 	t.Setenv("FAKEFMQ_CLIENT_RATE", strconv.Itoa(128*mib))
-	cfg := Config{Sizes: tinySizes, Runs: 1, FmqBin: bin, WorkRoot: t.TempDir(), Verify: true,
+	cfg := Config{Sizes: tinySizes, Runs: 1, FMQBin: bin, WorkRoot: t.TempDir(), Verify: true,
 		Timeout: time.Minute, TTFBMax: 250 * time.Millisecond, CreditWindow: 5e6}
 	cfg.Sizes.Large = 16 * mib
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -262,25 +262,25 @@ func buildFake(t *testing.T) string {
 	return testutil.Build(t, "./internal/fakefmqrun")
 }
 
-func TestProbeFmq(t *testing.T) {
+func TestProbeFMQ(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	if got := probeFmq(ctx, buildFake(t)); got != "" {
+	if got := probeFMQ(ctx, buildFake(t)); got != "" {
 		t.Errorf("fake fmqrun should satisfy the probe, got %q", got)
 	}
 	truePath, err := exec.LookPath("true")
 	if err != nil {
 		t.Skip("no true")
 	}
-	if got := probeFmq(ctx, truePath); !strings.Contains(got, "serve --publish") || !strings.Contains(got, "sync --once") {
+	if got := probeFMQ(ctx, truePath); !strings.Contains(got, "serve --publish") || !strings.Contains(got, "sync --once") {
 		t.Errorf("probe of `true` = %q, want missing serve and sync flags", got)
 	}
 }
 
-// TestFmqDetectionOnRepo checks what the harness says about this
+// TestFMQDetectionOnRepo checks what the harness says about this
 // repository's cmd/fmqrun: while it has no serve, the rows must read
 // "n/a (fmqrun serve/sync missing)".
-func TestFmqDetectionOnRepo(t *testing.T) {
+func TestFMQDetectionOnRepo(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds cmd/fmqrun")
@@ -291,16 +291,16 @@ func TestFmqDetectionOnRepo(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	tool := prepareFmq(ctx, root, t.TempDir(), "")
+	tool := prepareFMQ(ctx, root, t.TempDir(), "")
 	t.Logf("cmd/fmqrun: bin=%q na=%q detail=%q", tool.Bin, tool.NA, tool.Detail)
 	gofiles, _ := filepath.Glob(filepath.Join(root, "cmd", "fmqrun", "*.go"))
-	if len(gofiles) == 0 && tool.NA != naFmqMissing {
-		t.Errorf("no cmd/fmqrun sources: NA = %q, want %q", tool.NA, naFmqMissing)
+	if len(gofiles) == 0 && tool.NA != naFMQMissing {
+		t.Errorf("no cmd/fmqrun sources: NA = %q, want %q", tool.NA, naFMQMissing)
 	}
 	if tool.NA == "" && tool.Bin == "" {
 		t.Error("neither a binary nor a reason")
 	}
-	s := &series{Name: "fmq", NA: naFmqMissing}
+	s := &series{Name: "fmq", NA: naFMQMissing}
 	if got := s.cell(); got != "n/a (fmqrun serve/sync missing)" {
 		t.Errorf("cell = %q", got)
 	}
@@ -378,7 +378,7 @@ func TestCompare(t *testing.T) {
 		{"info", sec("cp", 1), target{Kind: tInfo}, "0.50", resInfo},
 		{"abs passes", sec("ttfb", 0.1), target{Kind: tMaxAbs, AbsMax: 0.25}, "0.05", resPass},
 		{"abs fails", sec("ttfb", 0.3), target{Kind: tMaxAbs, AbsMax: 0.25}, "0.15", resFail},
-		{"na", &series{Name: "fmq", NA: naFmqMissing}, target{Kind: tMaxRatio, Limit: 1}, "-", resNA},
+		{"na", &series{Name: "fmq", NA: naFMQMissing}, target{Kind: tMaxRatio, Limit: 1}, "-", resNA},
 		{"error", &series{Name: "fmq", Err: errors.New("boom")}, target{Kind: tMaxRatio, Limit: 1}, "-", resError},
 	}
 	for _, c := range cases {
@@ -578,7 +578,7 @@ func TestParseFlags(t *testing.T) {
 
 func TestRefusesWhenSpaceTooSmall(t *testing.T) {
 	root := t.TempDir()
-	cfg := Config{Sizes: FullSizes, Runs: 1, NoFmq: true, WorkRoot: root}
+	cfg := Config{Sizes: FullSizes, Runs: 1, NoFMQ: true, WorkRoot: root}
 	cfg.Sizes.MemBig = 1 << 50 // a petabyte
 	_, err := Run(context.Background(), cfg, quietLogger(t))
 	if err == nil || !strings.Contains(err.Error(), "not enough free space") || !strings.Contains(err.Error(), "--quick") {

@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// naFmqMissing is the label of every fmq row until cmd/fmqrun has serve and sync.
-const naFmqMissing = "fmqrun serve/sync missing"
+// naFMQMissing is the label of every fmq row until cmd/fmqrun has serve and sync.
+const naFMQMissing = "fmqrun serve/sync missing"
 
 // fmqTool is the fmqrun binary under test, or why it cannot run.
 type fmqTool struct {
@@ -40,17 +40,17 @@ func findModuleRoot(dir string) (string, error) {
 	}
 }
 
-// prepareFmq builds cmd/fmqrun into outDir (or takes a prebuilt binary) and
+// prepareFMQ builds cmd/fmqrun into outDir (or takes a prebuilt binary) and
 // checks that it has the serve and sync commands with the flags the harness
 // drives. Any shortfall yields an n/a reason, never an error: the baselines
 // run regardless.
-func prepareFmq(ctx context.Context, root, outDir, prebuilt string) fmqTool {
+func prepareFMQ(ctx context.Context, root, outDir, prebuilt string) fmqTool {
 	bin := prebuilt
 	if bin == "" {
 		src := filepath.Join(root, "cmd", "fmqrun")
 		gofiles, _ := filepath.Glob(filepath.Join(src, "*.go"))
 		if len(gofiles) == 0 {
-			return fmqTool{NA: naFmqMissing, Detail: "cmd/fmqrun has no Go files yet"}
+			return fmqTool{NA: naFMQMissing, Detail: "cmd/fmqrun has no Go files yet"}
 		}
 		bin = filepath.Join(outDir, "fmqrun")
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/fmqrun")
@@ -59,17 +59,17 @@ func prepareFmq(ctx context.Context, root, outDir, prebuilt string) fmqTool {
 			return fmqTool{NA: "fmqrun does not build", Detail: "go build ./cmd/fmqrun: " + lastLines(string(out), 4)}
 		}
 	}
-	missing := probeFmq(ctx, bin)
+	missing := probeFMQ(ctx, bin)
 	if missing != "" {
-		return fmqTool{NA: naFmqMissing, Detail: missing}
+		return fmqTool{NA: naFMQMissing, Detail: missing}
 	}
 	return fmqTool{Bin: bin}
 }
 
-// probeFmq asks `fmqrun serve --help` and `fmqrun sync --help` for their
+// probeFMQ asks `fmqrun serve --help` and `fmqrun sync --help` for their
 // usage and checks that each names the flags of the contract. It returns
 // what is missing, or "".
-func probeFmq(ctx context.Context, bin string) string {
+func probeFMQ(ctx context.Context, bin string) string {
 	want := map[string][]string{
 		"serve": {"publish", "bind", "print-endpoint"},
 		"sync":  {"connect", "subscribe", "inbox", "once", "json"},
@@ -97,10 +97,10 @@ type fmqServer struct {
 	Endpoint string
 }
 
-// startFmqServer publishes dir as "/" and waits until the endpoint file is
+// startFMQServer publishes dir as "/" and waits until the endpoint file is
 // written (the contract's readiness signal). With rssFile set the server
 // runs under the launcher so that stop reports its own peak RSS.
-func startFmqServer(ctx context.Context, bin, runDir, name, dir, rssFile string, env []string, extra ...string) (*fmqServer, error) {
+func startFMQServer(ctx context.Context, bin, runDir, name, dir, rssFile string, env []string, extra ...string) (*fmqServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -191,9 +191,9 @@ func syncArgs(endpoint, inbox string) []string {
 	return []string{"sync", "--connect", endpoint, "--subscribe", "/", "--inbox", inbox, "--once", "--json"}
 }
 
-// runFmqSync runs one client to completion into inbox, with env added to
+// runFMQSync runs one client to completion into inbox, with env added to
 // its environment.
-func runFmqSync(ctx context.Context, timeout time.Duration, bin, logPath, endpoint, inbox string, env []string, extra ...string) (procRun, syncReport, error) {
+func runFMQSync(ctx context.Context, timeout time.Duration, bin, logPath, endpoint, inbox string, env []string, extra ...string) (procRun, syncReport, error) {
 	args := append(syncArgs(endpoint, inbox), extra...)
 	r, err := runProcEnv(ctx, timeout, logPath, env, bin, args, bin, args)
 	if err != nil {

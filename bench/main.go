@@ -67,8 +67,8 @@ type Config struct {
 	Out          string   // also write the markdown here
 	Keep         bool     // keep the work dir
 	WorkRoot     string   // parent of the work dir
-	FmqBin       string   // prebuilt fmqrun instead of building cmd/fmqrun
-	NoFmq        bool     // run the baselines only
+	FMQBin       string   // prebuilt fmqrun instead of building cmd/fmqrun
+	NoFMQ        bool     // run the baselines only
 	InstallRsync bool     // apt-get install rsync when missing
 	Verify       bool     // check content digests after each copy (sizes are always checked)
 	CreditWindow int64    // bytes; resume target allowance
@@ -89,8 +89,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.Out, "out", "", "also write the markdown table to this file (e.g. bench/RESULTS.md)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the work dir (data sets, logs) instead of removing it")
 	fs.StringVar(&cfg.WorkRoot, "workdir", os.TempDir(), "parent folder of the work dir; must be on the disk to measure")
-	fs.StringVar(&cfg.FmqBin, "fmqrun", "", "use this fmqrun binary instead of building ./cmd/fmqrun")
-	fs.BoolVar(&cfg.NoFmq, "no-fmq", false, "run the baselines only (fmq rows show n/a)")
+	fs.StringVar(&cfg.FMQBin, "fmqrun", "", "use this fmqrun binary instead of building ./cmd/fmqrun")
+	fs.BoolVar(&cfg.NoFMQ, "no-fmq", false, "run the baselines only (fmq rows show n/a)")
 	fs.BoolVar(&cfg.InstallRsync, "install-rsync", true, "if rsync is missing, try `apt-get install -y rsync` once")
 	fs.BoolVar(&cfg.Verify, "verify", true, "check SHA-256 of every copied file after each run (outside the timing)")
 	fs.Int64Var(&cfg.CreditWindow, "credit-window", 5_000_000, "fmq credit window in bytes: the resume target's allowance (a credit_window field in the sync report overrides it)")
@@ -319,10 +319,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 	log.Info("work dir", "dir", h.work, "free", fmtBytes(float64(free)), "need", fmtBytes(float64(need)))
 
 	// Tools.
-	if cfg.NoFmq {
+	if cfg.NoFMQ {
 		h.fmq = fmqTool{NA: "disabled by --no-fmq"}
 	} else {
-		h.fmq = prepareFmq(ctx, h.root, h.runDir, cfg.FmqBin)
+		h.fmq = prepareFMQ(ctx, h.root, h.runDir, cfg.FMQBin)
 	}
 	if h.fmq.NA != "" {
 		log.Info("fmq rows are n/a", "reason", h.fmq.NA, "detail", h.fmq.Detail)

@@ -205,7 +205,7 @@ func (h *harness) fmqSession(name, dir string) *fmqSession {
 // server starts `fmqrun serve` on first use.
 func (f *fmqSession) server(ctx context.Context) (*fmqServer, error) {
 	f.once.Do(func() {
-		f.srv, f.err = startFmqServer(ctx, f.h.fmq.Bin, f.h.runDir, f.name, f.dir, "", f.env, f.serveArgs...)
+		f.srv, f.err = startFMQServer(ctx, f.h.fmq.Bin, f.h.runDir, f.name, f.dir, "", f.env, f.serveArgs...)
 		if f.err == nil {
 			f.h.log.Info("fmqrun serve ready", "name", f.name, "endpoint", f.srv.Endpoint)
 		}
@@ -238,7 +238,7 @@ func (f *fmqSession) syncOnce(ctx context.Context, inbox, log string) (procRun, 
 	if err != nil {
 		return procRun{}, syncReport{}, err
 	}
-	r, rep, err := runFmqSync(ctx, f.h.cfg.Timeout, f.h.fmq.Bin, f.h.logPath(log), srv.Endpoint, inbox, f.env, f.syncArgs...)
+	r, rep, err := runFMQSync(ctx, f.h.cfg.Timeout, f.h.fmq.Bin, f.h.logPath(log), srv.Endpoint, inbox, f.env, f.syncArgs...)
 	if err == nil {
 		err = srv.alive()
 	}
@@ -477,7 +477,7 @@ func (h *harness) wMemory(ctx context.Context) {
 		// A fresh server per run, so its peak RSS covers this one transfer.
 		cs = append(cs, &contender{s: p.client, mkdir: true, verify: h.verifier(p.d),
 			run: func(ctx context.Context, inbox string) (float64, error) {
-				srv, err := startFmqServer(ctx, h.fmq.Bin, h.runDir, "memory-"+p.d.spec.Name, p.d.dir, filepath.Join(h.runDir, "serve.rss"), nil)
+				srv, err := startFMQServer(ctx, h.fmq.Bin, h.runDir, "memory-"+p.d.spec.Name, p.d.dir, filepath.Join(h.runDir, "serve.rss"), nil)
 				if err != nil {
 					return 0, err
 				}

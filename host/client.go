@@ -59,7 +59,7 @@ type Client struct {
 	cfg    ClientConfig
 	log    *slog.Logger
 	ib     *inbox.Inbox
-	peer   *actions.FmqClientPeer
+	peer   *actions.FMQClientPeer
 	engine *interp.Engine
 	dealer atomic.Pointer[transport.Dealer]
 	opened atomic.Pointer[transport.Dealer] // the connection OHAI was sent on
@@ -119,7 +119,7 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	peer := actions.NewFmqClientPeer(ib, cfg.Subscribe)
+	peer := actions.NewFMQClientPeer(ib, cfg.Subscribe)
 	peer.Login, peer.Password = cfg.Login, cfg.Password
 	c := &Client{cfg: cfg, log: cfg.Logger, ib: ib, peer: peer, start: time.Now(),
 		synced: make(chan struct{}), lost: make(chan string, 4),
@@ -411,7 +411,7 @@ func (c *Client) notifications(ctx context.Context) {
 func (c *Client) checkQuiet() {
 	st := c.peer.Stats
 	acked := st.AckedAt.Load()
-	if st.Synced.Load() || st.FmqServer.Load() || acked == 0 || c.noSynced.Load() {
+	if st.Synced.Load() || st.FMQServer.Load() || acked == 0 || c.noSynced.Load() {
 		return // an fmq server sends the marker: wait for it, however busy the server is
 	}
 	select {

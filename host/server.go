@@ -104,11 +104,11 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		tree.Close()
 		return nil, err
 	}
-	shared := actions.NewFmqServer(tree, accounts)
+	shared := actions.NewFMQServer(tree, accounts)
 	eng, err := interp.NewServer(m, interp.Options{
 		Sender:   router, // Send copies what it queues: the engine reuses its buffer
 		Settings: cfg.Settings,
-		NewPeer:  func(string) any { return actions.NewFmqServerPeer(shared) },
+		NewPeer:  func(string) any { return actions.NewFMQServerPeer(shared) },
 		Shared:   shared,
 		Logger:   cfg.Logger,
 		Trace:    cfg.Trace,

@@ -12,7 +12,7 @@ import (
 
 // Issue 11: a file of the user's own in the inbox (inbox/thesis.txt) was
 // deleted by the first sync. Only files fmq installed, unchanged since, go.
-func TestDeleteOnlyWhatFmqInstalled(t *testing.T) {
+func TestDeleteOnlyWhatFMQInstalled(t *testing.T) {
 	d := t.TempDir()
 	os.WriteFile(filepath.Join(d, "thesis.txt"), []byte("years of work"), 0o644)
 	ib := open(t, d)

@@ -28,7 +28,7 @@ func TestClientCreditPolicyInTOML(t *testing.T) {
 	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	e, err := interp.NewClient(m, interp.Options{
 		Settings: map[string]string{"window": "1000", "slice": "300"},
-		NewPeer:  func(string) any { return actions.NewFmqClientPeer(ib, []string{"/"}) },
+		NewPeer:  func(string) any { return actions.NewFMQClientPeer(ib, []string{"/"}) },
 		Now:      func() time.Time { return now },
 		Sender: interp.SenderFunc(func(_ string, b []byte) error {
 			msg, err := filemq.Protocol.Decode(append([]byte(nil), b...), nil)

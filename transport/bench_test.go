@@ -28,7 +28,7 @@ const (
 
 func BenchmarkThroughput(b *testing.B) {
 	b.Run("raw-tcp", func(b *testing.B) { benchPair(b, newRawPair(b)) })
-	b.Run("zmq4", func(b *testing.B) { benchPair(b, newZmq4Pair(b)) })
+	b.Run("zmq4", func(b *testing.B) { benchPair(b, newZMQ4Pair(b)) })
 	b.Run("guarded", func(b *testing.B) { benchPair(b, newGuardedPair(b, Options{})) })
 	b.Run("guarded-keep", func(b *testing.B) { benchPair(b, newGuardedPair(b, Options{KeepBodies: true})) })
 	b.Run("guarded-direct", func(b *testing.B) { benchPair(b, newGuardedPair(b, Options{WriteQueue: -1})) })
@@ -70,7 +70,7 @@ func BenchmarkGuardCost(b *testing.B) {
 			saved := fastWrite
 			fastWrite = v.fast
 			defer func() { fastWrite = saved }()
-			pairs := []*pair{newRawPair(b), newZmq4Pair(b), newGuardedPair(b, v.opt)}
+			pairs := []*pair{newRawPair(b), newZMQ4Pair(b), newGuardedPair(b, v.opt)}
 			defer func() {
 				for _, p := range pairs {
 					p.close()
@@ -184,7 +184,7 @@ func (p *pair) run(b *testing.B, n int) time.Duration {
 	return time.Since(t0)
 }
 
-func newZmq4Pair(b *testing.B) *pair {
+func newZMQ4Pair(b *testing.B) *pair {
 	ctx := context.Background()
 	srv := zmq4.NewRouter(ctx)
 	if err := srv.Listen("tcp://127.0.0.1:0"); err != nil {

@@ -131,7 +131,7 @@ type zmtpProxy struct {
 	edit func(i int, frame []byte) [][]byte
 }
 
-func newZmtpProxy(t *testing.T, target string, edit func(i int, frame []byte) [][]byte) string {
+func newZMTPProxy(t *testing.T, target string, edit func(i int, frame []byte) [][]byte) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +241,7 @@ func TestCurveTamperedFrames(t *testing.T) {
 					got <- m.Body
 				}
 			}()
-			ep := newZmtpProxy(t, r.Endpoint(), func(i int, f []byte) [][]byte {
+			ep := newZMTPProxy(t, r.Endpoint(), func(i int, f []byte) [][]byte {
 				if i == 3 {
 					return tc.edit(f)
 				}

@@ -82,7 +82,7 @@ type gconn struct {
 	done        chan struct{}
 	zmqGone     chan struct{} // closed when Read first fails after hand-over
 	zmqGoneOnce sync.Once
-	onZmqGone   func()
+	onZMQGone   func()
 
 	wmu         sync.Mutex
 	queue       *writeQueue // nil: direct writes
@@ -142,11 +142,11 @@ func (c *gconn) cut(reason string, err error) {
 	}
 }
 
-func (c *gconn) markZmqGone() {
+func (c *gconn) markZMQGone() {
 	c.zmqGoneOnce.Do(func() {
 		close(c.zmqGone)
-		if c.onZmqGone != nil {
-			c.onZmqGone()
+		if c.onZMQGone != nil {
+			c.onZMQGone()
 		}
 	})
 }
@@ -236,7 +236,7 @@ func (c *gconn) readFail(err error) error {
 			c.cut(ReasonReadError, err)
 		}
 	}
-	c.markZmqGone()
+	c.markZMQGone()
 	return c.closedErr()
 }
 

@@ -372,7 +372,7 @@ func (st *routerState) register(c *gconn) bool {
 	c.established = true
 	c.mu.Unlock()
 	st.handed[c] = struct{}{}
-	c.onZmqGone = func() {
+	c.onZMQGone = func() {
 		st.mu.Lock()
 		delete(st.handed, c)
 		st.mu.Unlock()

@@ -54,7 +54,7 @@ func (s *fakeSender) Send(peer string, body []byte) error {
 
 type serverFixture struct {
 	machine *interp.Machine
-	shared  *actions.FmqServer
+	shared  *actions.FMQServer
 	tree    tree
 }
 
@@ -75,7 +75,7 @@ func newServerFixture(tb testing.TB) *serverFixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &serverFixture{machine: m, shared: actions.NewFmqServer(pt, nil), tree: tr}
+	return &serverFixture{machine: m, shared: actions.NewFMQServer(pt, nil), tree: tr}
 }
 
 // run feeds one input and checks the well-behaved peer's session.
@@ -84,7 +84,7 @@ func (fx *serverFixture) run(t *testing.T, data []byte) {
 	eng, err := interp.NewServer(fx.machine, interp.Options{
 		Sender:   snd,
 		Settings: map[string]string{"chunk_size": "4096"},
-		NewPeer:  func(string) any { return actions.NewFmqServerPeer(fx.shared) },
+		NewPeer:  func(string) any { return actions.NewFMQServerPeer(fx.shared) },
 		Shared:   fx.shared,
 		Logger:   quiet,
 	})
