@@ -32,8 +32,8 @@ const (
 	IDBye     uint8 = 0x06 // BYE
 )
 
-// InfoHello describes HELLO.
-var InfoHello = codec.MessageInfo{
+// infoHello describes HELLO (callers get it from Info()).
+var infoHello = codec.MessageInfo{
 	Name: "HELLO",
 	ID:   IDHello,
 	From: codec.FromClient,
@@ -45,8 +45,8 @@ var InfoHello = codec.MessageInfo{
 	New: func() codec.Message { return NewHello() },
 }
 
-// InfoWelcome describes WELCOME.
-var InfoWelcome = codec.MessageInfo{
+// infoWelcome describes WELCOME (callers get it from Info()).
+var infoWelcome = codec.MessageInfo{
 	Name: "WELCOME",
 	ID:   IDWelcome,
 	From: codec.FromServer,
@@ -57,8 +57,8 @@ var InfoWelcome = codec.MessageInfo{
 	New: func() codec.Message { return NewWelcome() },
 }
 
-// InfoGoaway describes GOAWAY.
-var InfoGoaway = codec.MessageInfo{
+// infoGoaway describes GOAWAY (callers get it from Info()).
+var infoGoaway = codec.MessageInfo{
 	Name: "GOAWAY",
 	ID:   IDGoaway,
 	From: codec.FromServer,
@@ -69,8 +69,8 @@ var InfoGoaway = codec.MessageInfo{
 	New: func() codec.Message { return NewGoaway() },
 }
 
-// InfoAdd describes ADD.
-var InfoAdd = codec.MessageInfo{
+// infoAdd describes ADD (callers get it from Info()).
+var infoAdd = codec.MessageInfo{
 	Name: "ADD",
 	ID:   IDAdd,
 	From: codec.FromClient,
@@ -81,8 +81,8 @@ var InfoAdd = codec.MessageInfo{
 	New: func() codec.Message { return NewAdd() },
 }
 
-// InfoTotal describes TOTAL.
-var InfoTotal = codec.MessageInfo{
+// infoTotal describes TOTAL (callers get it from Info()).
+var infoTotal = codec.MessageInfo{
 	Name: "TOTAL",
 	ID:   IDTotal,
 	From: codec.FromServer,
@@ -94,8 +94,8 @@ var InfoTotal = codec.MessageInfo{
 	New: func() codec.Message { return NewTotal() },
 }
 
-// InfoBye describes BYE.
-var InfoBye = codec.MessageInfo{
+// infoBye describes BYE (callers get it from Info()).
+var infoBye = codec.MessageInfo{
 	Name: "BYE",
 	ID:   IDBye,
 	From: codec.FromClient,
@@ -105,12 +105,12 @@ var InfoBye = codec.MessageInfo{
 
 // messages lists every message, sorted by id.
 var messages = []*codec.MessageInfo{
-	&InfoHello,
-	&InfoWelcome,
-	&InfoGoaway,
-	&InfoAdd,
-	&InfoTotal,
-	&InfoBye,
+	&infoHello,
+	&infoWelcome,
+	&infoGoaway,
+	&infoAdd,
+	&infoTotal,
+	&infoBye,
 }
 
 // proto describes the protocol to the wire runtime (errors, signature).
@@ -133,7 +133,7 @@ var _ codec.Message = (*Hello)(nil)
 func NewHello() *Hello { return &Hello{Version: 1} }
 
 // Info describes HELLO.
-func (m *Hello) Info() *codec.MessageInfo { return &InfoHello }
+func (m *Hello) Info() *codec.MessageInfo { return &infoHello }
 
 // Reset zeroes every field and restores the constants.
 func (m *Hello) Reset() { *m = Hello{Version: 1} }
@@ -215,7 +215,7 @@ var _ codec.Message = (*Welcome)(nil)
 func NewWelcome() *Welcome { return &Welcome{} }
 
 // Info describes WELCOME.
-func (m *Welcome) Info() *codec.MessageInfo { return &InfoWelcome }
+func (m *Welcome) Info() *codec.MessageInfo { return &infoWelcome }
 
 // Reset zeroes every field and restores the constants.
 func (m *Welcome) Reset() { *m = Welcome{} }
@@ -284,7 +284,7 @@ var _ codec.Message = (*Goaway)(nil)
 func NewGoaway() *Goaway { return &Goaway{} }
 
 // Info describes GOAWAY.
-func (m *Goaway) Info() *codec.MessageInfo { return &InfoGoaway }
+func (m *Goaway) Info() *codec.MessageInfo { return &infoGoaway }
 
 // Reset zeroes every field and restores the constants.
 func (m *Goaway) Reset() { *m = Goaway{} }
@@ -353,7 +353,7 @@ var _ codec.Message = (*Add)(nil)
 func NewAdd() *Add { return &Add{} }
 
 // Info describes ADD.
-func (m *Add) Info() *codec.MessageInfo { return &InfoAdd }
+func (m *Add) Info() *codec.MessageInfo { return &infoAdd }
 
 // Reset zeroes every field and restores the constants.
 func (m *Add) Reset() { *m = Add{} }
@@ -421,7 +421,7 @@ var _ codec.Message = (*Total)(nil)
 func NewTotal() *Total { return &Total{} }
 
 // Info describes TOTAL.
-func (m *Total) Info() *codec.MessageInfo { return &InfoTotal }
+func (m *Total) Info() *codec.MessageInfo { return &infoTotal }
 
 // Reset zeroes every field and restores the constants.
 func (m *Total) Reset() { *m = Total{} }
@@ -496,7 +496,7 @@ var _ codec.Message = (*Bye)(nil)
 func NewBye() *Bye { return &Bye{} }
 
 // Info describes BYE.
-func (m *Bye) Info() *codec.MessageInfo { return &InfoBye }
+func (m *Bye) Info() *codec.MessageInfo { return &infoBye }
 
 // Reset zeroes every field and restores the constants.
 func (m *Bye) Reset() { *m = Bye{} }
@@ -552,17 +552,17 @@ func (protocol) Messages() []*codec.MessageInfo { return slices.Clone(messages) 
 func (protocol) ByName(name string) (*codec.MessageInfo, bool) {
 	switch name {
 	case "HELLO":
-		return &InfoHello, true
+		return &infoHello, true
 	case "WELCOME":
-		return &InfoWelcome, true
+		return &infoWelcome, true
 	case "GOAWAY":
-		return &InfoGoaway, true
+		return &infoGoaway, true
 	case "ADD":
-		return &InfoAdd, true
+		return &infoAdd, true
 	case "TOTAL":
-		return &InfoTotal, true
+		return &infoTotal, true
 	case "BYE":
-		return &InfoBye, true
+		return &infoBye, true
 	}
 	return nil, false
 }
@@ -570,17 +570,17 @@ func (protocol) ByName(name string) (*codec.MessageInfo, bool) {
 func (protocol) ByID(id uint8) (*codec.MessageInfo, bool) {
 	switch id {
 	case IDHello:
-		return &InfoHello, true
+		return &infoHello, true
 	case IDWelcome:
-		return &InfoWelcome, true
+		return &infoWelcome, true
 	case IDGoaway:
-		return &InfoGoaway, true
+		return &infoGoaway, true
 	case IDAdd:
-		return &InfoAdd, true
+		return &infoAdd, true
 	case IDTotal:
-		return &InfoTotal, true
+		return &infoTotal, true
 	case IDBye:
-		return &InfoBye, true
+		return &infoBye, true
 	}
 	return nil, false
 }
