@@ -236,24 +236,30 @@ func (g *guard) eval(env *genv, vmach *vm.VM) (bool, error) {
 		}
 		return v, nil
 	}
-	ev := reflect.New(g.envType.Elem())
-	s := ev.Elem()
-	setAny(s.Field(envMsg), env.msg)
-	setAny(s.Field(envPeer), env.peer)
-	s.Field(envSettings).Set(env.settings)
-	s.Field(envState).SetString(env.st.Name)
-	s.Field(envEvent).SetString(env.ev.Name)
-	setAny(s.Field(envValue), env.value)
-	if env.inst != nil && env.inst.vars.IsValid() && env.inst.vars.Type() == s.Field(envVars).Type() {
-		s.Field(envVars).Set(env.inst.vars)
-	}
-	s.Field(envSessions).SetInt(env.sessions())
-	out, err := vmach.Run(g.program, ev.Interface())
+	out, err := vmach.Run(g.program, env.vmEnv(g.envType))
 	if err != nil {
 		return false, err
 	}
 	b, _ := out.(bool)
 	return b, nil
+}
+
+// vmEnv fills a new env struct of type envT (a pointer type) from e, for
+// expr's VM.
+func (e *genv) vmEnv(envT reflect.Type) any {
+	ev := reflect.New(envT.Elem())
+	s := ev.Elem()
+	setAny(s.Field(envMsg), e.msg)
+	setAny(s.Field(envPeer), e.peer)
+	s.Field(envSettings).Set(e.settings)
+	s.Field(envState).SetString(e.st.Name)
+	s.Field(envEvent).SetString(e.ev.Name)
+	setAny(s.Field(envValue), e.value)
+	if e.inst != nil && e.inst.vars.IsValid() && e.inst.vars.Type() == s.Field(envVars).Type() {
+		s.Field(envVars).Set(e.inst.vars)
+	}
+	s.Field(envSessions).SetInt(e.sessions())
+	return ev.Interface()
 }
 
 func setAny(f reflect.Value, v any) {

@@ -521,19 +521,7 @@ func setInt(dst reflect.Value, n int64) error {
 
 // run evaluates ve on expr's VM.
 func (d *disp) run(ve *valueExpr, g *genv) (any, error) {
-	ev := reflect.New(ve.envT.Elem())
-	s := ev.Elem()
-	setAny(s.Field(envMsg), g.msg)
-	setAny(s.Field(envPeer), g.peer)
-	s.Field(envSettings).Set(g.settings)
-	s.Field(envState).SetString(g.st.Name)
-	s.Field(envEvent).SetString(g.ev.Name)
-	setAny(s.Field(envValue), g.value)
-	if g.inst.vars.Type() == s.Field(envVars).Type() {
-		s.Field(envVars).Set(g.inst.vars)
-	}
-	s.Field(envSessions).SetInt(g.sessions())
-	return d.vm.Run(ve.prog, ev.Interface())
+	return d.vm.Run(ve.prog, g.vmEnv(ve.envT))
 }
 
 // fill sets the fields a `send MSG f = expr` names.
