@@ -116,6 +116,9 @@ func TestGreedyAndPrefixClaimsDoNotStallOthers(t *testing.T) {
 	worst, p99, n := probe(t, ep, 100, func() bool { return got.Load() < 2*size })
 	greedy.d.Close()
 	<-readerDone
+	for _, c := range claimers {
+		c.d.Close()
+	}
 	t.Logf("OHAI-OK/HUGZ-OK round trip: idle server worst %v p99 %v; under load (%d probes) worst %v p99 %v; greedy client got %d MiB meanwhile",
 		baseWorst, baseP99, n, worst, p99, got.Load()>>20)
 	// 100 ms, plus what the idle server's own worst case shows this machine

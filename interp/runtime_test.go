@@ -47,11 +47,10 @@ on.error   = { do = ["terminate"] }
 `
 
 type rtPeer struct {
-	id      string
-	log     []string
-	slices  int
-	closed  *atomic.Int32
-	release chan struct{}
+	id     string
+	log    []string
+	slices int
+	closed *atomic.Int32
 }
 
 func (p *rtPeer) Bad() bool { panic("guard blew up") }
