@@ -2,6 +2,7 @@ package publish
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/fmq/fmq/inbox"
+	"github.com/fmq/fmq/internal/vpath"
 )
 
 // Op is the kind of a Change.
@@ -210,7 +212,11 @@ func (s *scanner) read(n *dirNode) dirResult {
 		if s.t.excluded(rel, name, typ.IsDir()) {
 			continue
 		}
-		if why := oddName(name); why != "" {
+		why := oddName(name)
+		if vp := vjoin(s.t.mounts[n.mount].Alias, rel); why == "" && len(vp) > vpath.MaxPath {
+			why = fmt.Sprintf("its path is longer than %d bytes", vpath.MaxPath)
+		}
+		if why != "" {
 			if odd == nil {
 				odd = map[string]string{}
 			}

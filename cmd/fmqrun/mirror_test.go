@@ -297,13 +297,31 @@ func TestOddNamesReported(t *testing.T) {
 	for _, n := range odd {
 		write(t, pub, n, "odd")
 	}
+	// A path longer than 4096 bytes (each name fine): made through os.Root,
+	// which walks component by component.
+	deep := strings.TrimSuffix(strings.Repeat(strings.Repeat("d", 200)+"/", 21), "/")
+	if r, err := os.OpenRoot(pub); err == nil {
+		if r.MkdirAll(deep, 0o755) == nil {
+			if f, err := r.Create(deep + "/f"); err == nil {
+				f.Close()
+				odd = append(odd, deep+"/f")
+			}
+		}
+		r.Close()
+	}
 	srv := startServed(t, "--publish", pub)
 	code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in)
 	if code != exitPartial || sum.Files != 1 || sum.ServerErrors != int64(len(odd)) {
 		t.Fatalf("exit %d, summary %+v\n%s", code, sum, errs)
 	}
 	text := strings.Join(sum.Messages, "\n")
-	for _, want := range []string{"control character", "backslash", "longer than 240 bytes"} {
+	wants := []string{"control character", "backslash", "longer than 240 bytes"}
+	if len(odd) == 5 {
+		wants = append(wants, "its path is longer than 4096 bytes")
+	} else {
+		t.Log("could not make a path longer than 4096 bytes here")
+	}
+	for _, want := range wants {
 		if !strings.Contains(text, want) {
 			t.Errorf("messages lack %q:\n%s", want, text)
 		}
