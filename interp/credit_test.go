@@ -1,6 +1,7 @@
 package interp_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,69 @@ func TestClientCreditPolicyInTOML(t *testing.T) {
 	eq(t, "299 used", noms(), []string(nil))
 	chunk(701)
 	eq(t, "all used", noms(), []string{"C: NOM credit=1000 sequence=4"})
+	e.Call("stop", nil)
+	e.Tick(now)
+}
+
+// A client reloads like a server: the session running keeps its machine,
+// the next one (the host's "connect" in the initial state) runs the new
+// one.
+func TestClientAdoptsReloadedMachine(t *testing.T) {
+	m, err := interp.Load("../machines/fmq_client.toml", loadOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := mustRead(t, "../machines/fmq_client.toml")
+	m2, err := interp.LoadBytes("new.toml", []byte(strings.Replace(src, `window    = { default = 4000000,`, `window    = { default = 777,`, 1)), loadOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ib, err := inbox.OpenOptions(t.TempDir(), inbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ib.Close()
+	var credits []uint64
+	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	e, err := interp.NewClient(m, interp.Options{
+		NewPeer: func(string) any { return actions.NewFMQClientPeer(ib, []string{"/"}) },
+		Now:     func() time.Time { return now },
+		Sender: interp.SenderFunc(func(_ string, b []byte) error {
+			if msg, err := filemq.Protocol.Decode(append([]byte(nil), b...), nil); err == nil {
+				if n, ok := msg.(*filemq.Nom); ok {
+					credits = append(credits, n.Credit)
+				}
+			}
+			return nil
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(m interface{ Append([]byte) ([]byte, error) }) {
+		b, _ := m.Append(nil)
+		e.Input("", b)
+	}
+	session := func() {
+		if err := e.Call("connect", nil); err != nil {
+			t.Fatal(err)
+		}
+		e.Tick(now)
+		in(&filemq.OhaiOk{})
+		in(&filemq.IcanhazOk{})
+	}
+	e.Start()
+	session()
+	if err := e.Reload(m2); err != nil {
+		t.Fatal(err)
+	}
+	in(&filemq.IcanhazOk{}) // the running session: still the old machine
+	if err := e.Call("lost", map[string]any{"reason": "test"}); err != nil {
+		t.Fatal(err)
+	}
+	e.Tick(now)
+	session()
+	eq(t, "credits", credits, []uint64{4000000, 777})
 	e.Call("stop", nil)
 	e.Tick(now)
 }

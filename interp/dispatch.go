@@ -169,6 +169,7 @@ func (d *disp) command(c command) {
 		}
 	case cmdCall:
 		if e.client != nil && !e.client.dead {
+			d.adopt(e.client)
 			d.hostEvent(e.client, c.event, c.value)
 		}
 	case cmdBroadcast:

@@ -416,6 +416,28 @@ func (l *loader) logVerb(a *Action, rest string, p Pos) bool {
 
 // ---- running ----
 
+// adopt moves a client's instance to a reloaded machine when it sits in
+// its machine's initial state (between sessions, as a host's "connect"
+// finds it): a client's next session runs the new machine, as a server's
+// new sessions do. Variables start from their defaults; the new initial
+// state's entry actions do not run (the instance exists already).
+func (d *disp) adopt(inst *instance) {
+	ms := d.e.cur.Load()
+	if inst.ms == ms || inst.state != inst.ms.m.Initial {
+		return
+	}
+	m := ms.m
+	inst.ms, inst.state, inst.vars, inst.out = ms, m.Initial, m.newVars(), nil
+	inst.pubState.Store(m.Initial)
+	if d.env.inst == inst {
+		d.env = genv{}
+	}
+	inst.setExpiry(d.now, ms.dur(m.Expiry))
+	inst.setHeartbeat(d.now, ms.dur(m.Heartbeat))
+	inst.armAfters(d.now)
+	d.e.log.Info("client session runs the reloaded machine", "machine", m.File, "hash", m.Hash)
+}
+
 var noEvent = &EventInfo{Name: ""}
 
 // valueEnv binds the dispatcher's expression inputs to inst and the

@@ -178,3 +178,65 @@ func TestWireLines(t *testing.T) {
 		t.Errorf("server wire lines lack peer or hex dump:\n%s", srvOut.String())
 	}
 }
+
+// sync reloads its machine like serve: a changed file that fails the
+// check is refused with its position, a good one is loaded and named with
+// its hash (the next session runs it).
+func TestSyncReloadsMachine(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../machines/fmq_client.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "client.toml")
+	if err := os.WriteFile(file, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(dir, "pub")
+	if err := os.MkdirAll(pub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	epFile := filepath.Join(dir, "ep")
+	var srvOut, srvErr lockedBuffer
+	srvDone := make(chan int)
+	go func() {
+		srvDone <- runMain(ctx, &Env{Stdout: &srvOut, Stderr: &srvErr}, []string{"serve", "--publish", pub, "--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile})
+	}()
+	ep := strings.TrimSpace(waitFile(t, epFile))
+	var cliOut, cliErr lockedBuffer
+	cliDone := make(chan int)
+	go func() {
+		cliDone <- runMain(ctx, &Env{Stdout: &cliOut, Stderr: &cliErr}, []string{"sync", "--connect", ep, "--inbox", filepath.Join(dir, "in"), "--machine", file, "--progress", "never"})
+	}()
+	waitLog := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(cliErr.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("sync log lacks %q:\n%s", want, cliErr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitLog("msg=syncing")
+	time.Sleep(100 * time.Millisecond) // let the watcher start
+	broken := strings.Replace(string(src), `"report synced"`, `"report synched"`, 1)
+	if err := os.WriteFile(file, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitLog("reload refused")
+	waitLog(`unknown action \"report synched\"`)
+	good := strings.Replace(string(src), `window    = { default = 4000000,`, `window    = { default = 3000000,`, 1)
+	if err := os.WriteFile(file, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(`"machine reloaded"`)
+	if !regexp.MustCompile(`"machine reloaded" why="file changed" machine=\S+client.toml hash=[0-9a-f]{12}`).MatchString(cliErr.String()) {
+		t.Errorf("the reload log does not name the machine and hash:\n%s", cliErr.String())
+	}
+	cancel()
+	<-cliDone
+	<-srvDone
+}

@@ -290,6 +290,15 @@ func syncRun(ctx context.Context, env *Env, cc host.ClientConfig, progress strin
 	}
 	m := cl.Engine().Machine()
 	log.Info("syncing", "connect", cc.Connect, "machine", m.File, "hash", m.Hash)
+	if cc.Machine != "" {
+		// Like serve: SIGHUP or a change of the file reloads it; the next
+		// session (after a reconnect) runs the new machine.
+		stop, err := watchReload(ctx, log, cl.Engine(), cc.Machine)
+		if err != nil {
+			log.Warn("reload on file change disabled (SIGHUP still reloads)", "err", err)
+		}
+		defer stop()
+	}
 	bar := newBar(env.Stderr, progress)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
