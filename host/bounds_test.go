@@ -43,16 +43,21 @@ func bigFile(t *testing.T, dir, name string, size int64) {
 
 // probe measures OHAI -> OHAI-OK and HUGZ -> HUGZ-OK round trips of a new
 // client, at least min HUGZ and then until busy returns false (at most
-// 2000), and returns the worst, the 99th percentile and the count.
-func probe(t *testing.T, ep string, min int, busy func() bool) (worst, p99 time.Duration, n int) {
+// 2000). It returns the round trips, sorted, and how many completed while
+// busy was still true.
+func probe(t *testing.T, ep string, min int, busy func() bool) ([]time.Duration, int) {
 	t.Helper()
 	p := dialRaw(t, ep, "")
 	var rtts []time.Duration
+	during := 0
 	rt := func(send func(), want string) {
 		t0 := time.Now()
 		send()
 		p.expect(want)
 		rtts = append(rtts, time.Since(t0))
+		if busy() {
+			during++
+		}
 	}
 	rt(func() { p.send(filemq.NewOhai()) }, "OHAI-OK")
 	for i := 0; i < 2000 && (i < min || busy()); i++ {
@@ -60,7 +65,7 @@ func probe(t *testing.T, ep string, min int, busy func() bool) (worst, p99 time.
 	}
 	p.d.Close()
 	sort.Slice(rtts, func(a, b int) bool { return rtts[a] < rtts[b] })
-	return rtts[len(rtts)-1], rtts[len(rtts)*99/100], len(rtts)
+	return rtts, during
 }
 
 // A greedy client (a window far beyond the tree) and clients whose cache
@@ -74,7 +79,7 @@ func TestGreedyAndPrefixClaimsDoNotStallOthers(t *testing.T) {
 	srv := startTestServer(t, pub, nil)
 	defer srv.Close()
 	ep := srv.Endpoint()
-	baseWorst, baseP99, _ := probe(t, ep, 100, func() bool { return false })
+	base, _ := probe(t, ep, 100, func() bool { return false })
 
 	// The greedy client: 1 GiB of credit, reads and discards everything.
 	greedy := dialRaw(t, ep, "")
@@ -113,21 +118,30 @@ func TestGreedyAndPrefixClaimsDoNotStallOthers(t *testing.T) {
 		case <-time.After(time.Millisecond):
 		}
 	}
-	worst, p99, n := probe(t, ep, 100, func() bool { return got.Load() < 2*size })
+	transferring := func() bool { return got.Load() < 2*size }
+	load, during := probe(t, ep, 100, transferring)
 	greedy.d.Close()
 	<-readerDone
 	for _, c := range claimers {
 		c.d.Close()
 	}
-	t.Logf("OHAI-OK/HUGZ-OK round trip: idle server worst %v p99 %v; under load (%d probes) worst %v p99 %v; greedy client got %d MiB meanwhile",
-		baseWorst, baseP99, n, worst, p99, got.Load()>>20)
-	// 100 ms, plus what the idle server's own worst case shows this machine
-	// adds. The bound is on the 99th percentile: on a shared 2-core machine
-	// the process itself is descheduled now and then, whatever it runs
-	// (before the concurrent runtime, every round trip during the transfer
-	// waited for it: 0.6-1 s).
-	if limit := raceSlowdown*100*time.Millisecond + 4*baseWorst; p99 > limit {
-		t.Errorf("99th percentile round trip %v under load, over %v (worst %v)", p99, limit, worst)
+	pc := func(r []time.Duration, p int) time.Duration { return r[(len(r)-1)*p/100] }
+	t.Logf("OHAI-OK/HUGZ-OK round trip: idle server median %v p90 %v worst %v; under load (%d probes, %d during the greedy transfer) median %v p90 %v p99 %v worst %v; greedy client got %d MiB",
+		pc(base, 50), pc(base, 90), pc(base, 100), len(load), during, pc(load, 50), pc(load, 90), pc(load, 99), pc(load, 100), got.Load()>>20)
+	// Before the concurrent runtime, a round trip made during the transfer
+	// waited for all of it (0.6-1 s), so hardly any completed while it
+	// lasted. Now they go on throughout: 100 ms, plus what the idle server
+	// shows this machine adds, for the median and the 90th percentile. The
+	// worst case is logged, not judged: on a shared 2-core machine the test
+	// process itself is descheduled now and then, whatever it runs.
+	if during < 20 {
+		t.Errorf("only %d round trips completed while the greedy transfer ran", during)
+	}
+	limit := raceSlowdown*100*time.Millisecond + 4*pc(base, 100)
+	for _, p := range []int{50, 90} {
+		if v := pc(load, p); v > limit {
+			t.Errorf("round trip percentile %d under load is %v, over %v", p, v, limit)
+		}
 	}
 }
 
