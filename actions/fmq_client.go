@@ -115,6 +115,8 @@ var fmqClientActions = interp.Actions{
 			{Name: "slice", Type: interp.SettingInt, Min: interp.Int64(0)},
 		},
 		Doc: "Top the server's credit up to settings.window once it has fallen by settings.slice (machines may write this policy in TOML instead: see fmq_client.toml)."},
+	"list subscriptions": {Fn: listSubscriptions, Raises: []string{"subscription"},
+		Doc: "Raise subscription once per subscribed path, its value a Subscription (Path, Cache: the inbox's digests under it, partials as prefix digests; Inbox: the inbox's id): the machine sends the ICANHAZ."},
 	"note acknowledged": {Fn: noteAcknowledged, Accepts: []string{"ICANHAZ-OK"},
 		Reads: []interp.SettingUse{{Name: "window", Type: interp.SettingInt, Min: interp.Int64(1), Why: "with no credit the server never sends"}},
 		Doc:   "Count an ICANHAZ-OK (every subscription acknowledged: the time is noted) and report the credit window."},
@@ -174,6 +176,28 @@ func subscribe(ctx *interp.Ctx) error {
 			return err
 		}
 		ctx.Log().Info("subscribing", "path", sub, "cached", len(m.Cache))
+	}
+	return nil
+}
+
+// Subscription is the value of the subscription event: what an ICANHAZ
+// for one subscribed path carries from the inbox (machines read
+// value.Path, value.Cache, value.Inbox).
+type Subscription struct {
+	Path  string
+	Cache map[string]string // file -> digest the inbox holds under Path
+	Inbox string            // the inbox's id ("" without an inbox)
+}
+
+func listSubscriptions(ctx *interp.Ctx) error {
+	p := clientState(ctx)
+	for _, sub := range p.Subs {
+		s := Subscription{Path: sub}
+		if p.Inbox != nil {
+			s.Cache = p.Inbox.CacheFor(sub)
+			s.Inbox = p.Inbox.ID()
+		}
+		ctx.RaiseValue("subscription", s)
 	}
 	return nil
 }

@@ -198,6 +198,11 @@ func isUintKind(k reflect.Kind) bool {
 func (ve *valueExpr) assignable(t reflect.Type) error {
 	switch {
 	case t.Kind() == reflect.String, t.Kind() == reflect.Bool, isBytes(t):
+	case isStringMap(t):
+		if k, known := ve.kindOf(); known && k != reflect.Map {
+			return fmt.Errorf("it is a hash, the expression %q gives a %s", ve.src, kindName(k))
+		}
+		return nil
 	default:
 		if !isIntKind(t.Kind()) && !isUintKind(t.Kind()) {
 			return fmt.Errorf("a %s cannot be set from an expression (only strings, bytes, numbers and booleans)", t)
@@ -219,6 +224,38 @@ func (ve *valueExpr) assignable(t reflect.Type) error {
 	if !ok {
 		return fmt.Errorf("it is a %s, the expression %q gives a %s", kindName(t.Kind()), ve.src, kindName(k))
 	}
+	return nil
+}
+
+// isStringMap: a hash field, set from a map expression ({'K': 'v'}, or a
+// map[string]string value).
+func isStringMap(t reflect.Type) bool {
+	return t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && t.Elem().Kind() == reflect.String
+}
+
+// setStringMap stores a map value into a hash field: a map[string]string
+// as it is, a map[string]any of strings converted.
+func setStringMap(dst, rv reflect.Value, src string) error {
+	if rv.Type().AssignableTo(dst.Type()) {
+		dst.Set(rv)
+		return nil
+	}
+	if rv.Kind() != reflect.Map || rv.Type().Key().Kind() != reflect.String {
+		return fmt.Errorf("%q gives a %s, not a hash of strings", src, rv.Type())
+	}
+	out := reflect.MakeMapWithSize(dst.Type(), rv.Len())
+	it := rv.MapRange()
+	for it.Next() {
+		v := it.Value()
+		if v.Kind() == reflect.Interface {
+			v = v.Elem()
+		}
+		if !v.IsValid() || v.Kind() != reflect.String {
+			return fmt.Errorf("%q: key %q is not a string", src, it.Key().String())
+		}
+		out.SetMapIndex(it.Key().Convert(dst.Type().Key()), v.Convert(dst.Type().Elem()))
+	}
+	dst.Set(out)
 	return nil
 }
 
@@ -507,8 +544,12 @@ func (d *disp) assign(dst reflect.Value, ve *valueExpr, g *genv) error {
 	}
 	rv := reflect.ValueOf(v)
 	switch {
+	case !rv.IsValid() && isStringMap(dst.Type()):
+		dst.SetZero()
 	case !rv.IsValid():
 		return fmt.Errorf("%q is nil", ve.src)
+	case isStringMap(dst.Type()):
+		return setStringMap(dst, rv, ve.src)
 	case (dst.Kind() == reflect.String || isBytes(dst.Type())) && rv.Kind() == reflect.String:
 		setString(dst, rv.String())
 	case dst.Kind() == reflect.Bool && rv.Kind() == reflect.Bool:

@@ -74,7 +74,7 @@ func TestEmbeddedNamesAndPairs(t *testing.T) {
 		t.Errorf("graph fmq_server.toml: exit %d %s\n%s", code, errs, out)
 	}
 	code, out, _ = runCmd(t, "graph", "fmq_client.toml", "--format", "mermaid")
-	if code != 0 || !strings.Contains(out, "send NOM credit = settings.window") || !strings.Contains(out, "subscribe ⇒ ICANHAZ") {
+	if code != 0 || !strings.Contains(out, "send NOM credit = settings.window") || !strings.Contains(out, "send ICANHAZ path = value.Path") {
 		t.Errorf("graph fmq_client.toml: exit %d\n%s", code, out)
 	}
 	if code, _, errs = runCmd(t, "check", "embedded:nope.toml"); code != 1 || !strings.Contains(errs, "no embedded machine") {
