@@ -481,8 +481,9 @@ func (c *Ctx) Later(event string, v any) {
 	c.e.later(c.inst, item{kind: itResult, ev: ev, value: v})
 }
 
-// Go runs work off the dispatch path (on a goroutine of its own) and
-// delivers its result to the instance as event, with the result as
+// Go runs work off the dispatch path (on a goroutine of its own; inline,
+// before Input returns, for an engine driven without Run) and delivers its
+// result to the instance as event, with the result as
 // ctx.Value(); an error raises "error" instead, with ctx.Err(). The context
 // passed to work is cancelled when the engine stops. The event must be in
 // the action's Raises. If the instance has ended by then, the result is
