@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fmq/fmq/codec/filemq"
 	"github.com/fmq/fmq/inbox"
@@ -53,6 +54,32 @@ type FMQServer struct {
 	// heavy bounds the resyncs (file hashing) running at once, so that
 	// they leave cores to the sessions' dispatches: half the cores, at least one.
 	heavy chan struct{}
+	// Backlog, when set, tells how many bytes wait to be written to a
+	// client (transport.Router.Queued): content is held back while it is
+	// over backlogHigh, and resumes (send-more) once it drained below
+	// backlogLow, so a client with a huge window on a slow link waits
+	// instead of overflowing its write queue.
+	Backlog func(peer string) int
+}
+
+// Write backlog bounds of a client's connection (see FMQServer.Backlog).
+const (
+	backlogHigh = 4 << 20
+	backlogLow  = 1 << 20
+)
+
+// waitDrained returns once peer's write backlog is under backlogLow (or
+// ctx ends); it runs off the dispatch path.
+func waitDrained(ctx context.Context, backlog func(string) int, peer string) {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for backlog(peer) >= backlogLow {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // NewFMQServer returns the shared server state for a published tree.
@@ -660,6 +687,16 @@ func deliver(ctx *interp.Ctx, oneFile bool) error {
 		n := min(int64(chunkMax), size-p.curOff, p.Credit)
 		if n <= 0 && size > p.curOff {
 			return nil // wait for credit
+		}
+		if b := p.srv.Backlog; b != nil && b(ctx.PeerID()) > backlogHigh {
+			// The connection holds enough already: wait off the dispatch
+			// path for it to drain, then go on (send-more).
+			if !p.more {
+				p.more = true
+				peer := ctx.PeerID()
+				ctx.Go("send-more", func(c context.Context) (any, error) { waitDrained(c, b, peer); return nil, nil })
+			}
+			return nil
 		}
 		bp := p.srv.chunkBuf(int(n))
 		buf := *bp

@@ -105,6 +105,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	shared := actions.NewFMQServer(tree, accounts)
+	shared.Backlog = router.Queued // hold content back while a client's connection is full
 	eng, err := interp.NewServer(m, interp.Options{
 		Sender:   router, // Send copies what it queues: the engine reuses its buffer
 		Settings: cfg.Settings,

@@ -195,6 +195,24 @@ func (r *Router) Send(peer string, body []byte) error {
 	return r.sck.Send(zmq4.NewMsgFrom([]byte(peer), body))
 }
 
+// Queued is the number of bytes waiting in peer's write queue (0 for an
+// unknown peer, or without a queue). A sender that would rather wait than
+// have the peer cut for an overflow (WriteQueue) holds back while it is high.
+func (r *Router) Queued(peer string) int {
+	r.st.mu.Lock()
+	var q *writeQueue
+	if e := r.st.peers[peer]; e != nil && e.conn != nil {
+		q = e.conn.queue
+	}
+	r.st.mu.Unlock()
+	if q == nil {
+		return 0
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.size
+}
+
 // Disconnect cuts a peer's connection (Gone will report it).
 func (r *Router) Disconnect(peer string) bool {
 	r.st.mu.Lock()
