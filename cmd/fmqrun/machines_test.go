@@ -240,3 +240,18 @@ func TestSyncReloadsMachine(t *testing.T) {
 	<-cliDone
 	<-srvDone
 }
+
+// spec/actions.md is the catalogue as `fmqrun actions --markdown` prints it.
+func TestActionsDocCurrent(t *testing.T) {
+	code, out, errs := runCmd(t, "actions", "--markdown")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	doc, err := os.ReadFile("../../spec/actions.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := strings.Index(string(doc), "## "); i < 0 || string(doc[i:]) != out {
+		t.Errorf("spec/actions.md is stale: replace everything from its first \"## \" with the output of `go run ./cmd/fmqrun actions --markdown`")
+	}
+}
