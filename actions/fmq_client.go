@@ -248,7 +248,10 @@ func (p *FMQClientPeer) note(ctx *interp.Ctx, name string, err error) {
 		p.Stats.Errors.Add(1)
 	case NoteKept:
 		p.Stats.Kept.Add(1)
-		ctx.Log().Info("kept a file fmq did not write (the server deleted its own; --delete removes such files)", "err", err)
+		// One line per file at debug: an inbox full of the user's own
+		// files would otherwise log them all at every sync; the host sums
+		// them up once per sync.
+		ctx.Log().Debug("kept a file fmq did not write", "err", err)
 		ctx.Notify(name, err)
 		return
 	}

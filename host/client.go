@@ -79,6 +79,7 @@ type Client struct {
 	err      error
 	sessions int
 	failed   int64 // Problems counter at the start of the session
+	keptAt   int64 // Kept counter at the start of the session
 	failing  int   // consecutive syncs of a running client that left files unstored
 
 	connected atomic.Bool  // a connection was made at least once
@@ -302,6 +303,7 @@ func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 		c.mu.Lock()
 		c.sessions++
 		c.failed = c.peer.Stats.Problems.Load()
+		c.keptAt = c.peer.Stats.Kept.Load()
 		c.mu.Unlock()
 		fwdDone := make(chan struct{})
 		go func() {
@@ -489,6 +491,10 @@ func (c *Client) handle(n interp.Notification) {
 func (c *Client) onSynced() {
 	c.mu.Lock()
 	problems := c.peer.Stats.Problems.Load() - c.failed
+	if kept := c.peer.Stats.Kept.Load() - c.keptAt; kept > 0 {
+		c.keptAt += kept
+		c.log.Info("kept files fmq did not write, which the server does not have (sync --delete would remove them)", "files", kept)
+	}
 	retry := c.cfg.Once && problems > 0 && c.sessions <= c.cfg.Retries
 	if problems > 0 {
 		c.failing++

@@ -116,7 +116,7 @@ func TestSyncKeepsUserFiles(t *testing.T) {
 	if got := readOr(filepath.Join(in, "thesis.txt")); got != "years of work" {
 		t.Fatalf("thesis.txt: %s", got)
 	}
-	if !strings.Contains(errs, "kept a file fmq did not write") {
+	if !strings.Contains(errs, "kept files fmq did not write") || !strings.Contains(errs, "files=1") {
 		t.Errorf("no word about the kept file:\n%s", errs)
 	}
 	// A server file over a user's file of the same name: not overwritten;
