@@ -40,7 +40,7 @@ const (
 	exitPartial     = 1 // some files were not transferred (see problems, refused, conflicts, server_errors)
 	exitUsage       = 2 // bad command line or configuration
 	exitInterrupted = 3 // --once interrupted (SIGINT, SIGTERM) before the end of the sync
-	exitConnect     = 4 // cannot connect: bad endpoint, unknown host, nothing answering within --timeout
+	exitConnect     = 4 // cannot connect: unknown host or nothing answering when --timeout ends the retries
 	exitRefused     = 5 // refused by the server: login (SRSLY), protocol or subscription (RTFM), ZeroMQ PLAIN
 	exitTimeout     = 6 // --timeout elapsed before the sync completed
 	exitFailed      = 7 // local failure: the inbox cannot be opened or is in use by another client
@@ -50,8 +50,8 @@ const exitCodesHelp = `exit codes:
   0  in sync: every file transferred
   1  partial transfer: some files were not transferred (problems, refused, conflicts, server errors)
   2  usage error
-  3  interrupted (SIGINT, SIGTERM) before --once finished
-  4  cannot connect (bad endpoint, unknown host, nothing answering within --timeout)
+  3  interrupted (SIGINT, SIGTERM) before --once finished (a live sync stopped so ends with 0)
+  4  cannot connect: unknown host or nothing answering when --timeout ends the retries
   5  refused by the server (login, protocol, a subscription it will not serve, ZeroMQ PLAIN)
   6  --timeout elapsed before the sync completed
   7  local failure (the inbox cannot be opened, or another client is using it)
