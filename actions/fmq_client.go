@@ -10,6 +10,7 @@ import (
 	"github.com/fmq/fmq/codec/filemq"
 	"github.com/fmq/fmq/inbox"
 	"github.com/fmq/fmq/internal/chunksum"
+	"github.com/fmq/fmq/internal/exclude"
 	"github.com/fmq/fmq/interp"
 	"github.com/fmq/fmq/publish"
 )
@@ -45,6 +46,7 @@ type ClientStats struct {
 	Kept      atomic.Int64 // server deletes of files fmq did not write, not applied
 	Conflicts atomic.Int64 // server files not installed over files fmq did not write
 	Errors    atomic.Int64 // files the server said it could not send (operation 4)
+	Excluded  atomic.Int64 // files the server sent or deleted that --exclude keeps us from touching
 	AckedAt   atomic.Int64 // unix nanos when every ICANHAZ of the session was answered, 0 before
 	LastChunk atomic.Int64 // unix nanos of the last CHEEZBURGER
 	Synced    atomic.Bool  // the server sent the synced marker (extension) in this client's life
@@ -64,6 +66,9 @@ type FMQClientPeer struct {
 	Login    string // PLAIN credentials, used when the server asks (ORLY)
 	Password string
 	Stats    *ClientStats
+	// Exclude names the inbox paths (relative to the inbox) the client
+	// neither writes nor deletes (fmqrun sync --exclude); nil: none.
+	Exclude *exclude.Matcher
 
 	// Per connection.
 	Outstanding int64  // credit granted and not yet used
@@ -300,6 +305,9 @@ func storeChunk(ctx *interp.Ctx) error {
 			p.note(ctx, NoteRefused, fmt.Errorf("metadata refused: %w", err))
 			return nil
 		}
+		if p.Exclude.MatchPath(m.Filename) {
+			return nil // not counted: nothing was sent for it but its mode and mtime
+		}
 		if changed, err := p.Inbox.SetMeta(m.Filename, m.Headers); err != nil {
 			ctx.Log().Debug("metadata not applied", "path", m.Filename, "err", err)
 		} else if changed {
@@ -336,9 +344,23 @@ func (p *FMQClientPeer) check(vpath string) error {
 	return nil
 }
 
+// excluded reports (and counts, and logs at debug) a server file or
+// delete that the client's --exclude patterns keep it from applying.
+func (p *FMQClientPeer) excluded(ctx *interp.Ctx, vpath, what string) bool {
+	if !p.Exclude.MatchPath(vpath) {
+		return false
+	}
+	p.Stats.Excluded.Add(1)
+	ctx.Log().Debug(what+" not applied: excluded", "path", vpath)
+	return true
+}
+
 func (p *FMQClientPeer) deleteFile(ctx *interp.Ctx, vpath string) error {
 	if err := p.check(vpath); err != nil {
 		p.note(ctx, NoteRefused, fmt.Errorf("delete refused: %w", err))
+		return nil
+	}
+	if p.excluded(ctx, vpath, "delete") {
 		return nil
 	}
 	if p.cur != nil && p.cur.VPath() == vpath {
@@ -374,6 +396,10 @@ func (p *FMQClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error
 		if err := p.check(m.Filename); err != nil {
 			p.skip = m.Filename
 			p.note(ctx, NoteRefused, fmt.Errorf("file refused: %w", err))
+			return nil
+		}
+		if p.excluded(ctx, m.Filename, "file") {
+			p.skip = m.Filename
 			return nil
 		}
 		begin := p.Inbox.Begin

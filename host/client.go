@@ -14,6 +14,7 @@ import (
 	"github.com/fmq/fmq/actions"
 	"github.com/fmq/fmq/codec/filemq"
 	"github.com/fmq/fmq/inbox"
+	"github.com/fmq/fmq/internal/exclude"
 	"github.com/fmq/fmq/interp"
 	"github.com/fmq/fmq/machines"
 	"github.com/fmq/fmq/transport"
@@ -35,6 +36,9 @@ type ClientConfig struct {
 	// deletes and updates apply to files fmq did not write too (never
 	// outside the subscriptions). Off, such files are kept.
 	Delete bool
+	// Exclude names inbox files the client neither writes nor deletes
+	// (rsync-like patterns, from the inbox; see internal/exclude).
+	Exclude []string
 	// Once stops after the first complete sync (KTHXBAI, partial kept).
 	Once bool
 	// Quiet is how long --once waits, once its subscriptions are answered,
@@ -112,6 +116,10 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Connect == "" {
 		return nil, errors.New("fmq client: no server endpoint (--connect)")
 	}
+	excl, err := exclude.Compile(cfg.Exclude)
+	if err != nil {
+		return nil, err
+	}
 	m, err := LoadMachine(cfg.Machine)
 	if err != nil {
 		return nil, err
@@ -122,6 +130,7 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 	}
 	peer := actions.NewFMQClientPeer(ib, cfg.Subscribe)
 	peer.Login, peer.Password = cfg.Login, cfg.Password
+	peer.Exclude = excl
 	c := &Client{cfg: cfg, log: cfg.Logger, ib: ib, peer: peer, start: time.Now(),
 		synced: make(chan struct{}), lost: make(chan string, 4),
 		ended: make(chan struct{}), done: make(chan struct{})}
@@ -368,7 +377,7 @@ func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 // progress sums the counters a useful session moves.
 func (c *Client) progress() int64 {
 	st := c.peer.Stats
-	return st.Bytes.Load() + st.Files.Load() + st.Deleted.Load() + st.Kept.Load()
+	return st.Bytes.Load() + st.Files.Load() + st.Deleted.Load() + st.Kept.Load() + st.Excluded.Load()
 }
 
 // notifications handles the machine's notifications. When the engine

@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fmq/fmq/internal/exclude"
 	"github.com/fmq/fmq/internal/vpath"
 )
 
@@ -162,9 +163,9 @@ type Tree struct {
 	hashers  sync.WaitGroup // background digests (digestAsync); Close waits
 	hashRuns atomic.Int64   // whole-file digest computations started (tests)
 
-	excludes []exclude  // Options.Exclude, compiled
-	inboxes  inboxSet   // fmq inboxes met while scanning
-	problems problemSet // files found but not published
+	excludes *exclude.Matcher // Options.Exclude, compiled
+	inboxes  inboxSet         // fmq inboxes met while scanning
+	problems problemSet       // files found but not published
 }
 
 // New validates the mounts, opens them and scans them once (all files found are
@@ -185,7 +186,7 @@ func New(mounts []Mount, opt Options) (*Tree, error) {
 			}
 		}
 	}
-	excludes, err := compileExcludes(opt.Exclude)
+	excludes, err := exclude.Compile(opt.Exclude)
 	if err != nil {
 		return nil, &MountError{Index: -1, Reason: err.Error()}
 	}

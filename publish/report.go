@@ -1,10 +1,7 @@
 package publish
 
 import (
-	"fmt"
-	"path"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/fmq/fmq/inbox"
@@ -96,52 +93,9 @@ func vjoinDir(vdir, name string) string {
 	return vdir + "/" + name
 }
 
-// exclude is one --exclude pattern, rsync-like: a pattern without "/"
-// matches a name at any depth; one starting with "/", or holding a "/",
-// matches the path from the published directory; a trailing "/" matches
-// directories only. Wildcards as path.Match: *, ?, [...]. An excluded
-// directory is not descended into.
-type exclude struct {
-	pat      string
-	anchored bool
-	dirOnly  bool
-}
-
-func compileExcludes(pats []string) ([]exclude, error) {
-	var out []exclude
-	for _, p := range pats {
-		e := exclude{pat: p}
-		if strings.HasSuffix(e.pat, "/") {
-			e.dirOnly, e.pat = true, strings.TrimRight(e.pat, "/")
-		}
-		if strings.Contains(e.pat, "/") {
-			e.anchored, e.pat = true, strings.TrimPrefix(e.pat, "/")
-		}
-		if e.pat == "" {
-			return nil, fmt.Errorf("exclude pattern %q: empty", p)
-		}
-		if _, err := path.Match(e.pat, ""); err != nil {
-			return nil, fmt.Errorf("exclude pattern %q: %v", p, err)
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}
-
 // excluded reports whether a file or directory (rel: its slash path in
-// its mount) is left out by Options.Exclude.
-func (t *Tree) excluded(rel, name string, dir bool) bool {
-	for _, e := range t.excludes {
-		if e.dirOnly && !dir {
-			continue
-		}
-		subject := name
-		if e.anchored {
-			subject = rel
-		}
-		if ok, _ := path.Match(e.pat, subject); ok {
-			return true
-		}
-	}
-	return false
+// its mount) is left out by Options.Exclude (rsync-like patterns, package
+// internal/exclude). An excluded directory is not descended into.
+func (t *Tree) excluded(rel string, dir bool) bool {
+	return t.excludes.Match(rel, dir)
 }

@@ -209,7 +209,7 @@ func (s *scanner) read(n *dirNode) dirResult {
 			}
 			continue
 		}
-		if s.t.excluded(rel, name, typ.IsDir()) {
+		if s.t.excluded(rel, typ.IsDir()) {
 			continue
 		}
 		why := oddName(name)

@@ -85,6 +85,7 @@ type Config struct {
 		Once             bool           `toml:"once"`
 		Fsync            bool           `toml:"fsync"`
 		Delete           bool           `toml:"delete"`
+		Exclude          []string       `toml:"exclude"`
 		Settings         map[string]any `toml:"settings"`
 	} `toml:"client"`
 }

@@ -423,3 +423,56 @@ func TestHiddenFilesAndExclude(t *testing.T) {
 		t.Errorf("bad pattern: exit %d: %s", code, errb.String())
 	}
 }
+
+// Issue 11: sync --exclude. Excluded inbox paths are neither written nor
+// deleted by the client, whatever the server sends, --delete included;
+// they are counted in the summary.
+func TestSyncExclude(t *testing.T) {
+	pub, in := t.TempDir(), t.TempDir()
+	write(t, pub, "a.txt", "published")
+	write(t, pub, "n.tmp", "scratch v1")
+	write(t, pub, "local/x.txt", "server's local")
+	write(t, in, "local/mine.txt", "the user's")
+	srv := startServed(t, "--publish", pub)
+	excl := []string{"--exclude", "*.tmp", "--exclude", "/local/"}
+	code, sum, errs := syncOnce(t, append([]string{"--connect", srv.ep, "--inbox", in, "--delete"}, excl...)...)
+	if code != exitOK || sum.Files != 1 || sum.Deleted != 0 || sum.Excluded < 2 {
+		t.Fatalf("exit %d, summary %+v\n%s", code, sum, errs)
+	}
+	for _, rel := range []string{"n.tmp", "local/x.txt"} {
+		if _, err := os.Stat(filepath.Join(in, rel)); err == nil {
+			t.Errorf("%s written although excluded", rel)
+		}
+	}
+	if got := readOr(filepath.Join(in, "local/mine.txt")); got != "the user's" {
+		t.Fatalf("local/mine.txt under an excluded directory, with --delete: %s", got)
+	}
+	// Without --exclude, n.tmp arrives (fmq's own from now on) ...
+	if code, sum, errs = syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Files != 2 || sum.Excluded != 0 {
+		t.Fatalf("without --exclude: exit %d, summary %+v\n%s", code, sum, errs)
+	}
+	// ... and an excluded file fmq installed is neither updated ... (the
+	// other excluded one: the server's delete of local/mine.txt)
+	srv.stop()
+	write(t, pub, "n.tmp", "scratch v2, longer")
+	srv = startServed(t, "--publish", pub)
+	code, sum, errs = syncOnce(t, append([]string{"--connect", srv.ep, "--inbox", in}, excl...)...)
+	if got := readOr(filepath.Join(in, "n.tmp")); code != exitOK || sum.Files != 0 || sum.Excluded != 2 || got != "scratch v1" {
+		t.Fatalf("update of an excluded file: exit %d, summary %+v, n.tmp %q\n%s", code, sum, got, errs)
+	}
+	// ... nor deleted.
+	srv.stop()
+	os.Remove(filepath.Join(pub, "n.tmp"))
+	srv = startServed(t, "--publish", pub)
+	code, sum, errs = syncOnce(t, append([]string{"--connect", srv.ep, "--inbox", in}, excl...)...)
+	if got := readOr(filepath.Join(in, "n.tmp")); code != exitOK || sum.Deleted != 0 || sum.Excluded != 2 || got != "scratch v1" {
+		t.Fatalf("delete of an excluded file: exit %d, summary %+v, n.tmp %q\n%s", code, sum, got, errs)
+	}
+	if code, sum, errs = syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Deleted != 1 {
+		t.Fatalf("the delete once not excluded: exit %d, summary %+v\n%s", code, sum, errs)
+	}
+	// A bad pattern is a usage error.
+	if code, _, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in, "--exclude", "[oops"); code != exitUsage {
+		t.Errorf("bad pattern: exit %d: %s", code, errs)
+	}
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/fmq/fmq/actions"
 	"github.com/fmq/fmq/host"
+	"github.com/fmq/fmq/internal/exclude"
 	"github.com/fmq/fmq/interp"
 	"github.com/fmq/fmq/transport"
 )
@@ -73,6 +74,7 @@ type syncSummary struct {
 	Conflicts    int64    `json:"conflicts"`     // server files not installed over files fmq did not write
 	ServerErrors int64    `json:"server_errors"` // files the server could not send
 	Kept         int64    `json:"kept"`          // files fmq did not write, kept although the server has no such file
+	Excluded     int64    `json:"excluded"`      // server files and deletes not applied: sync --exclude
 	Sessions     int      `json:"sessions"`
 	ElapsedMS    int64    `json:"elapsed_ms"`
 	FirstByteMS  int64    `json:"first_byte_ms"`
@@ -86,7 +88,7 @@ type clientFlags struct {
 	connect, inbox, login, passwordFile, machine string
 	zmtpLogin, zmtpPasswordFile                  string
 	curveServerKey, curveSecretFile              string
-	subs                                         multiFlag
+	subs, excludes                               multiFlag
 	once, fsync, delete                          bool
 }
 
@@ -102,6 +104,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.curveSecretFile, "curve-secret-file", "", "with CURVE, our own secret key file (fmqrun keygen; default: a fresh key pair per run)")
 	fs.StringVar(&f.machine, "machine", "", "client machine file (default: the embedded fmq_client.toml)")
 	fs.BoolVar(&f.delete, "delete", false, "exact mirror: also delete and overwrite files fmq did not write, when the server deletes or sends them (never outside the subscriptions)")
+	fs.Var(&f.excludes, "exclude", "neither write nor delete inbox files matching this pattern (repeatable; the syntax of serve --exclude, from the inbox: \"*.tmp\", \"/local/\", \".git/\")")
 	fs.BoolVar(&f.fsync, "fsync", false, "flush each received file to disk before renaming it into place (durable across power loss; slower)")
 }
 
@@ -127,6 +130,13 @@ func (f *clientFlags) config(fs *flag.FlagSet, cf *commonFlags, cfg *Config, log
 		Trace:     cf.trace,
 		Fsync:     f.fsync || cfg.Client.Fsync,
 		Delete:    f.delete || cfg.Client.Delete,
+		Exclude:   append([]string(nil), f.excludes...),
+	}
+	if len(cc.Exclude) == 0 {
+		cc.Exclude = cfg.Client.Exclude
+	}
+	if _, err := exclude.Compile(cc.Exclude); err != nil {
+		return cc, err
 	}
 	if cc.Connect == "" || cc.Inbox == "" {
 		return cc, errors.New("--connect and --inbox are required")
@@ -237,6 +247,9 @@ func printSummary(w io.Writer, who string, sum syncSummary) {
 	fmt.Fprintf(w, "%s: %s: %d files (%s) received, %d deleted, %s resumed, %d problems, %d refused, %d conflicts, %d server errors, %d kept, in %s over %d session(s)\n",
 		who, sum.Status, sum.Files, humanBytes(sum.Bytes), sum.Deleted, humanBytes(sum.ResumedBytes), sum.Problems, sum.Refused,
 		sum.Conflicts, sum.ServerErrors, sum.Kept, time.Duration(sum.ElapsedMS)*time.Millisecond, sum.Sessions)
+	if sum.Excluded > 0 {
+		fmt.Fprintf(w, "  %d server files and deletes not applied: excluded (--exclude)\n", sum.Excluded)
+	}
 	for _, m := range sum.Messages {
 		fmt.Fprintf(w, "  %s\n", m)
 	}
@@ -346,7 +359,7 @@ loop:
 		Files: st.Files.Load(), Deleted: st.Deleted.Load(), Bytes: st.Bytes.Load(),
 		ResumedBytes: st.Resumed.Load(), Problems: st.Problems.Load(), Refused: st.Refused.Load(),
 		Conflicts: st.Conflicts.Load(), ServerErrors: st.Errors.Load(), Kept: st.Kept.Load(),
-		Sessions: cl.Sessions(), ElapsedMS: time.Since(start).Milliseconds(), CreditWindow: st.Window.Load(),
+		Excluded: st.Excluded.Load(), Sessions: cl.Sessions(), ElapsedMS: time.Since(start).Milliseconds(), CreditWindow: st.Window.Load(),
 		NoSynced: cl.NoSyncedMarker(),
 	}
 	msgMu.Lock()
