@@ -128,6 +128,10 @@ type FMQServerPeer struct {
 	Sequence     uint64   // sequence of the next CHEEZBURGER
 	Files        int64    // files completed
 	Bytes        int64    // content bytes sent
+	// Next is the CHEEZBURGER the machine sends next (next chunk raises
+	// chunk when it is ready): peer.Next.sequence, .operation, .filename,
+	// .offset, .eof, .headers, .chunk (lent from a pool until sent).
+	Next filemq.Cheezburger
 
 	srv     *FMQServer
 	queue   []*job
@@ -141,6 +145,10 @@ type FMQServerPeer struct {
 	dead    int    // superseded jobs still in queue (compacted when they dominate)
 	gen     uint64 // counts enqueues: a resync result never overrides newer news
 	more    bool   // a send-more continuation is queued
+	spent   int64  // this dispatch's share used (dispatch_bytes)
+	msgs    int    // messages this dispatch
+	fl      flight // the message prepared, not yet sent
+	oneFile bool   // next chunk stops at a file's end (next chunk of one file)
 	// resyncs: the one RESYNC computed off the dispatch path (busy), and
 	// the ones waiting behind it, at most one per subscription.
 	busy     bool
@@ -170,6 +178,9 @@ type resyncResult struct {
 
 // Close frees the file being sent; the engine calls it when the instance ends.
 func (p *FMQServerPeer) Close() error {
+	if p.srv != nil {
+		p.release()
+	}
 	if p.cur != nil {
 		err := p.cur.Close()
 		p.cur = nil
@@ -207,6 +218,16 @@ var fmqServerActions = interp.Actions{
 			Why: "a CHEEZBURGER must fit the client's frame limit"},
 			{Name: "dispatch_bytes", Type: interp.SettingInt, Min: interp.Int64(1), Why: "each dispatch must send something"}},
 		Doc: "As deliver chunks, but stop when a file's last chunk is sent and raise file-sent: the machine decides whether the next file goes (quotas in TOML). Deletes and markers do not count as files."},
+	"next chunk": {Fn: nextChunk, Raises: []string{EventChunk, "send-more"},
+		Reads: []interp.SettingUse{{Name: "chunk_size", Type: interp.SettingInt, Min: interp.Int64(1), Max: interp.Int64(MaxChunkSize),
+			Why: "a CHEEZBURGER must fit the client's frame limit"},
+			{Name: "dispatch_bytes", Type: interp.SettingInt, Min: interp.Int64(1), Why: "each dispatch must send something"}},
+		Doc: "The machine sends the chunks: prepare the next CHEEZBURGER of the queued work in peer.Next (sequence, operation, filename, offset, eof, headers: SIZE, BACKLOG, SHA1, the chunk digest, ERROR, MODE/MTIME; chunk, lent until sent) and raise chunk; bound to chunk, first account for the one the machine just sent. The limits are deliver chunks': deletes and markers cost nothing, content is cut at the credit boundary and at chunk_size, one dispatch prepares at most dispatch_bytes (the rest on send-more), a file is opened only when there is credit to send from it. Nothing raised: nothing to send now (no credit, no work, or waiting on send-more)."},
+	"next chunk of one file": {Fn: nextChunkOneFile, Raises: []string{EventChunk, "send-more", "file-sent"},
+		Reads: []interp.SettingUse{{Name: "chunk_size", Type: interp.SettingInt, Min: interp.Int64(1), Max: interp.Int64(MaxChunkSize),
+			Why: "a CHEEZBURGER must fit the client's frame limit"},
+			{Name: "dispatch_bytes", Type: interp.SettingInt, Min: interp.Int64(1), Why: "each dispatch must send something"}},
+		Doc: "As next chunk, but once a file's last chunk is sent raise file-sent instead of preparing more: the machine decides whether the next file goes (quotas in TOML). Deletes and markers do not count as files."},
 	"explain malformed": {Fn: explainMalformed, Fills: []string{"RTFM"},
 		Doc: "Fill RTFM with the decode error of the malformed frame."},
 	"explain unexpected": {Fn: explainUnexpected, Raises: []string{"peer-error"}, Fills: []string{"RTFM"},
@@ -612,37 +633,150 @@ func deliver(ctx *interp.Ctx, oneFile bool) error {
 	if p.srv == nil {
 		return nil
 	}
-	chunkMax := ctx.Int("chunk_size")
+	chunkMax, budget := deliverLimits(ctx)
+	p.startDispatch(ctx)
+	out := ctx.Out("CHEEZBURGER").(*filemq.Cheezburger)
+	for {
+		ok, err := p.step(ctx, out, chunkMax, budget)
+		if err != nil || !ok {
+			return err
+		}
+		out.Sequence = p.Sequence
+		err = ctx.Send(out)
+		out.Chunk = nil
+		p.release()
+		if err != nil {
+			return err
+		}
+		if p.sent() && oneFile {
+			ctx.Raise("file-sent")
+			return nil
+		}
+	}
+}
+
+// nextChunk is deliver with the machine sending: it prepares the next
+// CHEEZBURGER within credit (peer.Next) and raises chunk; the machine
+// sends it and calls nextChunk again on chunk, which accounts for the
+// sent one and prepares the next.
+func nextChunk(ctx *interp.Ctx) error { return offer(ctx, false) }
+
+// nextChunkOneFile is nextChunk stopping at a file's end with file-sent.
+func nextChunkOneFile(ctx *interp.Ctx) error { return offer(ctx, true) }
+
+func offer(ctx *interp.Ctx, oneFile bool) error {
+	p := serverState(ctx)
+	if p.srv == nil {
+		return nil
+	}
+	if ctx.Event() == EventChunk {
+		// The machine sent p.Next.
+		p.Next.Chunk = nil
+		p.release()
+		if p.sent() && p.oneFile {
+			ctx.Raise("file-sent")
+			return nil
+		}
+	} else {
+		p.startDispatch(ctx)
+		p.oneFile = oneFile
+	}
+	chunkMax, budget := deliverLimits(ctx)
+	ok, err := p.step(ctx, &p.Next, chunkMax, budget)
+	if err != nil || !ok {
+		return err
+	}
+	p.Next.Sequence = p.Sequence
+	ctx.Raise(EventChunk)
+	return nil
+}
+
+// EventChunk is the internal event nextChunk raises: peer.Next is ready.
+const EventChunk = "chunk"
+
+// maxMsgsPerDispatch bounds the CHEEZBURGERs of one dispatch (each is an
+// internal event of the machine, under its max_steps); the rest follows on
+// send-more.
+const maxMsgsPerDispatch = 4096
+
+func deliverLimits(ctx *interp.Ctx) (chunkMax, budget int64) {
+	chunkMax = ctx.Int("chunk_size")
 	if chunkMax <= 0 {
 		chunkMax = 1_000_000
 	}
-	budget := ctx.Int("dispatch_bytes")
+	budget = ctx.Int("dispatch_bytes")
 	if budget <= 0 {
 		budget = 4 << 20
 	}
+	return chunkMax, budget
+}
+
+// startDispatch begins a dispatch's share of the work.
+func (p *FMQServerPeer) startDispatch(ctx *interp.Ctx) {
 	if ctx.Event() == "send-more" {
 		p.more = false
 	}
-	out := ctx.Out("CHEEZBURGER").(*filemq.Cheezburger)
-	var spent int64
+	p.spent, p.msgs = 0, 0
+}
+
+// release returns the chunk buffer of the message just sent (or failed).
+func (p *FMQServerPeer) release() {
+	if p.fl.bp != nil {
+		p.srv.putBuf(p.fl.bp)
+		p.fl.bp = nil
+	}
+}
+
+// sent accounts for the message step prepared, now sent; it reports a
+// file's last chunk.
+func (p *FMQServerPeer) sent() (fileDone bool) {
+	p.Sequence++
+	fl := p.fl
+	p.fl = flight{}
+	if !fl.content {
+		return false
+	}
+	p.Credit -= fl.got
+	p.Bytes += fl.got
+	p.curOff += fl.got
+	if fl.eof {
+		p.Files++
+		p.cur.Close()
+		p.cur = nil
+		return true
+	}
+	return false
+}
+
+// flight is the message step prepared, until it is sent.
+type flight struct {
+	bp      *[]byte // the chunk's buffer (from FMQServer's pool)
+	got     int64   // content bytes
+	eof     bool
+	content bool
+}
+
+// step prepares the next message into out, within the dispatch's budget,
+// the credit and the connection's backlog; false when there is none now.
+func (p *FMQServerPeer) step(ctx *interp.Ctx, out *filemq.Cheezburger, chunkMax, budget int64) (bool, error) {
 	for {
-		if spent >= budget {
+		if p.spent >= budget || p.msgs >= maxMsgsPerDispatch {
 			// This dispatch did its share: the rest follows behind the
 			// client's other input (and other sessions get the cores).
 			if !p.more {
 				p.more = true
 				ctx.Later("send-more", nil)
 			}
-			return nil
+			return false, nil
 		}
 		if p.cur == nil {
 			if len(p.queue) == 0 {
 				p.queue = p.queue[:0]
-				return nil
+				return false, nil
 			}
 			j := p.queue[0]
 			if j.op == OpCreate && !j.dead && j.remaining() > 0 && p.Credit <= 0 {
-				return nil // open the file only when there is credit to send from it
+				return false, nil // open the file only when there is credit to send from it
 			}
 			p.queue[0] = nil
 			p.queue = p.queue[1:]
@@ -666,11 +800,10 @@ func deliver(ctx *interp.Ctx, oneFile bool) error {
 				if j.op == OpMeta {
 					out.Headers = j.hdr
 				}
-				if err := p.send(ctx, out); err != nil {
-					return err
-				}
-				spent += 256 // a bounded number of these per dispatch too
-				continue
+				p.spent += 256 // a bounded number of these per dispatch too
+				p.msgs++
+				p.fl = flight{}
+				return true, nil
 			}
 			r, err := p.srv.Tree.OpenAt(j.vpath, j.offset)
 			if err != nil {
@@ -686,7 +819,7 @@ func deliver(ctx *interp.Ctx, oneFile bool) error {
 		size := p.curSize
 		n := min(int64(chunkMax), size-p.curOff, p.Credit)
 		if n <= 0 && size > p.curOff {
-			return nil // wait for credit
+			return false, nil // wait for credit
 		}
 		if b := p.srv.Backlog; b != nil && b(ctx.PeerID()) > backlogHigh {
 			// The connection holds enough already: wait off the dispatch
@@ -696,7 +829,7 @@ func deliver(ctx *interp.Ctx, oneFile bool) error {
 				peer := ctx.PeerID()
 				ctx.Go("send-more", func(c context.Context) (any, error) { waitDrained(c, b, peer); return nil, nil })
 			}
-			return nil
+			return false, nil
 		}
 		bp := p.srv.chunkBuf(int(n))
 		buf := *bp
@@ -757,35 +890,11 @@ func deliver(ctx *interp.Ctx, oneFile bool) error {
 			out.EOF = b2u(eof)
 		}
 		p.first = false
-		err = p.send(ctx, out)
-		out.Chunk = nil
-		p.srv.putBuf(bp)
-		if err != nil {
-			return err
-		}
-		p.Credit -= int64(got)
-		p.Bytes += int64(got)
-		p.curOff += int64(got)
-		spent += int64(got) + 256
-		if eof {
-			p.Files++
-			p.cur.Close()
-			p.cur = nil
-			if oneFile {
-				ctx.Raise("file-sent")
-				return nil
-			}
-		}
+		p.spent += int64(got) + 256
+		p.msgs++
+		p.fl = flight{bp: bp, got: int64(got), eof: eof, content: true}
+		return true, nil
 	}
-}
-
-func (p *FMQServerPeer) send(ctx *interp.Ctx, m *filemq.Cheezburger) error {
-	m.Sequence = p.Sequence
-	if err := ctx.Send(m); err != nil {
-		return err
-	}
-	p.Sequence++
-	return nil
 }
 
 func truncReason(s string) string {

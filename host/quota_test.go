@@ -13,22 +13,25 @@ import (
 )
 
 // A quota of N files is a TOML-only edit of fmq_server.toml: a setting, a
-// variable, "deliver one file" instead of "deliver chunks", and a handler
-// of file-sent (every "deliver chunks" of the ready state becomes
-// "deliver one file"). It is exact: with max_files = 2 and credit for all five
+// variable, "next chunk of one file" instead of "next chunk", and a handler
+// of file-sent (every "next chunk" of the ready state becomes
+// "next chunk of one file"). It is exact: with max_files = 2 and credit for all five
 // files, the client gets exactly two whole files and then RTFM, not one
 // byte of a third.
 func TestFileQuotaInTOML(t *testing.T) {
 	file := tomlEdit(t, "fmq_server.toml",
 		`[settings]`, "[vars]\nfiles = 0\n\n[settings]\nmax_files = { default = 2, min = 1, doc = \"Files one client may receive.\" }",
-		`on.ICANHAZ = { do = ["store subscription", "send ICANHAZ-OK", "deliver chunks"] }`, `on.ICANHAZ = { do = ["store subscription", "send ICANHAZ-OK", "deliver one file"] }`,
-		`on.NOM     = { do = ["store credit", "deliver chunks"] }`, `on.NOM     = { do = ["store credit", "deliver one file"] }`,
-		`on.send-more = { do = ["deliver chunks"]`, `on.send-more = { do = ["deliver one file"]`,
-		`on.resynced  = { do = ["queue resync", "deliver chunks"]`, `on.resynced  = { do = ["queue resync", "deliver one file"]`,
-		`on.changed = { do = ["queue changes", "deliver chunks"] }`, `on.changed = { do = ["queue changes", "deliver one file"] }
+		`on.ICANHAZ = { do = ["store subscription", "send ICANHAZ-OK", "next chunk"] }`, `on.ICANHAZ = { do = ["store subscription", "send ICANHAZ-OK", "next chunk of one file"] }`,
+		`on.NOM     = { do = ["store credit", "next chunk"] }`, `on.NOM     = { do = ["store credit", "next chunk of one file"] }`,
+		`on.send-more = { do = ["next chunk"]`, `on.send-more = { do = ["next chunk of one file"]`,
+		`on.resynced  = { do = ["queue resync", "next chunk"]`, `on.resynced  = { do = ["queue resync", "next chunk of one file"]`,
+		`  "next chunk",
+], doc = "The next CHEEZBURGER`, `  "next chunk of one file",
+], doc = "The next CHEEZBURGER`,
+		`on.changed = { do = ["queue changes", "next chunk"] }`, `on.changed = { do = ["queue changes", "next chunk of one file"] }
 on.file-sent = [
   { when = "vars.files + 1 >= settings.max_files", do = ["set files = vars.files + 1", "send RTFM reason = 'quota of ' + string(settings.max_files) + ' files reached'", "terminate"] },
-  { do = ["set files = vars.files + 1", "deliver one file"] },
+  { do = ["set files = vars.files + 1", "next chunk of one file"] },
 ]`)
 	pub := t.TempDir()
 	old := time.Now().Add(-time.Hour)

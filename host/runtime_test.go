@@ -137,8 +137,8 @@ func TestWrongMessageActionEndsOneSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := strings.Replace(string(src), `on.NOM     = { do = ["store credit", "deliver chunks"] }`,
-		`on.NOM     = { do = ["store subscription", "deliver chunks"] }`, 1)
+	bad := strings.Replace(string(src), `on.NOM     = { do = ["store credit", "next chunk"] }`,
+		`on.NOM     = { do = ["store subscription", "next chunk"] }`, 1)
 	if bad == string(src) {
 		t.Fatal("fmq_server.toml no longer has the NOM line this test edits")
 	}

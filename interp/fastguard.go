@@ -26,6 +26,7 @@ const (
 	gUint
 	gFloat
 	gString
+	gValue // a slice or map field read as it is (value expressions only)
 )
 
 type typed struct {
@@ -35,6 +36,8 @@ type typed struct {
 	u func(*genv) uint64
 	f func(*genv) float64
 	s func(*genv) string
+	v func(*genv) reflect.Value // gValue
+	vt reflect.Type             // gValue: the field's type
 	// konst marks a literal; its value is in the field of its kind, so
 	// that comparisons with it need no closure call.
 	konst bool
@@ -200,6 +203,24 @@ func (f *field) read(e *genv) reflect.Value {
 		return v.Field(f.index[0])
 	}
 	return v.FieldByIndex(f.index)
+}
+
+// direct compiles the read of a slice or map field of msg, peer or vars
+// (a chunk, a hash) as it is: a value expression assigns it to a message
+// field without copying (the slice is lent until the send encodes it).
+func (c *fastCompiler) direct(n ast.Node) *typed {
+	if _, isMember := n.(*ast.MemberNode); !isMember {
+		return nil
+	}
+	f, ok := c.path(n)
+	if !ok || f.root == envSettings {
+		return nil
+	}
+	switch f.t.Kind() {
+	case reflect.Slice, reflect.Map:
+		return &typed{k: gValue, vt: f.t, v: func(e *genv) reflect.Value { return f.value(e) }}
+	}
+	return nil
 }
 
 // leaf compiles the read of a field of a scalar kind.

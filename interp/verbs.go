@@ -162,6 +162,8 @@ func (l *loader) compileValue(src string) (*valueExpr, error) {
 		c := &fastCompiler{env: envT.Elem(), intern: l.intern}
 		if t := c.compile(tree.Node); t != nil {
 			ve.fast = t
+		} else if t := c.direct(tree.Node); t != nil {
+			ve.fast = t
 		}
 	}
 	return ve, nil
@@ -181,6 +183,8 @@ func (ve *valueExpr) kindOf() (reflect.Kind, bool) {
 			return reflect.Float64, true
 		case gString:
 			return reflect.String, true
+		case gValue:
+			return ve.fast.vt.Kind(), true
 		}
 	}
 	if n := ve.prog.Node(); n != nil && n.Type() != nil {
@@ -196,6 +200,12 @@ func isUintKind(k reflect.Kind) bool {
 
 // assignable checks at load that the expression can fill a value of type t.
 func (ve *valueExpr) assignable(t reflect.Type) error {
+	if ve.fast != nil && ve.fast.k == gValue {
+		if !ve.fast.vt.AssignableTo(t) {
+			return fmt.Errorf("it is a %s, the expression %q gives a %s", t, ve.src, ve.fast.vt)
+		}
+		return nil
+	}
 	switch {
 	case t.Kind() == reflect.String, t.Kind() == reflect.Bool, isBytes(t):
 	case isStringMap(t):
@@ -530,6 +540,15 @@ func (d *disp) assign(dst reflect.Value, ve *valueExpr, g *genv) error {
 				}
 				dst.SetUint(n)
 			}
+		case gValue:
+			v := t.v(g)
+			if g.bad == 0 {
+				if v.IsValid() {
+					dst.Set(v) // lent, not copied
+				} else {
+					dst.SetZero()
+				}
+			}
 		default:
 			return fmt.Errorf("%q: a float cannot be set", ve.src)
 		}
@@ -646,6 +665,10 @@ func (d *disp) value(ve *valueExpr, g *genv) (any, error) {
 			v = t.u(g)
 		case gFloat:
 			v = t.f(g)
+		case gValue:
+			if rv := t.v(g); rv.IsValid() {
+				v = rv.Interface()
+			}
 		}
 		if g.bad != 0 {
 			return nil, guardErr[g.bad]

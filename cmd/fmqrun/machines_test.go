@@ -70,7 +70,7 @@ func TestEmbeddedNamesAndPairs(t *testing.T) {
 		t.Errorf("pair with a fast expiry: exit %d\n%s", code, errs)
 	}
 	code, out, errs = runCmd(t, "graph", "fmq_server.toml")
-	if code != 0 || !strings.Contains(out, "deliver chunks ⇒ CHEEZBURGER") {
+	if code != 0 || !strings.Contains(out, "send CHEEZBURGER sequence = peer.Next.sequence") {
 		t.Errorf("graph fmq_server.toml: exit %d %s\n%s", code, errs, out)
 	}
 	code, out, _ = runCmd(t, "graph", "fmq_client.toml", "--format", "mermaid")
