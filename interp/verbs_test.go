@@ -203,3 +203,90 @@ func TestVerbsZeroAllocs(t *testing.T) {
 		t.Errorf("%d frames", frames)
 	}
 }
+
+// lentPeer holds a chunk and headers a machine sends as they are.
+type lentPeer struct {
+	Body   []byte
+	Digest []byte
+	Tags   map[string]string
+	N      int64
+}
+
+// lentMachine sends a slice field of its peer (as fmq_server.toml sends
+// peer.Next.chunk): the slice is lent to the message, never copied.
+const lentMachine = `
+[machine]
+name     = "lent"
+role     = "server"
+protocol = "nom"
+initial  = "start"
+expiry   = "30s"
+
+[state.start]
+on.OHAI = { do = ["send OHAI-OK"], next = "open" }
+
+[state.open]
+on.ICANHAZ = { do = ["send CHEEZBURGER serial = peer.N, digest = peer.Digest, body = peer.Body"] }
+on.HUGZ = { do = ["send HUGZ-OK"] }
+on."*" = { do = ["terminate"] }
+`
+
+func TestVerbsSendLentSliceZeroAllocs(t *testing.T) {
+	body := bytes.Repeat([]byte("chunk!"), 10000)
+	lib := func(p, r string) *interp.Library {
+		if p != "nom" || r != interp.RoleServer {
+			return nil
+		}
+		return &interp.Library{Actions: interp.Actions{}, PeerType: (*lentPeer)(nil),
+			NewPeer: func(string) any { return &lentPeer{Body: body, Digest: []byte("nom!"), N: 42} }}
+	}
+	m, err := interp.LoadBytes("lent.toml", []byte(lentMachine), interp.LoadOptions{Library: lib})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *nom.Cheezburger
+	e, err := interp.NewServer(m, interp.Options{Sender: interp.SenderFunc(func(_ string, b []byte) error {
+		if msg, err := nom.Decode(append([]byte(nil), b...), nil); err == nil {
+			if c, ok := msg.(*nom.Cheezburger); ok {
+				got = c
+			}
+		}
+		return nil
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Input("p", frame(t, nom.NewOhai()))
+	order := frame(t, &nom.Icanhaz{What: "soup"})
+	e.Input("p", order)
+	if got == nil || got.Serial != 42 || !bytes.Equal(got.Body, body) {
+		st, _ := e.PeerState("p")
+		t.Fatalf("sent %+v (state %q, %+v)", got, st, e.Stats())
+	}
+	got = nil
+	e2, err := interp.NewServer(m, interp.Options{Sender: interp.SenderFunc(func(string, []byte) error { return nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2.Input("p", frame(t, nom.NewOhai()))
+	for i := 0; i < 16; i++ {
+		e2.Input("p", order)
+	}
+	// A copy of the 60 KB body into the message would allocate.
+	if allocs := testing.AllocsPerRun(200, func() { e2.Input("p", order) }); allocs != 0 {
+		t.Errorf("%v allocations per event sending a peer's slice, want 0", allocs)
+	}
+}
+
+// A slice or map field goes only into a field of its own type.
+func TestVerbsLentSliceTypeChecked(t *testing.T) {
+	lib := func(p, r string) *interp.Library {
+		return &interp.Library{Actions: interp.Actions{}, PeerType: (*lentPeer)(nil),
+			NewPeer: func(string) any { return &lentPeer{} }}
+	}
+	src := strings.Replace(lentMachine, "body = peer.Body", "body = peer.Tags", 1)
+	_, err := interp.LoadBytes("lent.toml", []byte(src), interp.LoadOptions{Library: lib})
+	if err == nil || !strings.Contains(err.Error(), `send CHEEZBURGER: field body: it is a []uint8, the expression "peer.Tags" gives a map[string]string`) {
+		t.Errorf("got %v", err)
+	}
+}
