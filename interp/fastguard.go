@@ -30,14 +30,14 @@ const (
 )
 
 type typed struct {
-	k gkind
-	b func(*genv) bool
-	i func(*genv) int64
-	u func(*genv) uint64
-	f func(*genv) float64
-	s func(*genv) string
-	v func(*genv) reflect.Value // gValue
-	vt reflect.Type             // gValue: the field's type
+	k  gkind
+	b  func(*genv) bool
+	i  func(*genv) int64
+	u  func(*genv) uint64
+	f  func(*genv) float64
+	s  func(*genv) string
+	v  func(*genv) reflect.Value // gValue
+	vt reflect.Type              // gValue: the field's type
 	// konst marks a literal; its value is in the field of its kind, so
 	// that comparisons with it need no closure call.
 	konst bool
