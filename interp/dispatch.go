@@ -773,6 +773,13 @@ func (d *disp) emit(inst *instance, msg codec.Message, buf []byte) error {
 	if e.opts.WireTo != nil {
 		e.opts.WireTo(inst.id, FormatMessage(dirLetter(ownRole(e.role)), msg), buf)
 	}
+	if inst.forgotten.Load() {
+		// The peer is gone: its identity may already belong to a new
+		// connection, which must never receive this session's output.
+		d.n.sendErr++
+		d.cold = true
+		return ErrForgotten
+	}
 	if err := e.sendFn(inst.id, buf); err != nil {
 		d.n.sendErr++
 		d.cold = true

@@ -50,6 +50,9 @@ type instance struct {
 	gone     bool // removed: the mailbox is closed
 	overflow bool // an input was refused: the session ends
 	detached bool // out of the peer map (Engine.mu)
+	// forgotten: the host said the peer is gone; sends are refused (its
+	// identity may belong to a new connection by now).
+	forgotten atomic.Bool
 }
 
 type timer struct {

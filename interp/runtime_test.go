@@ -154,11 +154,14 @@ func (env *rtEnv) run() func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- env.e.Run(ctx, nil) }()
+	var once sync.Once
 	return func() {
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			env.t.Errorf("Run: %v", err)
-		}
+		once.Do(func() {
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				env.t.Errorf("Run: %v", err)
+			}
+		})
 	}
 }
 
@@ -290,17 +293,34 @@ func TestRunForgetOrdersWithFrames(t *testing.T) {
 	defer stop()
 	env.in("slow", nom.NewOhai())
 	<-env.blocked
-	env.in("slow", &nom.Hugz{}) // reaches the old session
+	env.in("slow", &nom.Hugz{}) // the departed connection's: the old session's
 	env.e.Forget("slow")
 	env.in("slow", &nom.Hugz{}) // a new connection: a new session
 	close(env.release)
-	env.waitSent("slow", 3)
-	a, b := <-env.e.Notifications(), <-env.e.Notifications()
-	if a.Value == b.Value {
-		t.Errorf("both HUGZ reached the same session: the one delivered after Forget must start a new one")
-	}
+	// The old session's output after Forget never reaches the identity (a
+	// new connection may hold it): its OHAI-OK is refused, which ends it,
+	// and its HUGZ is dropped with it. Only the new session answers.
 	waitFor(t, "the old session closed", func() bool { return env.closed.Load() == 1 })
+	eqStrings(t, env.waitSent("slow", 1), "HUGZ-OK")
+	select {
+	case n := <-env.e.Notifications():
+		if n.Name != "HUGZ" {
+			t.Errorf("notification %v", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the new session did not handle its HUGZ")
+	}
+	if st := env.e.Stats(); st.SendErrors == 0 {
+		t.Errorf("the forgotten session's sends were not refused: %+v", st)
+	}
 	eqStrings(t, env.e.Peers(), "slow")
+	stop()
+	if n := len(env.e.Notifications()); n != 0 {
+		t.Errorf("%d more notifications: a frame of the departed connection reached a session", n)
+	}
+	env.mu.Lock()
+	eqStrings(t, env.sent["slow"], "HUGZ-OK")
+	env.mu.Unlock()
 }
 
 func TestRunMailboxBounded(t *testing.T) {

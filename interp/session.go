@@ -41,6 +41,10 @@ type item struct {
 // input yields the processor before taking the next.
 const yieldAfter = 200 * time.Microsecond
 
+// ErrForgotten fails a send of a session whose peer the host said is gone
+// (Forget): the identity may already belong to a new connection.
+var ErrForgotten = errors.New("interp: the peer is gone (forgotten); nothing more is sent to it")
+
 // ErrOverflow ends a session whose mailbox overflowed.
 var ErrOverflow = errors.New("interp: session mailbox full: the session cannot keep up with its input")
 
@@ -115,6 +119,7 @@ func (e *Engine) route(c command) {
 			// instance, which never sees this one's state.
 			delete(e.insts, c.peer)
 			inst.detached = true
+			inst.forgotten.Store(true)
 			e.push(inst, item{kind: itForget})
 		}
 	}
@@ -263,8 +268,8 @@ func (e *Engine) detach(inst *instance, reroute bool) {
 	left := inst.box[inst.boxHead:]
 	inst.box, inst.boxHead = nil, 0
 	inst.mu.Unlock()
-	if e.closed || !reroute {
-		return
+	if e.closed || !reroute || inst.forgotten.Load() {
+		return // (a forgotten session's inputs came from a departed connection)
 	}
 	for _, it := range left {
 		switch it.kind {
