@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,12 +19,19 @@ import (
 // startServer runs an in-process server publishing pub as "/".
 func startServer(t testing.TB, pub string, settings map[string]string) *host.Server {
 	t.Helper()
+	return startServerWire(t, pub, settings, nil)
+}
+
+// startServerWire is startServer with a wire hook (ServerConfig.Wire).
+func startServerWire(t testing.TB, pub string, settings map[string]string, wire func(string)) *host.Server {
+	t.Helper()
 	srv, err := host.StartServer(host.ServerConfig{
 		Publish:  []publish.Mount{{Dir: pub, Alias: "/"}},
 		Bind:     "tcp://127.0.0.1:0",
 		Settings: settings,
 		Settle:   50 * time.Millisecond,
 		Logger:   quiet,
+		Wire:     wire,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +42,64 @@ func startServer(t testing.TB, pub string, settings map[string]string) *host.Ser
 		}
 	})
 	return srv
+}
+
+// sendGate holds the server before it sends the CHEEZBURGER that would
+// take what it sent since arm past the limit, until disarm: a client
+// cannot run past a kill point, however fast the machine.
+type sendGate struct {
+	mu      sync.Mutex
+	armed   bool
+	sent    int64
+	limit   int64
+	held    chan struct{} // gets a value when the server holds
+	release chan struct{}
+}
+
+var chunkLen = regexp.MustCompile(`chunk=<(\d+) bytes>`)
+
+func (g *sendGate) arm(limit int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.armed, g.sent, g.limit = true, 0, limit
+	g.held, g.release = make(chan struct{}, 1), make(chan struct{})
+}
+
+func (g *sendGate) disarm() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.armed {
+		g.armed = false
+		close(g.release)
+	}
+}
+
+// wire is the server's wire hook (called before each send).
+func (g *sendGate) wire(line string) {
+	if !strings.HasPrefix(line, "S: CHEEZBURGER ") {
+		return
+	}
+	m := chunkLen.FindStringSubmatch(line)
+	if m == nil {
+		return
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	g.mu.Lock()
+	if !g.armed {
+		g.mu.Unlock()
+		return
+	}
+	hold := g.sent+max(n, 1) >= g.limit
+	g.sent += n
+	held, release := g.held, g.release
+	g.mu.Unlock()
+	if hold {
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		<-release
+	}
 }
 
 // killPoint is the inbox as a SIGKILL left it.
@@ -60,7 +128,9 @@ func TestKillClientMidSync(t *testing.T) {
 	pub := t.TempDir()
 	tr := makeTree(t, pub, seed, 12, 100_000, 1_200_000)
 	total := tr.total()
-	srv := startServer(t, pub, map[string]string{"chunk_size": "16384"})
+	gate := &sendGate{}
+	srv := startServerWire(t, pub, map[string]string{"chunk_size": "16384"}, gate.wire)
+	defer gate.disarm()
 	ep := srv.Endpoint()
 	work := t.TempDir()
 	in := filepath.Join(work, "inbox")
@@ -92,6 +162,13 @@ func TestKillClientMidSync(t *testing.T) {
 		} else {
 			kp.mode = fmt.Sprintf("bytes>=%d", target)
 		}
+		// The server holds at the chunk that reaches the target (in delay
+		// mode, at the first chunk: the client lives until the delay).
+		if delay > 0 || k%5 == 0 {
+			gate.arm(1)
+		} else {
+			gate.arm(target - before)
+		}
 		p := start(t, syncArgs(ep, in, throttle...)...)
 		began := time.Now()
 		deadline := began.Add(60 * time.Second)
@@ -111,7 +188,7 @@ func TestKillClientMidSync(t *testing.T) {
 				if time.Since(began) >= delay {
 					break
 				}
-			} else if st.completeSum+st.partialSum >= target {
+			} else if len(gate.held) > 0 {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -120,6 +197,7 @@ func TestKillClientMidSync(t *testing.T) {
 			time.Sleep(200 * time.Microsecond)
 		}
 		p.Kill()
+		gate.disarm()
 		st = checkInbox(t, in, tr)
 		kp.complete, kp.partial, kp.files = st.completeSum, st.partialSum, len(st.complete)
 		kp.snap = filepath.Join(work, fmt.Sprintf("snap%02d", kp.n))
