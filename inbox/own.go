@@ -116,7 +116,15 @@ func (ib *Inbox) owned(vpath, rel string, fi fs.FileInfo) bool {
 // anything but a directory). It returns a *NotOwnedError otherwise.
 func (ib *Inbox) mayReplace(vpath, rel, what string) error {
 	fi, err := ib.root.Lstat(osPath(rel))
-	if err != nil || fi.IsDir() || ib.exact || ib.owned(vpath, rel, fi) {
+	if err != nil {
+		return nil
+	}
+	return ib.mayReplaceInfo(vpath, rel, what, fi)
+}
+
+// mayReplaceInfo is mayReplace for what an Lstat of rel just returned.
+func (ib *Inbox) mayReplaceInfo(vpath, rel, what string, fi fs.FileInfo) error {
+	if fi.IsDir() || ib.exact || ib.owned(vpath, rel, fi) {
 		return nil
 	}
 	return &NotOwnedError{VPath: vpath, What: what}

@@ -162,11 +162,14 @@ func (p *Partial) open(offset int64) error {
 	if err := ib.mkParents(p.vpath, p.rel); err != nil {
 		return err
 	}
-	if ib.isDir(p.rel) {
-		return fmt.Errorf("%w: %q", ErrConflict, p.vpath)
-	}
-	if err := ib.mayReplace(p.vpath, p.rel, "overwritten"); err != nil {
-		return err
+	// One Lstat of the target for both checks (a path walk each).
+	if fi, err := ib.root.Lstat(osPath(p.rel)); err == nil {
+		if fi.IsDir() {
+			return fmt.Errorf("%w: %q", ErrConflict, p.vpath)
+		}
+		if err := ib.mayReplaceInfo(p.vpath, p.rel, "overwritten", fi); err != nil {
+			return err
+		}
 	}
 	part := osPath(p.partRel)
 	if offset == 0 {
