@@ -523,11 +523,22 @@ func queueResync(ctx *interp.Ctx) error {
 }
 
 // queueError tells a client that asked for it (ERRORS=1) about a file we
-// cannot send (operation 4, header ERROR).
+// cannot send (operation 4, header ERROR). The report goes before the
+// first synced marker still queued: a read failure is found when the
+// file's turn comes, after its subscription's marker was queued, and a
+// client that leaves at the marker (sync --once) would never see it.
 func (p *FMQServerPeer) queueError(vpath, reason string) {
-	if p.Errors {
-		p.queue = append(p.queue, &job{op: OpError, vpath: vpath, reason: reason})
+	if !p.Errors {
+		return
 	}
+	j := &job{op: OpError, vpath: vpath, reason: reason}
+	for i, q := range p.queue {
+		if q != nil && q.op == OpSynced && !q.dead {
+			p.queue = slices.Insert(p.queue, i, j)
+			return
+		}
+	}
+	p.queue = append(p.queue, j)
 }
 
 // cannotSend words a read failure for the client.

@@ -102,7 +102,7 @@ func TestUnreadableFileReachesClient(t *testing.T) {
 	p := start(t, syncArgs(ep, in)...)
 	s, err := p.wait(t, 30*time.Second)
 	if code := exitCode(err); code != 1 {
-		t.Fatalf("exit %d, want 1 (partial):\n%s\n%s", code, p.Stdout.String(), tail(p.Stderr.String()))
+		t.Fatalf("exit %d, want 1 (partial):\n%s\n%s\nserver:\n%s", code, p.Stdout.String(), tail(p.Stderr.String()), tail(srv.Stderr.String()))
 	}
 	if s.Files != 1 || !strings.Contains(p.Stdout.String(), `"server_errors":1`) ||
 		!strings.Contains(p.Stdout.String(), "secret.txt") || !strings.Contains(p.Stdout.String(), "permission denied") {
@@ -111,7 +111,12 @@ func TestUnreadableFileReachesClient(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(in, "secret.txt")); err == nil {
 		t.Error("secret.txt installed")
 	}
-	if !strings.Contains(srv.Stderr.String(), "secret.txt") {
-		t.Errorf("the server did not log the unreadable file:\n%s", tail(srv.Stderr.String()))
+	// The server's log reaches us through a pipe, behind the client's exit:
+	// wait for the line (bounded).
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(srv.Stderr.String(), "secret.txt"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not log the unreadable file:\n%s", tail(srv.Stderr.String()))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
