@@ -31,6 +31,7 @@ func BenchmarkServerMachines(b *testing.B) {
 	}{
 		{"tree", 32 << 20, 1000}, // one large file and many of 4 KiB
 		{"large", 256 << 20, 0},
+		{"small", 0, 4000}, // per-message costs, magnified
 	} {
 		b.Run(wl.name, func(b *testing.B) {
 			pub := b.TempDir()
