@@ -149,6 +149,9 @@ type FMQServerPeer struct {
 	msgs    int    // messages this dispatch
 	fl      flight // the message prepared, not yet sent
 	oneFile bool   // next chunk stops at a file's end (next chunk of one file)
+	// chunk_size and dispatch_bytes, as next chunk read them at the start
+	// of the dispatch
+	chunkMax, budget int64
 	// resyncs: the one RESYNC computed off the dispatch path (busy), and
 	// the ones waiting behind it, at most one per subscription.
 	busy     bool
@@ -691,9 +694,9 @@ func offer(ctx *interp.Ctx, oneFile bool) error {
 	} else {
 		p.startDispatch(ctx)
 		p.oneFile = oneFile
+		p.chunkMax, p.budget = deliverLimits(ctx) // read once per dispatch, not per chunk
 	}
-	chunkMax, budget := deliverLimits(ctx)
-	ok, err := p.step(ctx, &p.Next, chunkMax, budget)
+	ok, err := p.step(ctx, &p.Next, p.chunkMax, p.budget)
 	if err != nil || !ok {
 		return err
 	}
