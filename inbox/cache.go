@@ -20,27 +20,30 @@ const cacheVersion = 1
 type cacheFile struct {
 	Version int                   `json:"version"`
 	Files   map[string]CacheEntry `json:"files"`
+	// Dirs are the directories fmq created (inbox-relative): only those
+	// are removed when a delete leaves them empty.
+	Dirs []string `json:"dirs,omitempty"`
 }
 
 // loadCache reads the digest cache. A missing file gives an empty cache; a
 // damaged one is reported (file:line:col) and ignored: it is only a cache.
-func (ib *Inbox) loadCache() map[string]CacheEntry {
-	out := make(map[string]CacheEntry)
+func (ib *Inbox) loadCache() (map[string]CacheEntry, map[string]bool) {
+	out, made := make(map[string]CacheEntry), map[string]bool{}
 	data, err := ib.root.ReadFile(CacheFile)
 	if err != nil {
 		if !notExist(err) {
 			ib.log.Warn("inbox: cannot read digest cache; starting empty", "file", ib.cachePath(), "err", err)
 		}
-		return out
+		return out, made
 	}
 	var cf cacheFile
 	if err := json.Unmarshal(data, &cf); err != nil {
 		ib.log.Warn("inbox: damaged digest cache; starting empty", "err", ib.cachePath()+":"+jsonPos(data, err))
-		return out
+		return out, made
 	}
 	if cf.Version != cacheVersion {
 		ib.log.Warn("inbox: digest cache has another version; starting empty", "file", ib.cachePath(), "version", cf.Version)
-		return out
+		return out, made
 	}
 	for vp, e := range cf.Files {
 		if _, err := resolve(vp); err != nil || !validSum(e.SHA1) || e.Size < 0 {
@@ -50,7 +53,12 @@ func (ib *Inbox) loadCache() map[string]CacheEntry {
 		e.SHA1 = strings.ToUpper(e.SHA1)
 		out[vp] = e
 	}
-	return out
+	for _, d := range cf.Dirs {
+		if _, err := resolve("/" + d); err == nil {
+			made[d] = true
+		}
+	}
+	return out, made
 }
 
 func (ib *Inbox) cachePath() string { return ib.dir + string(os.PathSeparator) + CacheFile }
@@ -102,6 +110,10 @@ func (ib *Inbox) SaveCache() error {
 	for k, v := range ib.cache {
 		cf.Files[k] = v
 	}
+	for d := range ib.made {
+		cf.Dirs = append(cf.Dirs, d)
+	}
+	sort.Strings(cf.Dirs)
 	ib.dirty = false
 	ib.lastSave = time.Now()
 	ib.mu.Unlock()

@@ -200,6 +200,7 @@ type Inbox struct {
 
 	mu       sync.Mutex
 	cache    map[string]CacheEntry
+	made     map[string]bool // directories fmq created (inbox-relative), saved with the cache
 	dirty    bool
 	lastSave time.Time
 	active   map[string]*Partial
@@ -246,7 +247,7 @@ func OpenOptions(dir string, opt Options) (*Inbox, error) {
 	if ib.saveEvery == 0 {
 		ib.saveEvery = 2 * time.Second
 	}
-	ib.cache = ib.loadCache()
+	ib.cache, ib.made = ib.loadCache()
 	ib.lastSave = time.Now()
 	return ib, nil
 }

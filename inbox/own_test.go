@@ -109,3 +109,40 @@ func TestInboxLock(t *testing.T) {
 		t.Fatalf("the marker is advertised: %v", cf)
 	}
 }
+
+// Issue 11: a delete that empties a directory removes it only if fmq
+// created it; a directory of the user's stays, across restarts too.
+func TestDeleteRemovesOnlyDirectoriesFMQMade(t *testing.T) {
+	d := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(d, "mine", "deep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ib := open(t, d)
+	for _, vp := range []string{"/mine/deep/a", "/new/sub/b", "/later/x/c"} {
+		if err := receive(t, ib, vp, []byte("fmq's "+vp), 0, 3, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, vp := range []string{"/mine/deep/a", "/new/sub/b"} {
+		if err := ib.Delete(vp); err != nil {
+			t.Fatalf("delete %s: %v", vp, err)
+		}
+	}
+	if !exists(filepath.Join(d, "mine", "deep")) {
+		t.Error("the user's empty directories mine/deep were removed")
+	}
+	if exists(filepath.Join(d, "new")) {
+		t.Error("new/sub, made by fmq and now empty, is still there")
+	}
+	// What fmq made is remembered by the saved cache.
+	if err := ib.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ib = open(t, d)
+	if err := ib.Delete("/later/x/c"); err != nil || exists(filepath.Join(d, "later")) {
+		t.Fatalf("after a restart: delete %v, later/ still there: %v", err, exists(filepath.Join(d, "later")))
+	}
+	if !exists(filepath.Join(d, "mine", "deep")) {
+		t.Error("the user's directories went after a restart")
+	}
+}

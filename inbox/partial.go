@@ -373,9 +373,26 @@ func (ib *Inbox) mkParents(vpath, rel string) error {
 	if dir == "." || ib.knownDir(dir) {
 		return nil
 	}
+	// The missing ones are fmq's: a delete that leaves them empty removes
+	// them, never a directory of the user's.
+	var missing []string
+	for d := dir; d != "."; d = path.Dir(d) {
+		if _, err := ib.root.Lstat(osPath(d)); err == nil {
+			break
+		}
+		missing = append(missing, d)
+	}
 	err := ib.root.MkdirAll(osPath(dir), 0o755)
 	if err == nil {
 		ib.markDirs(dir)
+		if len(missing) > 0 {
+			ib.mu.Lock()
+			for _, d := range missing {
+				ib.made[d] = true
+			}
+			ib.dirty = true
+			ib.mu.Unlock()
+		}
 		return nil
 	}
 	for d := dir; d != "."; d = path.Dir(d) {
@@ -590,10 +607,17 @@ func (ib *Inbox) Delete(vpath string) error {
 	ib.dirMu.Lock()
 	defer ib.dirMu.Unlock()
 	for d := path.Dir(rel); d != "."; d = path.Dir(d) {
-		if !ib.isDir(d) || ib.root.Remove(osPath(d)) != nil {
-			break // not a directory, not empty, or gone: stop
+		ib.mu.Lock()
+		ours := ib.made[d]
+		ib.mu.Unlock()
+		if !ours || !ib.isDir(d) || ib.root.Remove(osPath(d)) != nil {
+			break // the user's, not a directory, not empty, or gone: stop
 		}
 		ib.forgetDirs(d)
+		ib.mu.Lock()
+		delete(ib.made, d)
+		ib.dirty = true
+		ib.mu.Unlock()
 	}
 	return first
 }
