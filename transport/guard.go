@@ -552,9 +552,9 @@ func (q *writeQueue) write(c *gconn, p []byte, owned, seal bool) (int, error) {
 	}
 	rest := p[n:]
 	q.mu.Lock()
-	if q.size+len(rest) > q.limit {
+	if size := q.size + len(rest); size > q.limit {
 		q.mu.Unlock()
-		c.cut(ReasonWriteOverflow, fmt.Errorf("%d bytes queued, limit %d", q.size+len(rest), q.limit))
+		c.cut(ReasonWriteOverflow, fmt.Errorf("%d bytes queued, limit %d", size, q.limit))
 		return n, c.closedErr()
 	}
 	switch k := len(q.bufs); {

@@ -318,6 +318,9 @@ func TestHazard4Plain(t *testing.T) {
 			t.Fatalf("peer user %q %v", u, ok)
 		}
 		d.Close()
+		// The router refuses a second connection of a live identity: the
+		// next dial waits until it has seen this one close.
+		waitStats(t, r.Stats, "the redialed connection closed", func(s Stats) bool { return s.Active == 0 })
 	}
 }
 
