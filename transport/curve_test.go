@@ -112,7 +112,9 @@ func TestCurveMechanismMismatchAndTwoMechanisms(t *testing.T) {
 
 func TestCurveHandshakeStall(t *testing.T) {
 	srv, _ := curvePair(t)
-	r := listen(t, Options{HandshakeTimeout: 200 * time.Millisecond, CurveServer: &CurveServer{Keys: srv}})
+	// the timeout must also let the real CURVE handshake below complete
+	// on a loaded machine under -race (it boxes and opens four commands)
+	r := listen(t, Options{HandshakeTimeout: time.Second, CurveServer: &CurveServer{Keys: srv}})
 	echo(r)
 	p := rawDial(t, r.Endpoint())
 	p.greet(mechCURVE)

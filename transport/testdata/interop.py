@@ -116,9 +116,11 @@ def dealer(ctx, a):
         s.curve_secretkey = sec
     if a.heartbeat:
         # Heartbeat, and drop the server if it stays silent (no PONG) for
-        # 2 intervals; we idle 6 intervals between messages.
+        # 10 intervals (a loaded machine may delay one PONG by several
+        # intervals); we idle 12 intervals between messages, so a server
+        # that never answers is dropped and the next message fails.
         s.setsockopt(zmq.HEARTBEAT_IVL, a.heartbeat)
-        s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 2 * a.heartbeat)
+        s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 10 * a.heartbeat)
     mon = s.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
     s.connect(a.endpoint)
@@ -150,7 +152,7 @@ def dealer(ctx, a):
             print("MISMATCH %d: %d bytes, want %d" % (i, len(got), len(body)), flush=True)
             return 1
         if a.heartbeat:
-            time.sleep(a.heartbeat * 6 / 1000.0)
+            time.sleep(a.heartbeat * 12 / 1000.0)
     print("OK %d" % a.count, flush=True)
     return 0
 
