@@ -43,13 +43,22 @@ func (s *inboxSet) find(id string) (string, bool) {
 	return v, ok
 }
 
-// readInboxID reads the id from an inbox marker ("" if none or unreadable).
-func readInboxID(r interface {
+type opener interface {
 	Open(string) (*os.File, error)
-}, name string) string {
+}
+
+// readInboxID reads the id from an inbox marker ("" if none or unreadable).
+func readInboxID(r opener, name string) string {
+	id, _ := readInboxMarker(r, name)
+	return id
+}
+
+// readInboxMarker reads the id from an inbox marker and says whether the
+// marker exists (an empty one is being written by its client).
+func readInboxMarker(r opener, name string) (id string, exists bool) {
 	f, err := r.Open(name)
 	if err != nil {
-		return ""
+		return "", false
 	}
 	defer f.Close()
 	var m struct {
@@ -57,9 +66,9 @@ func readInboxID(r interface {
 	}
 	b, _ := io.ReadAll(io.LimitReader(f, 4096))
 	if json.Unmarshal(b, &m) != nil {
-		return ""
+		return "", true
 	}
-	return m.ID
+	return m.ID, true
 }
 
 type osOpener struct{}

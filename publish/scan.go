@@ -188,8 +188,12 @@ func (s *scanner) read(n *dirNode) dirResult {
 		name := d.Name()
 		if (name == inboxMarker || name == inboxCache) && !s.t.opt.PublishInboxes {
 			// An fmq inbox: publishing it would feed a mirror into itself.
-			s.t.inboxes.add(readInboxID(root, osRel(relJoin(n.rel, inboxMarker))), n.vdir)
-			if !n.inbox {
+			id, marked := readInboxMarker(root, osRel(relJoin(n.rel, inboxMarker)))
+			s.t.inboxes.add(id, n.vdir)
+			// Said once the inbox is known by its id (a client writes the
+			// marker after creating it: an empty one is read again at the
+			// next scan), or at once for an inbox without a marker.
+			if !n.inbox && (id != "" || !marked) {
 				n.inbox = true
 				s.t.log.Warn("publish: not publishing an fmq inbox (serve --publish-inboxes would)", "path", n.fsPath)
 			}
