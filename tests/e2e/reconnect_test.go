@@ -16,12 +16,14 @@ import (
 // ClientConfig.Wire, and register Close (after StartClient) so that a
 // failing test never leaves the engine held.
 type chunkGate struct {
-	hold    func(n int64) bool // n: CHEEZBURGERs received so far (this one included)
-	n       atomic.Int64
-	held    chan int64
-	release chan struct{}
-	closed  chan struct{}
-	once    atomic.Bool
+	hold func(n int64) bool // n: CHEEZBURGERs received so far (this one included)
+	// holdLine, when set, decides instead of hold, from the wire line.
+	holdLine func(line string) bool
+	n        atomic.Int64
+	held     chan int64
+	release  chan struct{}
+	closed   chan struct{}
+	once     atomic.Bool
 }
 
 func newChunkGate(hold func(n int64) bool) *chunkGate {
@@ -34,7 +36,11 @@ func (g *chunkGate) Wire(line string) {
 		return
 	}
 	n := g.n.Add(1)
-	if !g.hold(n) {
+	if g.holdLine != nil {
+		if !g.holdLine(line) {
+			return
+		}
+	} else if !g.hold(n) {
 		return
 	}
 	select {

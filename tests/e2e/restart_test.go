@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,25 +37,29 @@ func TestServerRestart(t *testing.T) {
 	settings := map[string]string{"window": "262144", "slice": "65536"}
 	var clients []*host.Client
 	var inboxes []string
+	var gates []*chunkGate
 	for range 2 {
 		in := t.TempDir()
 		inboxes = append(inboxes, in)
-		clients = append(clients, startClient(t, host.ClientConfig{Connect: bind, Inbox: in, Settings: settings, Once: true}))
+		// Each client is held on the first chunk of the big file that
+		// starts past its first eighth, so the restart lands inside it
+		// however fast the machine is.
+		var held atomic.Bool
+		gate := newChunkGate(nil)
+		gate.holdLine = func(line string) bool {
+			return strings.Contains(line, `filename="/z-big.bin"`) && chunkOffset(line) >= bigSz/8 && held.CompareAndSwap(false, true)
+		}
+		gates = append(gates, gate)
+		clients = append(clients, startClient(t, host.ClientConfig{Connect: bind, Inbox: in, Settings: settings, Once: true, Wire: gate.Wire}))
+		t.Cleanup(gate.Close)
 	}
-	// Stop the server once both clients are inside the big file.
-	for i, c := range clients {
-		eventually(t, 60*time.Second, fmt.Sprintf("client %d inside the big file", i), func() string {
-			st := c.Stats()
-			cur := st.Current.Load()
-			if cur == nil || *cur != "/z-big.bin" || st.Bytes.Load() < nSmall*smallSz+bigSz/8 {
-				name := "<none>"
-				if cur != nil {
-					name = *cur
-				}
-				return fmt.Sprintf("current %s, %d bytes", name, st.Bytes.Load())
-			}
-			return ""
-		})
+	// Stop the server once both clients are held inside the big file.
+	for i, g := range gates {
+		select {
+		case <-g.held:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("client %d never reached the big file's first eighth (%d bytes)", i, clients[i].Stats().Bytes.Load())
+		}
 	}
 	if err := closeSrv1(); err != nil {
 		t.Fatalf("closing the first server: %v", err)
@@ -60,6 +67,9 @@ func TestServerRestart(t *testing.T) {
 	before := make([]int64, len(clients))
 	for i, c := range clients {
 		before[i] = c.Stats().Bytes.Load()
+	}
+	for _, g := range gates {
+		g.Close() // held no more
 	}
 	time.Sleep(300 * time.Millisecond)
 	srv2 := startServer(t, pub, bind, withSettings("chunk_size", "65536"))
@@ -127,4 +137,18 @@ func TestChangedWhileAway(t *testing.T) {
 	if st.Files.Load() != 2 {
 		t.Errorf("second sync fetched %d files, want 2 (the moved and the changed one)", st.Files.Load())
 	}
+}
+
+// chunkOffset reads the offset field of a CHEEZBURGER wire line (-1 if none).
+func chunkOffset(line string) int64 {
+	_, rest, ok := strings.Cut(line, " offset=")
+	if !ok {
+		return -1
+	}
+	v, _, _ := strings.Cut(rest, " ")
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
 }
