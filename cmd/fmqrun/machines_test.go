@@ -116,19 +116,9 @@ func TestSettingRangesAtTheCommandLine(t *testing.T) {
 // A reload that breaks an action contract is refused, the old machine
 // keeps running, and the log names the machine and hash it reloads.
 func TestReloadRefusesBrokenContract(t *testing.T) {
-	file, src, errb, stop := startRunServer(t)
-	waitLog := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(errb.String(), want) {
-			if time.Now().After(deadline) {
-				t.Fatalf("log lacks %q:\n%s", want, errb.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	file, src, errb, stop := startRunServer(t) // its watchers are installed
+	waitLog := func(want string) { t.Helper(); waitLog(t, errb, want) }
 	waitLog("hash=")
-	time.Sleep(100 * time.Millisecond) // let the watcher start
 	broken := strings.Replace(string(src), `do = ["take order"]`, `do = ["welcome peer", "take order"]`, 1)
 	if broken == string(src) {
 		t.Fatal("nom_server.toml changed: no take order handler")
@@ -210,18 +200,8 @@ func TestSyncReloadsMachine(t *testing.T) {
 	go func() {
 		cliDone <- runMain(ctx, &Env{Stdout: &cliOut, Stderr: &cliErr}, []string{"sync", "--connect", ep, "--inbox", filepath.Join(dir, "in"), "--machine", file, "--progress", "never"})
 	}()
-	waitLog := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(cliErr.String(), want) {
-			if time.Now().After(deadline) {
-				t.Fatalf("sync log lacks %q:\n%s", want, cliErr.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitLog("msg=syncing")
-	time.Sleep(100 * time.Millisecond) // let the watcher start
+	waitLog := func(want string) { t.Helper(); waitLog(t, &cliErr, want) }
+	waitLog("msg=syncing") // logged once the machine file is watched
 	broken := strings.Replace(string(src), `"report synced"`, `"report synched"`, 1)
 	if err := os.WriteFile(file, []byte(broken), 0o644); err != nil {
 		t.Fatal(err)

@@ -301,8 +301,6 @@ func syncRun(ctx context.Context, env *Env, cc host.ClientConfig, progress strin
 		outcome(&sum, err, cc.Once, false, false, false)
 		return sum, err
 	}
-	m := cl.Engine().Machine()
-	log.Info("syncing", "connect", cc.Connect, "machine", m.File, "hash", m.Hash)
 	if cc.Machine != "" {
 		// Like serve: SIGHUP or a change of the file reloads it; the next
 		// session (after a reconnect) runs the new machine.
@@ -312,6 +310,9 @@ func syncRun(ctx context.Context, env *Env, cc host.ClientConfig, progress strin
 		}
 		defer stop()
 	}
+	// Said once reloads are watched: a change made after this line is seen.
+	m := cl.Engine().Machine()
+	log.Info("syncing", "connect", cc.Connect, "machine", m.File, "hash", m.Hash)
 	bar := newBar(env.Stderr, progress)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
