@@ -5,11 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/fmq/fmq/internal/testutil"
 )
 
 func curvePair(t testing.TB) (server CurveKeyPair, client CurveKeyPair) {
@@ -128,53 +128,15 @@ func TestCurveHandshakeStall(t *testing.T) {
 // zmtpProxy relays a Dealer's connection to a Router and lets edit change
 // the client's frames (after the 64-byte greeting) on the way.
 type zmtpProxy struct {
-	ln   net.Listener
-	wg   sync.WaitGroup
 	edit func(i int, frame []byte) [][]byte
 }
 
 func newZMTPProxy(t *testing.T, target string, edit func(i int, frame []byte) [][]byte) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &zmtpProxy{ln: ln, edit: edit}
-	var conns []net.Conn
-	var mu sync.Mutex
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		p.wg.Wait()
-	})
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", strings.TrimPrefix(target, "tcp://"))
-			if err != nil {
-				c.Close()
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c, s)
-			mu.Unlock()
-			p.wg.Add(2)
-			go func() { defer p.wg.Done(); io.Copy(c, s); c.Close() }()
-			go func() { defer p.wg.Done(); p.relay(c, s); s.Close() }()
-		}
-	}()
-	return "tcp://" + ln.Addr().String()
+	p := &zmtpProxy{edit: edit}
+	return testutil.StartProxy(t, target, p.relay, nil).Endpoint
 }
 
-func (p *zmtpProxy) relay(from, to net.Conn) {
+func (p *zmtpProxy) relay(to io.Writer, from io.Reader) {
 	var g [greetingLen]byte
 	if _, err := io.ReadFull(from, g[:]); err != nil {
 		return

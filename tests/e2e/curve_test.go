@@ -4,88 +4,40 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fmq/fmq/host"
+	"github.com/fmq/fmq/internal/testutil"
 	"github.com/fmq/fmq/transport"
 )
 
-// flipProxy relays TCP connections to target; with flip set it inverts one
-// byte of every server-to-client stream, at offset at (inside the file's
-// data, well past the CURVE handshake).
-type flipProxy struct {
-	ln    net.Listener
-	conns atomic.Int64
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	open  []net.Conn
-}
-
-func startFlipProxy(t *testing.T, target string, flip bool, at int64) (*flipProxy, string) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &flipProxy{ln: ln}
-	t.Cleanup(func() {
-		ln.Close()
-		p.mu.Lock()
-		for _, c := range p.open {
-			c.Close()
-		}
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
+// flipAt is a proxy relay that, with flip set, inverts the byte at offset
+// at of every stream it carries (inside the file's data, well past the
+// CURVE handshake).
+func flipAt(flip bool, at int64) testutil.Relay {
+	return func(dst io.Writer, src io.Reader) {
+		var off int64
+		buf := make([]byte, 32<<10)
 		for {
-			c, err := ln.Accept()
+			n, err := src.Read(buf)
+			if flip && off <= at && at < off+int64(n) {
+				buf[at-off] ^= 0x01
+			}
+			off += int64(n)
+			if n > 0 {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
 			if err != nil {
 				return
 			}
-			s, err := net.Dial("tcp", strings.TrimPrefix(target, "tcp://"))
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.conns.Add(1)
-			p.mu.Lock()
-			p.open = append(p.open, c, s)
-			p.mu.Unlock()
-			p.wg.Add(2)
-			go func() { defer p.wg.Done(); io.Copy(s, c); s.Close() }()
-			go func() {
-				defer p.wg.Done()
-				defer c.Close()
-				var off int64
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := s.Read(buf)
-					if flip && off <= at && at < off+int64(n) {
-						buf[at-off] ^= 0x01
-					}
-					off += int64(n)
-					if n > 0 {
-						if _, werr := c.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return p, "tcp://" + ln.Addr().String()
+	}
 }
 
 // A byte flipped in a data frame under CURVE: the connection ends, the
@@ -109,7 +61,8 @@ func TestCurveTamperedDataNeverReachesInbox(t *testing.T) {
 			name = "flipped"
 		}
 		t.Run(name, func(t *testing.T) {
-			proxy, ep := startFlipProxy(t, srv.Endpoint(), flip, 1<<20+12345)
+			proxy := testutil.StartProxy(t, srv.Endpoint(), nil, flipAt(flip, 1<<20+12345))
+			ep := proxy.Endpoint
 			inbox := t.TempDir()
 			cl := startClient(t, host.ClientConfig{Connect: ep, Inbox: inbox, Once: true,
 				Transport: transport.Options{CurveClient: &transport.CurveClient{ServerKey: kp.Public}}})
@@ -124,10 +77,10 @@ func TestCurveTamperedDataNeverReachesInbox(t *testing.T) {
 				}
 				return
 			}
-			for proxy.conns.Load() < 3 { // cut twice, redialled twice
+			for proxy.Conns() < 3 { // cut twice, redialled twice
 				select {
 				case <-ctx.Done():
-					t.Fatalf("only %d connections", proxy.conns.Load())
+					t.Fatalf("only %d connections", proxy.Conns())
 				case <-cl.Done():
 					t.Fatalf("client ended: %v", cl.Err())
 				case <-time.After(10 * time.Millisecond):
