@@ -20,11 +20,7 @@ func TestClientCreditPolicyInTOML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ib, err := inbox.OpenOptions(t.TempDir(), inbox.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ib.Close()
+	ib := openTestInbox(t)
 	var sent []any
 	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	e, err := interp.NewClient(m, interp.Options{
@@ -102,11 +98,7 @@ func TestClientAdoptsReloadedMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ib, err := inbox.OpenOptions(t.TempDir(), inbox.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ib.Close()
+	ib := openTestInbox(t)
 	var credits []uint64
 	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	e, err := interp.NewClient(m, interp.Options{
@@ -150,4 +142,15 @@ func TestClientAdoptsReloadedMachine(t *testing.T) {
 	eq(t, "credits", credits, []uint64{4000000, 777})
 	e.Call("stop", nil)
 	e.Tick(now)
+}
+
+// openTestInbox opens an inbox in a temporary directory, closed at cleanup.
+func openTestInbox(t *testing.T) *inbox.Inbox {
+	t.Helper()
+	ib, err := inbox.OpenOptions(t.TempDir(), inbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ib.Close() })
+	return ib
 }
