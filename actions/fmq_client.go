@@ -170,7 +170,7 @@ func subscribe(ctx *interp.Ctx) error {
 	for _, sub := range p.Subs {
 		m := filemq.NewIcanhaz()
 		m.Path = sub
-		m.Options = map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1", "ERRORS": "1", "META": "1", chunksum.Option: chunksum.Algorithm}
+		m.Options = map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1", "ERRORS": "1", "META": "1", "ORIGIN": "1", chunksum.Option: chunksum.Algorithm}
 		if p.Inbox != nil {
 			m.Cache = p.Inbox.CacheFor(sub)
 			// Lets a server refuse to mirror its own published tree into
@@ -326,7 +326,7 @@ func storeChunk(ctx *interp.Ctx) error {
 		}
 		return nil
 	case OpDelete:
-		return p.deleteFile(ctx, m.Filename)
+		return p.deleteFile(ctx, m.Filename, m.Headers["ORIGIN"])
 	case OpCreate:
 		return p.writeChunk(ctx, m)
 	}
@@ -355,7 +355,9 @@ func (p *FMQClientPeer) excluded(ctx *interp.Ctx, vpath, what string) bool {
 	return true
 }
 
-func (p *FMQClientPeer) deleteFile(ctx *interp.Ctx, vpath string) error {
+// deleteFile applies a server delete; origin is its ORIGIN header (the
+// published directory it speaks for), "" from a server without.
+func (p *FMQClientPeer) deleteFile(ctx *interp.Ctx, vpath, origin string) error {
 	if err := p.check(vpath); err != nil {
 		p.note(ctx, NoteRefused, fmt.Errorf("delete refused: %w", err))
 		return nil
@@ -367,7 +369,7 @@ func (p *FMQClientPeer) deleteFile(ctx *interp.Ctx, vpath string) error {
 		p.cur.Abort(false)
 		p.cur = nil
 	}
-	if err := p.Inbox.Delete(vpath); err != nil {
+	if err := p.Inbox.DeleteFrom(vpath, origin); err != nil {
 		if errors.Is(err, inbox.ErrNotOwned) { // the user's: kept
 			p.note(ctx, NoteKept, err)
 		} else if errors.Is(err, inbox.ErrUnsafePath) { // through a link out of the inbox
@@ -402,13 +404,10 @@ func (p *FMQClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error
 			p.skip = m.Filename
 			return nil
 		}
-		begin := p.Inbox.Begin
-		if m.Headers[chunksum.Header] != "" {
-			// Chunk digests (CHUNK-DIGEST): each chunk is checked on its
-			// own, no whole-file SHA-1 is computed here.
-			begin = p.Inbox.BeginVerified
-		}
-		part, err := begin(m.Filename, off)
+		// Chunk digests (CHUNK-DIGEST): each chunk is checked on its own,
+		// no whole-file SHA-1 is computed here. ORIGIN: the published
+		// directory the file comes from (ownership, spec/filemq.md 7.3.1).
+		part, err := p.Inbox.BeginFrom(m.Filename, off, m.Headers[chunksum.Header] != "", m.Headers["ORIGIN"])
 		if err != nil {
 			p.skip = m.Filename
 			if errors.Is(err, inbox.ErrNotOwned) {

@@ -123,6 +123,7 @@ type FMQServerPeer struct {
 	ChunkDigest  bool     // the client asked for a digest on every chunk (CHUNK-DIGEST=XXH3-128)
 	Errors       bool     // the client asked to be told of files we cannot send (ERRORS=1)
 	Meta         bool     // the client asked for the metadata of files the resync skips (META=1)
+	Origin       bool     // the client asked for the ORIGIN header (ORIGIN=1)
 	Subs         []string // subscribed path prefixes
 	Credit       int64    // content bytes the client still allows
 	Sequence     uint64   // sequence of the next CHEEZBURGER
@@ -327,6 +328,9 @@ func storeSubscription(ctx *interp.Ctx) error {
 	}
 	if m.Options["META"] == "1" {
 		p.Meta = true
+	}
+	if m.Options["ORIGIN"] == "1" {
+		p.Origin = true
 	}
 	if limit := ctx.Int("max_cache_entries"); limit > 0 && int64(len(m.Cache)) > limit {
 		err := fmt.Errorf("cache of %d entries (max_cache_entries is %d)", len(m.Cache), limit)
@@ -811,6 +815,12 @@ func (p *FMQServerPeer) step(ctx *interp.Ctx, out *filemq.Cheezburger, chunkMax,
 				if j.op == OpMeta {
 					out.Headers = j.hdr
 				}
+				if p.Origin && (j.op == OpDelete || j.op == OpMeta) {
+					if out.Headers == nil {
+						out.Headers = make(map[string]string, 1)
+					}
+					out.Headers["ORIGIN"] = p.origin(j.vpath)
+				}
 				p.spent += 256 // a bounded number of these per dispatch too
 				p.msgs++
 				p.fl = flight{}
@@ -897,6 +907,11 @@ func (p *FMQServerPeer) step(ctx *interp.Ctx, out *filemq.Cheezburger, chunkMax,
 			if p.ChunkDigest {
 				h[chunksum.Header] = chunksum.Of(buf[:got]).String()
 			}
+			if p.Origin && (eof || p.first) {
+				h["ORIGIN"] = p.origin(p.cur.VPath())
+			} else {
+				delete(h, "ORIGIN")
+			}
 			out.Headers = h
 			out.EOF = b2u(eof)
 		}
@@ -906,6 +921,15 @@ func (p *FMQServerPeer) step(ctx *interp.Ctx, out *filemq.Cheezburger, chunkMax,
 		p.fl = flight{bp: bp, got: int64(got), eof: eof, content: true}
 		return true, nil
 	}
+}
+
+// origin is the ORIGIN header of vpath: the identity of the published
+// directory it belongs to (publish.Tree.Origin).
+func (p *FMQServerPeer) origin(vpath string) string {
+	if p.srv == nil || p.srv.Tree == nil {
+		return ""
+	}
+	return p.srv.Tree.Origin(vpath)
 }
 
 func truncReason(s string) string {

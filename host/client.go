@@ -502,7 +502,7 @@ func (c *Client) onSynced() {
 	problems := c.peer.Stats.Problems.Load() - c.failed
 	if kept := c.peer.Stats.Kept.Load() - c.keptAt; kept > 0 {
 		c.keptAt += kept
-		c.log.Info("kept files fmq did not write, which the server does not have (sync --delete would remove them)", "files", kept)
+		c.log.Info("kept files fmq did not write (or installed from another server), which the server does not have (sync --delete would remove them)", "files", kept)
 	}
 	retry := c.cfg.Once && problems > 0 && c.sessions <= c.cfg.Retries
 	if problems > 0 {

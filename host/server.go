@@ -35,7 +35,11 @@ type ServerConfig struct {
 	PublishInboxes bool
 	// Exclude leaves out files and directories matching these rsync-like
 	// patterns (publish.Options.Exclude).
-	Exclude   []string
+	Exclude []string
+	// ServerID names the server for the origins of its directories
+	// (publish.Options.ServerID); "" = derived from the machine and the
+	// directories.
+	ServerID  string
 	Transport transport.Options
 	Logger    *slog.Logger
 	Trace     bool
@@ -93,7 +97,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		accounts = pf
 	}
 	tree, err := publish.New(cfg.Publish, publish.Options{Rescan: cfg.Rescan, Settle: cfg.Settle, Logger: cfg.Logger,
-		PublishInboxes: cfg.PublishInboxes, Exclude: cfg.Exclude})
+		PublishInboxes: cfg.PublishInboxes, Exclude: cfg.Exclude, ServerID: cfg.ServerID})
 	if err != nil {
 		return nil, err
 	}

@@ -192,7 +192,7 @@ func (ib *Inbox) rememberHashed(vpath, rel string, e CacheEntry) {
 	// write would otherwise lose its mark.
 	if cur, ok := ib.cache[vpath]; ok && cur.Installed {
 		if cur.SHA1 == e.SHA1 {
-			e.Installed = true
+			e.Installed, e.Origin = true, cur.Origin
 		} else if fi, err := ib.root.Lstat(osPath(rel)); err == nil && fi.Size() == cur.Size && fi.ModTime().UnixNano() == cur.MTime {
 			// The file on disk is the one installed since we hashed:
 			// our digest is stale, the entry is right.

@@ -217,6 +217,11 @@ type CacheEntry struct {
 	// Installed: fmq wrote this file (as a server's file). Only such a
 	// file, unchanged since, may be deleted or overwritten by a server.
 	Installed bool `json:"installed,omitempty"`
+	// Origin: the published directory fmq installed it from (the server's
+	// ORIGIN header, spec/filemq.md 7.2); only a delete or update from the
+	// same origin applies to it. "" = unknown (a server without origins,
+	// or an inbox older than them): any server's.
+	Origin string `json:"origin,omitempty"`
 }
 
 // Open opens (creating it if needed) an inbox directory and loads its digest

@@ -58,7 +58,7 @@ func (ib *Inbox) SetMeta(vpath string, headers map[string]string) (bool, error) 
 	}
 	m := parseMeta(headers)
 	fi, err := ib.root.Lstat(osPath(rel))
-	if err != nil || !fi.Mode().IsRegular() || !ib.owned(vpath, rel, fi) {
+	if err != nil || !fi.Mode().IsRegular() || ib.mayReplaceInfo(vpath, rel, "changed", headers["ORIGIN"], fi) != nil {
 		return false, nil
 	}
 	if m.hasMode && fi.Mode().Perm() == m.mode {

@@ -33,9 +33,15 @@ var errLockHeld = errors.New("lock held")
 type NotOwnedError struct {
 	VPath string
 	What  string // "deleted", "overwritten"
+	// Origin is set when fmq installed the file, unchanged since, but from
+	// another server's directory than the one asking (the origin recorded).
+	Origin string
 }
 
 func (e *NotOwnedError) Error() string {
+	if e.Origin != "" {
+		return fmt.Sprintf("inbox: %q was installed by fmq from another server (origin %.8s): kept, not %s on behalf of this one", e.VPath, e.Origin, e.What)
+	}
 	return fmt.Sprintf("inbox: %q was not written by fmq (or was changed since): kept, not %s", e.VPath, e.What)
 }
 
@@ -91,7 +97,8 @@ func (ib *Inbox) ID() string { return ib.id }
 
 // owned reports whether the regular file at rel is one fmq installed as
 // vpath and nobody has changed since: its cache entry says so and its
-// size and modification time (else its content) still match.
+// size and modification time (else its content) still match. It does not
+// look at the file's origin (see mayReplaceInfo).
 func (ib *Inbox) owned(vpath, rel string, fi fs.FileInfo) bool {
 	ib.mu.Lock()
 	e, ok := ib.cache[vpath]
@@ -111,21 +118,38 @@ func (ib *Inbox) owned(vpath, rel string, fi fs.FileInfo) bool {
 	return true
 }
 
-// mayReplace reports whether fmq may delete or overwrite what is at rel: a
-// missing file, or one fmq installed (always, in an exact mirror, for
-// anything but a directory). It returns a *NotOwnedError otherwise.
-func (ib *Inbox) mayReplace(vpath, rel, what string) error {
+// mayReplace reports whether fmq may delete or overwrite what is at rel on
+// behalf of the published directory origin (a server's ORIGIN header; ""
+// for a server that sends none): a missing file, or one fmq installed from
+// that same origin (always, in an exact mirror, for anything but a
+// directory). A file installed before origins were recorded (or from a
+// server without them) is any server's until one replaces it. It returns
+// a *NotOwnedError otherwise.
+func (ib *Inbox) mayReplace(vpath, rel, what, origin string) error {
 	fi, err := ib.root.Lstat(osPath(rel))
 	if err != nil {
 		return nil
 	}
-	return ib.mayReplaceInfo(vpath, rel, what, fi)
+	return ib.mayReplaceInfo(vpath, rel, what, origin, fi)
 }
 
 // mayReplaceInfo is mayReplace for what an Lstat of rel just returned.
-func (ib *Inbox) mayReplaceInfo(vpath, rel, what string, fi fs.FileInfo) error {
-	if fi.IsDir() || ib.exact || ib.owned(vpath, rel, fi) {
+func (ib *Inbox) mayReplaceInfo(vpath, rel, what, origin string, fi fs.FileInfo) error {
+	if fi.IsDir() || ib.exact {
 		return nil
 	}
-	return &NotOwnedError{VPath: vpath, What: what}
+	if !ib.owned(vpath, rel, fi) {
+		return &NotOwnedError{VPath: vpath, What: what}
+	}
+	if o := ib.originOf(vpath); o != "" && o != origin {
+		return &NotOwnedError{VPath: vpath, What: what, Origin: o}
+	}
+	return nil
+}
+
+// originOf returns the origin recorded for an installed file ("" if none).
+func (ib *Inbox) originOf(vpath string) string {
+	ib.mu.Lock()
+	defer ib.mu.Unlock()
+	return ib.cache[vpath].Origin
 }

@@ -146,3 +146,69 @@ func TestDeleteRemovesOnlyDirectoriesFMQMade(t *testing.T) {
 		t.Error("the user's directories went after a restart")
 	}
 }
+
+// Issue 11: "the client deletes only files it installed from this server".
+// A file installed from one origin (a server's published directory) is
+// neither deleted nor replaced on behalf of another; a delete or update
+// from its own origin applies, and the origin survives a restart and a
+// rehash of the inbox.
+func TestOwnershipIsPerOrigin(t *testing.T) {
+	d := t.TempDir()
+	ib := open(t, d)
+	install := func(vpath, data, origin string) error {
+		t.Helper()
+		p, err := ib.BeginFrom(vpath, 0, false, origin)
+		if err != nil {
+			return err
+		}
+		if err := p.Write(0, []byte(data)); err != nil {
+			return err
+		}
+		return p.Finish(nil)
+	}
+	if err := install("/a.txt", "from A", "aaaa"); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := ib.Cached("/a.txt"); e.Origin != "aaaa" || !e.Installed {
+		t.Fatalf("cache entry %+v", e)
+	}
+	var ne *NotOwnedError
+	if err := ib.DeleteFrom("/a.txt", "bbbb"); !errors.As(err, &ne) || ne.Origin != "aaaa" || !strings.Contains(err.Error(), "from another server") {
+		t.Fatalf("delete from another origin: %v", err)
+	}
+	if err := ib.Delete("/a.txt"); !errors.Is(err, ErrNotOwned) {
+		t.Fatalf("delete from a server without origin: %v", err)
+	}
+	if _, err := ib.BeginFrom("/a.txt", 0, false, "bbbb"); !errors.Is(err, ErrNotOwned) {
+		t.Fatalf("update from another origin: %v", err)
+	}
+	if changed, _ := ib.SetMeta("/a.txt", map[string]string{"MODE": "0600", "ORIGIN": "bbbb"}); changed {
+		t.Fatal("metadata from another origin applied")
+	}
+	if got := readFile(t, filepath.Join(d, "a.txt")); got != "from A" {
+		t.Fatalf("a.txt: %q", got)
+	}
+	ib.CacheFor("/") // a rehash keeps the origin
+	ib.Close()
+	ib = open(t, d)
+	if err := ib.DeleteFrom("/a.txt", "bbbb"); !errors.Is(err, ErrNotOwned) {
+		t.Fatalf("after reopen, delete from another origin: %v", err)
+	}
+	if err := install("/a.txt", "A, v2", "aaaa"); err != nil || readFile(t, filepath.Join(d, "a.txt")) != "A, v2" {
+		t.Fatalf("update from its origin: %v", err)
+	}
+	if err := ib.DeleteFrom("/a.txt", "aaaa"); err != nil || exists(filepath.Join(d, "a.txt")) {
+		t.Fatalf("delete from its origin: %v", err)
+	}
+	// A file installed without an origin (an older inbox, a C server) is
+	// any server's: the next one that replaces it owns it.
+	if err := install("/old.txt", "old", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := install("/old.txt", "adopted", "cccc"); err != nil {
+		t.Fatalf("update of an origin-less file: %v", err)
+	}
+	if err := ib.DeleteFrom("/old.txt", "dddd"); !errors.Is(err, ErrNotOwned) {
+		t.Fatalf("adopted file deleted by another origin: %v", err)
+	}
+}

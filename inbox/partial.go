@@ -28,6 +28,7 @@ type Partial struct {
 	vpath   string
 	rel     string // target, relative to the inbox
 	partRel string // partial file, relative to the inbox
+	origin  string // the server directory it comes from (ORIGIN header)
 
 	mu    sync.Mutex
 	f     partFile
@@ -107,7 +108,7 @@ func (p *Partial) hashWait() {
 // Finish covers the whole file. Only one transfer per file may run (ErrBusy).
 // Parent directories are created as needed.
 func (ib *Inbox) Begin(vpath string, offset int64) (*Partial, error) {
-	return ib.begin(vpath, offset, false)
+	return ib.begin(vpath, offset, false, "")
 }
 
 // BeginVerified is Begin for a transfer whose every chunk carries its own
@@ -118,10 +119,19 @@ func (ib *Inbox) Begin(vpath string, offset int64) (*Partial, error) {
 // server checked its SHA1@N before resuming), and Finish records the SHA1
 // header, which it then requires, as the file's digest in the cache.
 func (ib *Inbox) BeginVerified(vpath string, offset int64) (*Partial, error) {
-	return ib.begin(vpath, offset, true)
+	return ib.begin(vpath, offset, true, "")
 }
 
-func (ib *Inbox) begin(vpath string, offset int64, verified bool) (*Partial, error) {
+// BeginFrom is Begin (BeginVerified when verified) for a file from the
+// published directory origin (the server's ORIGIN header, "" without
+// one): a file in the way is replaced only if fmq installed it from the
+// same origin (or the inbox is an exact mirror), and the file installed
+// records origin, for the deletes and updates that follow.
+func (ib *Inbox) BeginFrom(vpath string, offset int64, verified bool, origin string) (*Partial, error) {
+	return ib.begin(vpath, offset, verified, origin)
+}
+
+func (ib *Inbox) begin(vpath string, offset int64, verified bool, origin string) (*Partial, error) {
 	rel, err := resolve(vpath)
 	if err != nil {
 		return nil, err
@@ -129,7 +139,7 @@ func (ib *Inbox) begin(vpath string, offset int64, verified bool) (*Partial, err
 	if offset < 0 {
 		return nil, &ResumeError{VPath: vpath, Offset: offset, Have: -1, Reason: "negative offset"}
 	}
-	p := &Partial{ib: ib, vpath: vpath, rel: rel, partRel: partName(rel), verified: verified}
+	p := &Partial{ib: ib, vpath: vpath, rel: rel, partRel: partName(rel), verified: verified, origin: origin}
 	if !verified {
 		p.h = sha1.New()
 	}
@@ -167,7 +177,7 @@ func (p *Partial) open(offset int64) error {
 		if fi.IsDir() {
 			return fmt.Errorf("%w: %q", ErrConflict, p.vpath)
 		}
-		if err := ib.mayReplaceInfo(p.vpath, p.rel, "overwritten", fi); err != nil {
+		if err := ib.mayReplaceInfo(p.vpath, p.rel, "overwritten", p.origin, fi); err != nil {
 			return err
 		}
 	}
@@ -490,7 +500,7 @@ func (p *Partial) Finish(headers map[string]string) error {
 	fi, statErr := ib.root.Lstat(osPath(p.partRel))
 	ib.dirMu.RLock()
 	defer ib.dirMu.RUnlock()
-	if err := ib.mayReplace(p.vpath, p.rel, "overwritten"); err != nil {
+	if err := ib.mayReplace(p.vpath, p.rel, "overwritten", p.origin); err != nil {
 		ib.root.Remove(osPath(p.partRel))
 		p.end(err)
 		return err
@@ -508,7 +518,7 @@ func (p *Partial) Finish(headers map[string]string) error {
 		ib.syncDir(path.Dir(p.rel))
 	}
 	if statErr == nil {
-		ib.remember(p.vpath, CacheEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA1: sum, Installed: true})
+		ib.remember(p.vpath, CacheEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA1: sum, Installed: true, Origin: p.origin})
 	}
 	p.end(fmt.Errorf("%w: %q finished", ErrFinished, p.vpath))
 	return nil
@@ -568,7 +578,13 @@ func (p *Partial) cancel() {
 // inbox is an exact mirror (Options.Exact). A transfer of the file in
 // progress is cancelled. A missing file is not an error. Deleting a path that
 // is a directory in the inbox returns ErrConflict.
-func (ib *Inbox) Delete(vpath string) error {
+func (ib *Inbox) Delete(vpath string) error { return ib.DeleteFrom(vpath, "") }
+
+// DeleteFrom is Delete on behalf of the published directory origin (the
+// delete's ORIGIN header): a file fmq installed from another origin is
+// kept too (a *NotOwnedError naming it), unless the inbox is an exact
+// mirror.
+func (ib *Inbox) DeleteFrom(vpath, origin string) error {
 	rel, err := resolve(vpath)
 	if err != nil {
 		return err
@@ -587,7 +603,7 @@ func (ib *Inbox) Delete(vpath string) error {
 		return fmt.Errorf("%w: %q", ErrConflict, vpath)
 	}
 	targets := []string{rel, partName(rel)}
-	kept := ib.mayReplace(vpath, rel, "deleted")
+	kept := ib.mayReplace(vpath, rel, "deleted", origin)
 	if kept != nil {
 		targets = targets[1:] // the partial is ours; the file is not
 	}

@@ -109,6 +109,10 @@ type Options struct {
 	// rsync-like patterns (see exclude in report.go): "*.tmp", ".git/",
 	// "/build". Hidden files are published unless excluded (".*").
 	Exclude []string
+	// ServerID, when set, names the server for the origins of its
+	// directories (Tree.Origin): they then depend on it and the mounts'
+	// aliases, not on the machine and the directories' paths.
+	ServerID string
 
 	// testReady, if set, is called once Watch has registered its watches.
 	testReady func()
@@ -140,11 +144,12 @@ type mount struct {
 
 // Tree is a set of published directories.
 type Tree struct {
-	mounts []mount
-	settle time.Duration
-	rescan time.Duration
-	log    *slog.Logger
-	opt    Options
+	mounts  []mount
+	origins []string // per mount: its origin (Tree.Origin)
+	settle  time.Duration
+	rescan  time.Duration
+	log     *slog.Logger
+	opt     Options
 
 	mu     sync.RWMutex
 	pub    map[string]Entry // published files by virtual path
@@ -231,6 +236,7 @@ func New(mounts []Mount, opt Options) (*Tree, error) {
 			return nil, &MountError{Index: i, Mount: m, Reason: "cannot open directory", Err: err}
 		}
 		t.mounts = append(t.mounts, mount{Mount: m, root: root})
+		t.origins = append(t.origins, originOf(opt.ServerID, m))
 	}
 	t.sc = newScanner(t)
 	t.scanMu.Lock()

@@ -67,6 +67,7 @@ type Config struct {
 		Settle         duration          `toml:"settle"`
 		PublishInboxes bool              `toml:"publish_inboxes"`
 		Exclude        []string          `toml:"exclude"`
+		ServerID       string            `toml:"server_id"`
 		MaxSessions    *int              `toml:"max_sessions"`
 		Settings       map[string]any    `toml:"settings"`
 		settings       map[string]string `toml:"-"`

@@ -476,3 +476,74 @@ func TestSyncExclude(t *testing.T) {
 		t.Errorf("bad pattern: exit %d: %s", code, errs)
 	}
 }
+
+// Issue 11: "the client deletes only files it installed from this server
+// and that the server deleted". Two servers sync into one inbox in turn
+// (the inbox lock lets one client in at a time): server B's deletes never
+// remove what server A installed, nor a user's file; B's update of a file
+// A installed is a conflict; B's own files come and go with B, across a
+// restart of B (its origin is stable); and --delete still touches nothing
+// outside the subscription.
+func TestTwoServersOneInbox(t *testing.T) {
+	pubA, pubB, in := t.TempDir(), t.TempDir(), t.TempDir()
+	write(t, pubA, "a.txt", "A's a")
+	write(t, pubA, "common.txt", "A's common")
+	write(t, pubB, "b.txt", "B's b")
+	write(t, pubB, "common.txt", "B's common")
+	write(t, pubB, "sub/x.txt", "B's x")
+	write(t, in, "mine.txt", "the user's")
+	inboxHas := func(stage string, want map[string]string) {
+		t.Helper()
+		for rel, w := range want {
+			if got := readOr(filepath.Join(in, rel)); got != w {
+				t.Errorf("%s: %s is %q, want %q", stage, rel, got, w)
+			}
+		}
+	}
+	srvA := startServed(t, "--publish", pubA)
+	if code, sum, errs := syncOnce(t, "--connect", srvA.ep, "--inbox", in); code != exitOK || sum.Files != 2 {
+		t.Fatalf("from A: exit %d, %+v\n%s", code, sum, errs)
+	}
+	srvA.stop()
+	// B sends deletes for a.txt and mine.txt (its client's cache lists
+	// them, B does not publish them) and its own common.txt.
+	srvB := startServed(t, "--publish", pubB)
+	code, sum, errs := syncOnce(t, "--connect", srvB.ep, "--inbox", in)
+	if code != exitPartial || sum.Files != 2 || sum.Deleted != 0 || sum.Conflicts != 1 || sum.Kept < 2 {
+		t.Fatalf("from B: exit %d, %+v\n%s", code, sum, errs)
+	}
+	if !strings.Contains(strings.Join(sum.Messages, "\n"), `"/common.txt" was installed by fmq from another server`) {
+		t.Errorf("the conflict does not say why: %q", sum.Messages)
+	}
+	inboxHas("after B", map[string]string{"a.txt": "A's a", "common.txt": "A's common", "mine.txt": "the user's", "b.txt": "B's b", "sub/x.txt": "B's x"})
+	// B, restarted without b.txt, deletes it: B's own.
+	srvB.stop()
+	os.Remove(filepath.Join(pubB, "b.txt"))
+	os.Remove(filepath.Join(pubB, "common.txt"))
+	srvB = startServed(t, "--publish", pubB)
+	if code, sum, errs = syncOnce(t, "--connect", srvB.ep, "--inbox", in); code != exitOK || sum.Deleted != 1 {
+		t.Fatalf("B's delete: exit %d, %+v\n%s", code, sum, errs)
+	}
+	if _, err := os.Stat(filepath.Join(in, "b.txt")); err == nil {
+		t.Error("b.txt not deleted by B")
+	}
+	inboxHas("after B's delete", map[string]string{"a.txt": "A's a", "common.txt": "A's common", "mine.txt": "the user's"})
+	// --delete on /sub: an exact mirror of /sub, nothing outside it.
+	write(t, in, "sub/stray.txt", "in /sub")
+	code, sum, errs = syncOnce(t, "--connect", srvB.ep, "--inbox", in, "--subscribe", "/sub", "--delete")
+	if code != exitOK || sum.Deleted != 1 {
+		t.Fatalf("--delete /sub: exit %d, %+v\n%s", code, sum, errs)
+	}
+	if _, err := os.Stat(filepath.Join(in, "sub", "stray.txt")); err == nil {
+		t.Error("--delete kept sub/stray.txt")
+	}
+	inboxHas("after --delete /sub", map[string]string{"a.txt": "A's a", "common.txt": "A's common", "mine.txt": "the user's", "sub/x.txt": "B's x"})
+	srvB.stop()
+	// A again: its files are still its own (A's update applies).
+	write(t, pubA, "common.txt", "A's common, v2")
+	srvA = startServed(t, "--publish", pubA)
+	if code, sum, errs = syncOnce(t, "--connect", srvA.ep, "--inbox", in, "--subscribe", "/common.txt"); code != exitOK || sum.Files != 1 {
+		t.Fatalf("A's update: exit %d, %+v\n%s", code, sum, errs)
+	}
+	inboxHas("after A's update", map[string]string{"common.txt": "A's common, v2", "a.txt": "A's a", "mine.txt": "the user's"})
+}

@@ -42,6 +42,7 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 	fs.Var(&excludes, "exclude", "leave out files and directories matching this rsync-like pattern (repeatable): NAME-PATTERN matches at any depth (\"*.tmp\", \".*\" for hidden files), /PATH-PATTERN from the published directory, a trailing / directories only (\".git/\")")
 	maxSessions := fs.Int("max-sessions", defaultMaxSessions, "most established client sessions; a new client beyond is disconnected (0: no cap)")
 	pubInboxes := fs.Bool("publish-inboxes", false, "publish directories that are fmq inboxes too (left out by default: a mirror fed into its own source grows without end)")
+	serverID := fs.String("server-id", "", "name this server for its clients' ownership records (any text; default: derived from this machine and each published directory's path); give the same name to keep a mirror's files when the data moves to another directory or machine")
 	settle := fs.Duration("settle", 0, "stability window before a changed file is published (default 500ms)")
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stderr, "usage: fmqrun serve [flags]\n\nPublishes directories over FILEMQ until interrupted. SIGHUP reloads the machine file.\n\nflags:\n")
@@ -98,6 +99,7 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 		Settle:         durPick(given["settle"], *settle, cfg.Server.Settle.Duration),
 		PublishInboxes: *pubInboxes || cfg.Server.PublishInboxes,
 		Exclude:        append([]string(nil), excludes...),
+		ServerID:       pick(given["server-id"], *serverID, cfg.Server.ServerID, ""),
 		MaxSessions:    *maxSessions,
 		Logger:         log,
 		Trace:          cf.trace,
