@@ -206,6 +206,10 @@ type Inbox struct {
 	active   map[string]*Partial
 	closed   bool
 
+	// fast caches directory descriptors for the fast path (fast_linux.go);
+	// nil where there is none.
+	fast *fastDirs
+
 	wrap func(partFile) partFile // test hook
 }
 
@@ -241,7 +245,7 @@ func OpenOptions(dir string, opt Options) (*Inbox, error) {
 		return nil, fmt.Errorf("inbox: open %s: %w", dir, err)
 	}
 	ib := &Inbox{dir: dir, root: root, log: opt.Logger, saveEvery: opt.SaveEvery, fsync: opt.Fsync, exact: opt.Exact,
-		active: make(map[string]*Partial), dirs: make(map[string]struct{})}
+		active: make(map[string]*Partial), dirs: make(map[string]struct{}), fast: newFastDirs()}
 	if err := ib.lock(); err != nil {
 		root.Close()
 		return nil, err
@@ -280,6 +284,7 @@ func (ib *Inbox) Close() error {
 	ib.mu.Lock()
 	ib.closed = true
 	ib.mu.Unlock()
+	ib.fast.closeAll()
 	if cerr := ib.root.Close(); err == nil {
 		err = cerr
 	}
@@ -438,4 +443,5 @@ func (ib *Inbox) forgetDirs(rel string) {
 			delete(ib.dirs, d)
 		}
 	}
+	ib.fast.forget(rel)
 }

@@ -32,6 +32,7 @@ type Partial struct {
 
 	mu    sync.Mutex
 	f     partFile
+	fast  fastState // the fast path's directory and descriptor (fast_linux.go)
 	h     hash.Hash // SHA-1 of bytes [0, size) (once the hasher has caught up)
 	size  int64
 	ended error // non-nil once finished, aborted, cancelled or failed
@@ -171,6 +172,11 @@ func (p *Partial) open(offset int64) error {
 	defer ib.dirMu.RUnlock()
 	if err := ib.mkParents(p.vpath, p.rel); err != nil {
 		return err
+	}
+	if offset == 0 {
+		if done, err := p.createFast(); done {
+			return err
+		}
 	}
 	// One Lstat of the target for both checks (a path walk each).
 	if fi, err := ib.root.Lstat(osPath(p.rel)); err == nil {
@@ -364,6 +370,7 @@ func (p *Partial) write(offset int64, data []byte, owned bool, j hashJob) error 
 func (p *Partial) end(reason error) {
 	p.hashWait()
 	p.ended = reason
+	p.releaseFast()
 	p.ib.release(p)
 }
 
@@ -483,6 +490,9 @@ func (p *Partial) Finish(headers map[string]string) error {
 		werr := &WriteError{VPath: p.vpath, Offset: p.size, Kept: p.size, Err: err}
 		p.end(werr)
 		return werr
+	}
+	if done, err := p.finishFast(headers, sum); done {
+		return err
 	}
 	if ib.fsync {
 		if err := p.f.Sync(); err != nil {
