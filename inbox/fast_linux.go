@@ -4,9 +4,9 @@ package inbox
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
-	"fmt"
 	"os"
 	"path"
 	"strings"
@@ -49,7 +49,7 @@ import (
 
 // dirMaxAge bounds how long a directory descriptor is used before its path
 // is resolved again.
-const dirMaxAge = time.Second
+const dirMaxAge = 250 * time.Millisecond
 
 // dirRef is a cached directory descriptor. refs counts the partials using
 // it; a forgotten one is closed when the last lets go, never under a user.
@@ -195,8 +195,10 @@ func (r *rawFile) ReadAt(b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func (r *rawFile) Truncate(size int64) error { return ignoringEINTR(func() error { return unix.Ftruncate(r.fd, size) }) }
-func (r *rawFile) Sync() error                { return ignoringEINTR(func() error { return unix.Fsync(r.fd) }) }
+func (r *rawFile) Truncate(size int64) error {
+	return ignoringEINTR(func() error { return unix.Ftruncate(r.fd, size) })
+}
+func (r *rawFile) Sync() error { return ignoringEINTR(func() error { return unix.Fsync(r.fd) }) }
 
 func (r *rawFile) Stat() (fs.FileInfo, error) {
 	var st unix.Stat_t
@@ -323,7 +325,6 @@ func setTimes(fd int, t time.Time) error {
 func setMode(fd int, mode fs.FileMode) error {
 	return ignoringEINTR(func() error { return unix.Fchmod(fd, uint32(mode.Perm())) })
 }
-
 
 // fastState is a partial's part of the fast path: the directory it lives in
 // and its descriptor.

@@ -6,7 +6,9 @@
 //
 // Every file-system access goes through an os.Root opened on the inbox
 // directory, so nothing is ever written outside it, even through symbolic links
-// planted inside it. An Inbox is safe for concurrent use; a Partial belongs to
+// planted inside it. On Linux, receiving a file works relative to a cached
+// descriptor of its directory, itself opened through the os.Root
+// (fast_linux.go: about six system calls per small file instead of ~40). An Inbox is safe for concurrent use; a Partial belongs to
 // one transfer (one goroutine), though Inbox.Delete may cancel it from another.
 package inbox
 

@@ -209,6 +209,9 @@ func (p *Partial) open(offset int64) error {
 			f, err = create()
 		}
 		if err != nil {
+			if uerr := ib.throughLink(p.vpath, p.rel); uerr != nil {
+				return uerr // a known directory replaced by a link out
+			}
 			return fmt.Errorf("inbox: create partial of %q: %w", p.vpath, err)
 		}
 		p.f = f
