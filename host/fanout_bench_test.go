@@ -1,71 +1,120 @@
 package host
 
 import (
-	"bytes"
+	"bufio"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fmq/fmq/codec/filemq"
+	"github.com/fmq/fmq/internal/testutil"
 	"github.com/fmq/fmq/publish"
 	"github.com/fmq/fmq/transport"
 )
 
-// sinkEnv names the server endpoint when the test binary runs as a sink.
-const sinkEnv = "FMQ_SINK"
+// The test binary doubles as a sink client of BenchmarkFanoutSink (a
+// separate process, so that the server's CPU is measured alone): sinkEnv
+// names the server endpoint, sinkKindEnv the client ("zmtp", the default:
+// testutil.Sink over a hand-written ZMTP connection; "zmq4": a FileMQ
+// client on the project's transport, zmq4's receive path and all).
+const (
+	sinkEnv     = "FMQ_SINK"
+	sinkKindEnv = "FMQ_SINK_KIND"
+	sinkWindow  = 16 << 20
+)
 
-// runSink is a FileMQ client that reads and discards: OHAI, ICANHAZ "/"
-// with RESYNC and SYNCED, a credit window refilled as chunks arrive, until
-// the synced marker. It prints the content bytes received. Costing almost
-// nothing, it leaves the measured CPU to the server.
-func runSink(ep string) int {
-	d, err := transport.Dial(ep, transport.Options{Logger: slog.New(slog.DiscardHandler)})
+// sinkMain runs one sink: it opens a peering, prints "ready", waits for a
+// line on stdin, receives the tree, and prints "<bytes> <files> <its own
+// CPU ns since the go>".
+func sinkMain(ep string) int {
+	var cpu0 time.Duration
+	ready := func() {
+		fmt.Println("ready")
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		cpu0, _ = cpuSelfChildren()
+	}
+	var res testutil.SinkResult
+	var err error
+	if os.Getenv(sinkKindEnv) == "zmq4" {
+		res, err = zmq4Sink(ep, ready)
+	} else {
+		var z *testutil.ZMTPDealer
+		if z, err = testutil.DialZMTP(ep, ""); err == nil {
+			res, err = testutil.Sink(z, "/", sinkWindow, ready)
+			z.Close()
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	cpu1, _ := cpuSelfChildren()
+	fmt.Println(res.Bytes, res.Files, (cpu1 - cpu0).Nanoseconds())
+	return 0
+}
+
+// zmq4Sink is a FileMQ client on transport.Dealer that reads and discards:
+// OHAI, ICANHAZ "/" with RESYNC, SYNCED and INLINE-EOF, a credit window
+// refilled as chunks arrive, until the synced marker.
+func zmq4Sink(ep string, ready func()) (testutil.SinkResult, error) {
+	var res testutil.SinkResult
+	d, err := transport.Dial(ep, transport.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return res, err
+	}
 	defer d.Close()
-	send := func(m interface{ Append([]byte) ([]byte, error) }) bool {
+	send := func(m interface{ Append([]byte) ([]byte, error) }) error {
 		b, err := m.Append(nil)
-		return err == nil && d.Send(b) == nil
+		if err == nil {
+			err = d.Send(b)
+		}
+		return err
 	}
-	const window = 16 << 20
-	if !send(filemq.NewOhai()) ||
-		!send(&filemq.Icanhaz{Path: "/", Options: map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1"}}) ||
-		!send(&filemq.Nom{Credit: window}) {
-		return 1
+	if err := send(filemq.NewOhai()); err != nil {
+		return res, err
 	}
-	var got, owed int64
+	if m, ok := <-d.Recv(); !ok || len(m.Body) < 3 || m.Body[2] != filemq.IDOhaiOk {
+		return res, fmt.Errorf("sink: no OHAI-OK")
+	}
+	ready()
+	if err := send(&filemq.Icanhaz{Path: "/", Options: map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1"}}); err != nil {
+		return res, err
+	}
+	if err := send(&filemq.Nom{Credit: sinkWindow}); err != nil {
+		return res, err
+	}
+	var owed int64
 	var msg filemq.Cheezburger
 	for m := range d.Recv() {
 		if len(m.Body) < 3 || m.Body[2] != filemq.IDCheezburger {
 			continue
 		}
 		if err := msg.Decode(m.Body, nil); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return res, err
 		}
 		if msg.Operation == 3 {
-			fmt.Println(got)
-			return 0
+			return res, nil
 		}
-		got += int64(len(msg.Chunk))
-		if owed += int64(len(msg.Chunk)); owed >= 1<<20 {
-			if !send(&filemq.Nom{Credit: uint64(owed)}) {
-				return 1
+		res.Bytes += int64(len(msg.Chunk))
+		if msg.EOF == 1 {
+			res.Files++
+		}
+		if owed += int64(len(msg.Chunk)); owed >= sinkWindow/4 {
+			if err := send(&filemq.Nom{Credit: uint64(owed)}); err != nil {
+				return res, err
 			}
 			owed = 0
 		}
 	}
-	fmt.Fprintln(os.Stderr, "sink: connection lost")
-	return 1
+	return res, fmt.Errorf("sink: connection lost")
 }
 
 func cpuSelfChildren() (self, children time.Duration) {
@@ -76,14 +125,52 @@ func cpuSelfChildren() (self, children time.Duration) {
 	return tv(s.Utime) + tv(s.Stime), tv(c.Utime) + tv(c.Stime)
 }
 
+// sinkProc is one running sink process.
+type sinkProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+func startSink(b *testing.B, ep, kind string) *sinkProc {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), sinkEnv+"="+ep, sinkKindEnv+"="+kind)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	s := &sinkProc{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+	if line, err := s.out.ReadString('\n'); err != nil || line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		b.Fatalf("sink did not get ready: %q %v", line, err)
+	}
+	return s
+}
+
 // BenchmarkFanoutSink serves a 128 MiB tree (4 large files, 500 small
-// ones) to 1 and to 8 sink clients at once (separate processes that read
-// and discard) and reports the server's CPU seconds per GiB delivered, its
-// utilisation (CPU seconds per wall second: above 1 means it uses more
-// than one core) and the aggregate rate.
+// ones) to 1 and to 8 sink clients at once: separate processes that read
+// and discard, either the hand-written ZMTP sink (sink=zmtp: it costs
+// little, so the server is what is measured) or a client on the project's
+// transport (sink=zmq4). The sinks connect and open their peering first;
+// the clock and the server's CPU count from the moment all of them
+// subscribe to the moment the last one has the whole tree (each checks
+// sequence and offsets and reports the bytes and files it received,
+// which must be the tree's). Metrics: the aggregate rate (MiB/s), the
+// server's CPU seconds per GiB delivered, its utilisation (CPU seconds
+// per wall second: 2 means both cores of a 2-core machine), and the
+// sinks' own CPU seconds per GiB.
 func BenchmarkFanoutSink(b *testing.B) {
 	pub := b.TempDir()
-	var total int64
+	var total, files int64
 	put := func(name string, n int) {
 		data := make([]byte, n)
 		rand.Read(data)
@@ -95,6 +182,7 @@ func BenchmarkFanoutSink(b *testing.B) {
 		old := time.Now().Add(-time.Hour)
 		os.Chtimes(p, old, old)
 		total += int64(n)
+		files++
 	}
 	for i := 0; i < 4; i++ {
 		put(fmt.Sprintf("big%d.bin", i), 24<<20)
@@ -108,42 +196,43 @@ func BenchmarkFanoutSink(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	for _, n := range []int{1, 8} {
-		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
-			var wall, cpu time.Duration
-			var bytesOut int64
-			for i := 0; i < b.N; i++ {
-				cmds := make([]*exec.Cmd, n)
-				outs := make([]*bytes.Buffer, n)
-				self0, _ := cpuSelfChildren()
-				t0 := time.Now()
-				for k := range cmds {
-					outs[k] = &bytes.Buffer{}
-					cmds[k] = exec.Command(os.Args[0], "-test.run=^$")
-					cmds[k].Env = append(os.Environ(), sinkEnv+"="+srv.Endpoint())
-					cmds[k].Stdout, cmds[k].Stderr = outs[k], os.Stderr
-					if err := cmds[k].Start(); err != nil {
-						b.Fatal(err)
+	for _, kind := range []string{"zmtp", "zmq4"} {
+		for _, n := range []int{1, 8} {
+			b.Run(fmt.Sprintf("sink=%s/clients=%d", kind, n), func(b *testing.B) {
+				var wall, cpu, sinkCPU time.Duration
+				var bytesOut int64
+				for i := 0; i < b.N; i++ {
+					sinks := make([]*sinkProc, n)
+					for k := range sinks {
+						sinks[k] = startSink(b, srv.Endpoint(), kind)
 					}
+					self0, _ := cpuSelfChildren()
+					t0 := time.Now()
+					for _, s := range sinks {
+						io.WriteString(s.stdin, "go\n")
+					}
+					for k, s := range sinks {
+						line, _ := s.out.ReadString('\n')
+						if err := s.cmd.Wait(); err != nil {
+							b.Fatalf("sink %d: %v", k, err)
+						}
+						var got, gotFiles, ns int64
+						if _, err := fmt.Sscan(strings.TrimSpace(line), &got, &gotFiles, &ns); err != nil || got != total || gotFiles != files {
+							b.Fatalf("sink %d received %q (bytes files cpu-ns), want %d bytes, %d files", k, line, total, files)
+						}
+						bytesOut += got
+						sinkCPU += time.Duration(ns)
+					}
+					wall += time.Since(t0)
+					self1, _ := cpuSelfChildren()
+					cpu += self1 - self0 // the server (and this benchmark's idle loop)
 				}
-				for k, c := range cmds {
-					if err := c.Wait(); err != nil {
-						b.Fatalf("sink %d: %v", k, err)
-					}
-					got, err := strconv.ParseInt(string(bytes.TrimSpace(outs[k].Bytes())), 10, 64)
-					if err != nil || got != total {
-						b.Fatalf("sink %d received %q bytes, want %d", k, outs[k].String(), total)
-					}
-					bytesOut += got
-				}
-				wall += time.Since(t0)
-				self1, _ := cpuSelfChildren()
-				cpu += self1 - self0 // the server (and this benchmark's idle loop)
-			}
-			gib := float64(bytesOut) / (1 << 30)
-			b.ReportMetric(cpu.Seconds()/gib, "server-cpu-s/GiB")
-			b.ReportMetric(cpu.Seconds()/wall.Seconds(), "server-util")
-			b.ReportMetric(float64(bytesOut)/(1<<20)/wall.Seconds(), "MiB/s")
-		})
+				gib := float64(bytesOut) / (1 << 30)
+				b.ReportMetric(cpu.Seconds()/gib, "server-cpu-s/GiB")
+				b.ReportMetric(cpu.Seconds()/wall.Seconds(), "server-cores")
+				b.ReportMetric(sinkCPU.Seconds()/gib, "sink-cpu-s/GiB")
+				b.ReportMetric(float64(bytesOut)/(1<<20)/wall.Seconds(), "MiB/s")
+			})
+		}
 	}
 }

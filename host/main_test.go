@@ -12,7 +12,7 @@ import (
 // no-disk sink client of BenchmarkFanoutSink (FMQ_SINK set).
 func TestMain(m *testing.M) {
 	if ep := os.Getenv(sinkEnv); ep != "" {
-		os.Exit(runSink(ep))
+		os.Exit(sinkMain(ep))
 	}
 	goleak.VerifyTestMain(m)
 }
