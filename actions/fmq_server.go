@@ -60,6 +60,11 @@ type FMQServer struct {
 	// backlogLow, so a client with a huge window on a slow link waits
 	// instead of overflowing its write queue.
 	Backlog func(peer string) int
+	// WaitBacklog, when set (with Backlog), returns once peer's backlog is
+	// under below, or ctx ends: the connection signals it as it drains
+	// (transport.Router.WaitQueued), so a held-back session resumes at once
+	// instead of polling Backlog.
+	WaitBacklog func(ctx context.Context, peer string, below int) error
 }
 
 // Write backlog bounds of a client's connection (see FMQServer.Backlog).
@@ -69,11 +74,15 @@ const (
 )
 
 // waitDrained returns once peer's write backlog is under backlogLow (or
-// ctx ends); it runs off the dispatch path.
-func waitDrained(ctx context.Context, backlog func(string) int, peer string) {
+// ctx ends); it runs off the dispatch path. Without WaitBacklog, it polls.
+func (s *FMQServer) waitDrained(ctx context.Context, peer string) {
+	if s.WaitBacklog != nil {
+		s.WaitBacklog(ctx, peer, backlogLow) // an error (peer gone): the next send says so
+		return
+	}
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
-	for backlog(peer) >= backlogLow {
+	for s.Backlog(peer) >= backlogLow {
 		select {
 		case <-ctx.Done():
 			return
@@ -848,7 +857,7 @@ func (p *FMQServerPeer) step(ctx *interp.Ctx, out *filemq.Cheezburger, chunkMax,
 			if !p.more {
 				p.more = true
 				peer := ctx.PeerID()
-				ctx.Go("send-more", func(c context.Context) (any, error) { waitDrained(c, b, peer); return nil, nil })
+				ctx.Go("send-more", func(c context.Context) (any, error) { p.srv.waitDrained(c, peer); return nil, nil })
 			}
 			return false, nil
 		}

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -18,7 +19,7 @@ import (
 type drainModel struct {
 	mu              sync.Mutex
 	backlog, maxSaw int
-	looks           int
+	looks, waits    int
 }
 
 func (m *drainModel) Send(_ string, body []byte) error {
@@ -37,10 +38,27 @@ func (m *drainModel) Backlog(string) int {
 	return m.backlog
 }
 
+// WaitBacklog is the connection's drain signal: the link drains until the
+// backlog is under the mark (counted as one wait).
+func (m *drainModel) WaitBacklog(_ context.Context, _ string, below int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.waits++
+	for m.backlog >= below {
+		m.backlog = max(m.backlog-256<<10, 0)
+	}
+	return nil
+}
+
 // A client granting a huge window on a slow link: the server holds content
 // back while the connection's backlog is high and resumes as it drains
 // (waiting off the dispatch path), instead of overflowing the write queue.
 func TestHugeWindowWaitsForTheLink(t *testing.T) {
+	t.Run("polled", func(t *testing.T) { hugeWindowOnSlowLink(t, false) })
+	t.Run("signalled", func(t *testing.T) { hugeWindowOnSlowLink(t, true) })
+}
+
+func hugeWindowOnSlowLink(t *testing.T, signalled bool) {
 	pub := t.TempDir()
 	const size = 24 << 20
 	bigFile(t, pub, "big.bin", size)
@@ -56,6 +74,9 @@ func TestHugeWindowWaitsForTheLink(t *testing.T) {
 	link := &drainModel{}
 	shared := actions.NewFMQServer(tree, nil)
 	shared.Backlog = link.Backlog
+	if signalled {
+		shared.WaitBacklog = link.WaitBacklog
+	}
 	eng, err := interp.NewServer(m, interp.Options{Sender: link, Shared: shared,
 		NewPeer: func(string) any { return actions.NewFMQServerPeer(shared) }, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -75,12 +96,15 @@ func TestHugeWindowWaitsForTheLink(t *testing.T) {
 	start := time.Now()
 	in(&filemq.Nom{Credit: 1 << 40})
 	st := eng.Stats()
-	t.Logf("%d frames sent in %v; the backlog peaked at %d KiB after %d looks", st.Sent, time.Since(start).Round(time.Millisecond), link.maxSaw>>10, link.looks)
+	t.Logf("%d frames sent in %v; the backlog peaked at %d KiB after %d looks, %d waits", st.Sent, time.Since(start).Round(time.Millisecond), link.maxSaw>>10, link.looks, link.waits)
 	if want := uint64(2 + (size+999_999)/1_000_000); st.Sent < want { // OHAI-OK, ICANHAZ-OK, every chunk
 		t.Fatalf("%d frames sent, want at least %d (the whole file)", st.Sent, want)
 	}
 	// 4 MiB high water, plus the one chunk in hand when it was crossed.
 	if limit := 4<<20 + 1_000_000 + 64<<10; link.maxSaw > limit {
 		t.Errorf("the backlog reached %d bytes, over %d: content was not held back", link.maxSaw, limit)
+	}
+	if signalled && link.waits == 0 {
+		t.Error("the server never waited for the drain signal")
 	}
 }

@@ -109,7 +109,8 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	shared := actions.NewFMQServer(tree, accounts)
-	shared.Backlog = router.Queued // hold content back while a client's connection is full
+	shared.Backlog = router.Queued         // hold content back while a client's connection is full,
+	shared.WaitBacklog = router.WaitQueued // and resume as soon as it drained
 	eng, err := interp.NewServer(m, interp.Options{
 		Sender:   router, // Send copies what it queues: the engine reuses its buffer
 		Settings: cfg.Settings,

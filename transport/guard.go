@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -515,6 +516,50 @@ type writeQueue struct {
 	size  int // queued + being written
 	limit int
 	wake  chan struct{}
+	// waiters are closed once size drops below their mark (WaitQueued)
+	waiters []queueWaiter
+}
+
+type queueWaiter struct {
+	below int
+	ch    chan struct{}
+}
+
+// waitBelow returns a channel closed once the queue holds fewer than below
+// bytes, or nil if it does already.
+func (q *writeQueue) waitBelow(below int) chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.size < below {
+		return nil
+	}
+	ch := make(chan struct{})
+	q.waiters = append(q.waiters, queueWaiter{below, ch})
+	return ch
+}
+
+// cancelWait forgets a waiter that stopped waiting.
+func (q *writeQueue) cancelWait(ch chan struct{}) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.waiters = slices.DeleteFunc(q.waiters, func(w queueWaiter) bool { return w.ch == ch })
+}
+
+// drained takes n written bytes off the queue and releases the waiters
+// whose mark it is now under.
+func (q *writeQueue) drained(n int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.size -= n
+	if len(q.waiters) > 0 {
+		q.waiters = slices.DeleteFunc(q.waiters, func(w queueWaiter) bool {
+			if q.size < w.below {
+				close(w.ch)
+				return true
+			}
+			return false
+		})
+	}
 }
 
 const (
@@ -643,9 +688,7 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 				for _, f := range written {
 					c.curve.sealBufs.put(f)
 				}
-				q.mu.Lock()
-				q.size -= total
-				q.mu.Unlock()
+				q.drained(total)
 			}
 		}
 	}

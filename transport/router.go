@@ -213,6 +213,44 @@ func (r *Router) Queued(peer string) int {
 	return q.size
 }
 
+// WaitQueued returns once fewer than below bytes wait in peer's write
+// queue (at once if that is so already, or without a queue), or the peer
+// is gone, the Router closed or ctx done (then with their error). The
+// queue's writer signals it as it drains: a sender that holds back while
+// the queue is high (Queued) resumes without polling.
+func (r *Router) WaitQueued(ctx context.Context, peer string, below int) error {
+	r.st.mu.Lock()
+	var c *gconn
+	if e := r.st.peers[peer]; e != nil {
+		c = e.conn
+	}
+	r.st.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownPeer, peer)
+	}
+	q := c.queue
+	if q == nil {
+		return nil
+	}
+	ch := q.waitBelow(below)
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-c.done:
+		q.cancelWait(ch)
+		return c.closedErr()
+	case <-r.done:
+		q.cancelWait(ch)
+		return ErrClosed
+	case <-ctx.Done():
+		q.cancelWait(ch)
+		return ctx.Err()
+	}
+}
+
 // Disconnect cuts a peer's connection (Gone will report it).
 func (r *Router) Disconnect(peer string) bool {
 	r.st.mu.Lock()

@@ -1,8 +1,11 @@
 package transport
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -142,5 +145,78 @@ func TestSendAfterCut(t *testing.T) {
 	}
 	if err := d.Send([]byte("late")); err == nil {
 		t.Error("send on a lost dealer succeeded")
+	}
+}
+
+// WaitQueued blocks while a peer's write queue is over the mark and
+// returns as the writer drains it below, without polling; it returns at
+// once below the mark, and with an error when the peer is cut.
+func TestWaitQueued(t *testing.T) {
+	r := listen(t, Options{WriteQueue: 64 << 20})
+	slow := rawDial(t, r.Endpoint())
+	slow.handshakeNULL("slow")
+	slow.sendMsg([]byte("hi"))
+	recvMsg(t, r.Recv(), 5*time.Second)
+	if err := r.WaitQueued(context.Background(), "slow", 1); err != nil {
+		t.Fatalf("empty queue: %v", err)
+	}
+	if err := r.WaitQueued(context.Background(), "nobody", 1); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("unknown peer: %v", err)
+	}
+	const mark = 1 << 20
+	fill := func(peer string) {
+		chunk := make([]byte, 256<<10)
+		for i := 0; r.Queued(peer) < 2*mark; i++ { // the peer reads nothing: the queue grows
+			if i == 200 {
+				t.Fatalf("queue at %d bytes after %d sends", r.Queued(peer), i)
+			}
+			if err := r.Send(peer, chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fill("slow")
+	done := make(chan error, 1)
+	go func() { done <- r.WaitQueued(context.Background(), "slow", mark) }()
+	select {
+	case err := <-done:
+		t.Fatalf("WaitQueued returned (%v) with %d bytes queued and nothing read", err, r.Queued("slow"))
+	default:
+	}
+	// A waiter that gives up is forgotten.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.WaitQueued(ctx, "slow", mark); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled wait: %v", err)
+	}
+	go io.Copy(io.Discard, slow.br) // the peer reads: the queue drains
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("WaitQueued still blocked with %d bytes queued", r.Queued("slow"))
+	}
+	if q := r.Queued("slow"); q >= mark {
+		t.Fatalf("WaitQueued returned with %d bytes queued, mark %d", q, mark)
+	}
+
+	// A peer that is cut ends the wait with an error.
+	stuck := rawDial(t, r.Endpoint())
+	stuck.handshakeNULL("stuck")
+	stuck.sendMsg([]byte("hi"))
+	recvMsg(t, r.Recv(), 5*time.Second)
+	fill("stuck")
+	cut := make(chan error, 1)
+	go func() { cut <- r.WaitQueued(context.Background(), "stuck", mark) }()
+	r.Disconnect("stuck")
+	select {
+	case err := <-cut:
+		if err == nil {
+			t.Fatal("WaitQueued on a cut peer returned no error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitQueued on a cut peer still blocked")
 	}
 }
