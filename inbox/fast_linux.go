@@ -367,7 +367,7 @@ func (p *Partial) createFast() (bool, error) {
 		if fi.IsDir() {
 			return fail(fmt.Errorf("%w: %q", ErrConflict, p.vpath))
 		}
-		if err := ib.mayReplaceInfo(p.vpath, p.rel, "overwritten", fi); err != nil {
+		if err := ib.mayReplaceInfo(p.vpath, p.rel, "overwritten", p.origin, fi); err != nil {
 			return fail(err)
 		}
 	}
@@ -439,7 +439,7 @@ func (p *Partial) finishFast(headers map[string]string, sum string) (bool, error
 	err := installAt(dir, partBase, base, true)
 	if errors.Is(err, fs.ErrExist) || err == errNoReplace {
 		if fi, lerr := lstatAt(dir, base); lerr == nil {
-			if err := ib.mayReplaceInfo(p.vpath, p.rel, "overwritten", fi); err != nil {
+			if err := ib.mayReplaceInfo(p.vpath, p.rel, "overwritten", p.origin, fi); err != nil {
 				removeAt(dir, partBase)
 				p.end(err)
 				return true, err
@@ -459,7 +459,7 @@ func (p *Partial) finishFast(headers map[string]string, sum string) (bool, error
 		ib.syncDir(dirRel)
 	}
 	if statErr == nil {
-		ib.remember(p.vpath, CacheEntry{Size: st.Size, MTime: st.Mtim.Nano(), SHA1: sum, Installed: true})
+		ib.remember(p.vpath, CacheEntry{Size: st.Size, MTime: st.Mtim.Nano(), SHA1: sum, Installed: true, Origin: p.origin})
 	}
 	p.end(fmt.Errorf("%w: %q finished", ErrFinished, p.vpath))
 	return true, nil
