@@ -448,25 +448,33 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// setClientMemoryLimit gives the Go runtime a soft memory limit fitted to a
-// client: what it holds is bounded by the credit window (chunks in flight)
-// plus fixed buffers, while every received chunk is fresh garbage; without
-// a limit the heap drifts up to twice its live size on long transfers. The
-// limit is 8 MiB plus twice the window (16 MiB for the default window). It
-// is soft: a bigger live set only makes the collector work more. GOMEMLIMIT
-// in the environment wins.
+// setClientMemoryLimit fits the Go collector to a client: what it holds
+// is bounded by the credit window (chunks in flight) plus fixed buffers,
+// while every received chunk is fresh garbage (zmq4 allocates each frame).
+// The collector runs when the heap reaches a soft memory limit of 8 MiB plus
+// three times the window (20.4 MB for the default window), not whenever it
+// doubles (GOGC off): with a live heap of a few MB, GOGC=100 collected
+// about 300 times per GiB received, and the collections with the sweeping,
+// scavenging and zeroing they cause were about a third of the client's CPU
+// (issue 14, bench/RESULTS.md). A live set over the limit only makes the
+// collector work more (the runtime caps it at half the CPU). GOMEMLIMIT or
+// GOGC in the environment: the runtime's own settings are kept.
 func setClientMemoryLimit(settings map[string]string, log *slog.Logger) {
-	if os.Getenv("GOMEMLIMIT") != "" {
+	if os.Getenv("GOMEMLIMIT") != "" || os.Getenv("GOGC") != "" {
 		return
 	}
 	window := int64(4_000_000) // machines/fmq_client.toml default
 	if v, err := strconv.ParseInt(settings["window"], 10, 64); err == nil && v > 0 {
 		window = v
 	}
-	limit := 8<<20 + 2*window
+	limit := clientMemoryLimit(window)
 	debug.SetMemoryLimit(limit)
-	log.Debug("soft memory limit", "bytes", limit)
+	debug.SetGCPercent(-1)
+	log.Debug("soft memory limit, GOGC off", "bytes", limit)
 }
+
+// clientMemoryLimit is the client's soft memory limit for a credit window.
+func clientMemoryLimit(window int64) int64 { return 8<<20 + 3*window }
 
 // checkConnect validates a --connect endpoint: tcp://HOST:PORT.
 func checkConnect(ep string) error {
