@@ -126,6 +126,18 @@ type Message interface {
 	Reset()
 }
 
+// Headed is implemented by generated messages whose last field is a chunk.
+// Their frame is AppendHead(dst, len(Tail())) followed by Tail(): a sender
+// can write the content where it lies (a buffer the chunk was read into)
+// instead of copying it into the encoded frame.
+type Headed interface {
+	// AppendHead appends the frame up to the content of the last field, whose
+	// length prefix says n. It fails as Append does (and appends nothing).
+	AppendHead(dst []byte, n int) ([]byte, error)
+	// Tail is the last field's content.
+	Tail() []byte
+}
+
 // Limits bounds what a decoder accepts. The zero value of a field means the default.
 type Limits struct {
 	MaxFrame int // whole frame, bytes (default DefaultMaxFrame)

@@ -340,6 +340,29 @@ func (m *Orly) Append(dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
+var _ codec.Headed = (*Orly)(nil)
+
+// AppendHead appends the frame without the content of its last field,
+// challenge, whose length prefix says n: the whole frame is the result followed
+// by n octets of content (codec.Headed), which a sender may write from
+// where they lie instead of copying them in. m.Challenge is not read.
+func (m *Orly) AppendHead(dst []byte, n int) ([]byte, error) {
+	if err := proto.CheckStrings("ORLY", "mechanisms", m.Mechanisms); err != nil {
+		return dst, err
+	}
+	if err := proto.CheckLongstr("ORLY", "challenge", n); err != nil {
+		return dst, err
+	}
+	dst = slices.Grow(dst, m.Length()-len(m.Challenge))
+	dst = append(dst, sig0, sig1, IDOrly)
+	dst = wire.AppendStrings(dst, m.Mechanisms)
+	dst = wire.AppendChunkLen(dst, n)
+	return dst, nil
+}
+
+// Tail is the content of the last field, challenge (codec.Headed).
+func (m *Orly) Tail() []byte { return m.Challenge }
+
 // Decode parses a whole ORLY frame into m. Chunk and octets fields alias
 // frame. Errors are *codec.Error; a frame whose only fault is a constant
 // field with another value is decoded in full and returns codec.BadConstant.
@@ -424,6 +447,29 @@ func (m *Yarly) Append(dst []byte) ([]byte, error) {
 	dst = wire.AppendChunk(dst, m.Response)
 	return dst, nil
 }
+
+var _ codec.Headed = (*Yarly)(nil)
+
+// AppendHead appends the frame without the content of its last field,
+// response, whose length prefix says n: the whole frame is the result followed
+// by n octets of content (codec.Headed), which a sender may write from
+// where they lie instead of copying them in. m.Response is not read.
+func (m *Yarly) AppendHead(dst []byte, n int) ([]byte, error) {
+	if err := proto.CheckString("YARLY", "mechanism", m.Mechanism); err != nil {
+		return dst, err
+	}
+	if err := proto.CheckLongstr("YARLY", "response", n); err != nil {
+		return dst, err
+	}
+	dst = slices.Grow(dst, m.Length()-len(m.Response))
+	dst = append(dst, sig0, sig1, IDYarly)
+	dst = wire.AppendString(dst, m.Mechanism)
+	dst = wire.AppendChunkLen(dst, n)
+	return dst, nil
+}
+
+// Tail is the content of the last field, response (codec.Headed).
+func (m *Yarly) Tail() []byte { return m.Response }
 
 // Decode parses a whole YARLY frame into m. Chunk and octets fields alias
 // frame. Errors are *codec.Error; a frame whose only fault is a constant
@@ -803,6 +849,37 @@ func (m *Cheezburger) Append(dst []byte) ([]byte, error) {
 	dst = wire.AppendChunk(dst, m.Chunk)
 	return dst, nil
 }
+
+var _ codec.Headed = (*Cheezburger)(nil)
+
+// AppendHead appends the frame without the content of its last field,
+// chunk, whose length prefix says n: the whole frame is the result followed
+// by n octets of content (codec.Headed), which a sender may write from
+// where they lie instead of copying them in. m.Chunk is not read.
+func (m *Cheezburger) AppendHead(dst []byte, n int) ([]byte, error) {
+	if err := proto.CheckLongstr("CHEEZBURGER", "filename", len(m.Filename)); err != nil {
+		return dst, err
+	}
+	if err := proto.CheckHash("CHEEZBURGER", "headers", m.Headers); err != nil {
+		return dst, err
+	}
+	if err := proto.CheckLongstr("CHEEZBURGER", "chunk", n); err != nil {
+		return dst, err
+	}
+	dst = slices.Grow(dst, m.Length()-len(m.Chunk))
+	dst = append(dst, sig0, sig1, IDCheezburger)
+	dst = wire.AppendNumber8(dst, m.Sequence)
+	dst = wire.AppendNumber1(dst, m.Operation)
+	dst = wire.AppendLongstr(dst, m.Filename)
+	dst = wire.AppendNumber8(dst, m.Offset)
+	dst = wire.AppendNumber1(dst, m.EOF)
+	dst = wire.AppendHash(dst, m.Headers)
+	dst = wire.AppendChunkLen(dst, n)
+	return dst, nil
+}
+
+// Tail is the content of the last field, chunk (codec.Headed).
+func (m *Cheezburger) Tail() []byte { return m.Chunk }
 
 // Decode parses a whole CHEEZBURGER frame into m. Chunk and octets fields alias
 // frame. Errors are *codec.Error; a frame whose only fault is a constant

@@ -507,6 +507,30 @@ func (m *Cheezburger) Append(dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
+var _ codec.Headed = (*Cheezburger)(nil)
+
+// AppendHead appends the frame without the content of its last field,
+// body, whose length prefix says n: the whole frame is the result followed
+// by n octets of content (codec.Headed), which a sender may write from
+// where they lie instead of copying them in. m.Body is not read.
+func (m *Cheezburger) AppendHead(dst []byte, n int) ([]byte, error) {
+	if err := proto.CheckOctets("CHEEZBURGER", "digest", len(m.Digest), 4); err != nil {
+		return dst, err
+	}
+	if err := proto.CheckLongstr("CHEEZBURGER", "body", n); err != nil {
+		return dst, err
+	}
+	dst = slices.Grow(dst, m.Length()-len(m.Body))
+	dst = append(dst, sig0, sig1, IDCheezburger)
+	dst = wire.AppendNumber4(dst, m.Serial)
+	dst = wire.AppendOctets(dst, m.Digest)
+	dst = wire.AppendChunkLen(dst, n)
+	return dst, nil
+}
+
+// Tail is the content of the last field, body (codec.Headed).
+func (m *Cheezburger) Tail() []byte { return m.Body }
+
 // Decode parses a whole CHEEZBURGER frame into m. Chunk and octets fields alias
 // frame. Errors are *codec.Error; a frame whose only fault is a constant
 // field with another value is decoded in full and returns codec.BadConstant.

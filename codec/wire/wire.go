@@ -531,6 +531,12 @@ func AppendChunk(dst []byte, b []byte) []byte {
 	return append(binary.BigEndian.AppendUint32(dst, uint32(len(b))), b...)
 }
 
+// AppendChunkLen appends the 4-octet length of a chunk of n octets, whose
+// content follows (see codec.Headed).
+func AppendChunkLen(dst []byte, n int) []byte {
+	return binary.BigEndian.AppendUint32(dst, uint32(n))
+}
+
 // AppendOctets appends an octets value (no length); b must pass CheckOctets.
 func AppendOctets(dst []byte, b []byte) []byte { return append(dst, b...) }
 

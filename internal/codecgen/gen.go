@@ -351,6 +351,9 @@ func (g *gen) message(msg *Message) {
 	g.p("\treturn dst, nil")
 	g.p("}")
 	g.p("")
+	if n := len(msg.Fields); n > 0 && msg.Fields[n-1].Type == codec.Chunk {
+		g.appendHead(msg, checks)
+	}
 
 	// Decode.
 	g.p("// Decode parses a whole %s frame into m. Chunk and octets fields alias", msg.Name)
@@ -445,6 +448,37 @@ func (g *gen) message(msg *Message) {
 	}
 	g.p("\treturn proto.BadValue(%q, field, \"no such field\")", msg.Name)
 	g.p("}")
+	g.p("")
+}
+
+// appendHead writes AppendHead and Tail (codec.Headed) of a message whose
+// last field is a chunk; checks are Append's, the last one the chunk's.
+func (g *gen) appendHead(msg *Message, checks []string) {
+	T, last := msg.GoName, msg.Fields[len(msg.Fields)-1]
+	g.p("var _ codec.Headed = (*%s)(nil)", T)
+	g.p("")
+	g.p("// AppendHead appends the frame without the content of its last field,")
+	g.p("// %s, whose length prefix says n: the whole frame is the result followed", last.Name)
+	g.p("// by n octets of content (codec.Headed), which a sender may write from")
+	g.p("// where they lie instead of copying them in. m.%s is not read.", last.GoName)
+	g.p("func (m *%s) AppendHead(dst []byte, n int) ([]byte, error) {", T)
+	checks = append(checks[:len(checks)-1:len(checks)-1], fmt.Sprintf("proto.CheckLongstr(%q, %q, n)", msg.Name, last.Name))
+	for _, c := range checks {
+		g.p("\tif err := %s; err != nil {", c)
+		g.p("\t\treturn dst, err")
+		g.p("\t}")
+	}
+	g.p("\tdst = slices.Grow(dst, m.Length()-len(m.%s))", last.GoName)
+	g.p("\tdst = append(dst, sig0, sig1, ID%s)", T)
+	for _, f := range msg.Fields[:len(msg.Fields)-1] {
+		g.p("\tdst = wire.Append%s(dst, m.%s)", typeName(f.Type), f.GoName)
+	}
+	g.p("\tdst = wire.AppendChunkLen(dst, n)")
+	g.p("\treturn dst, nil")
+	g.p("}")
+	g.p("")
+	g.p("// Tail is the content of the last field, %s (codec.Headed).", last.Name)
+	g.p("func (m *%s) Tail() []byte { return m.%s }", T, last.GoName)
 	g.p("")
 }
 

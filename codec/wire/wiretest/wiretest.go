@@ -111,6 +111,12 @@ func RoundTrip(t testing.TB, decode Decoder, msgs []codec.Message) {
 		if len(b) != m.Length() {
 			t.Errorf("%s: encoded %d bytes, Length() = %d", m.Info().Name, len(b), m.Length())
 		}
+		if h, ok := m.(codec.Headed); ok {
+			head, err := h.AppendHead([]byte("x"), len(h.Tail()))
+			if err != nil || string(append(head, h.Tail()...)) != "x"+string(b) {
+				t.Errorf("%s: AppendHead + Tail = %x, %v; want the frame %x", m.Info().Name, head, err, b)
+			}
+		}
 		d, err := decode(b, nil)
 		if err != nil {
 			t.Errorf("%s: Decode: %v", m.Info().Name, err)
