@@ -738,15 +738,26 @@ func (d *disp) send(inst *instance, msg codec.Message) error {
 }
 
 // sendChecked encodes and sends a message this role may send. A large
-// message (a chunk) is encoded into a buffer lent by the engine for the
-// send only, so that sessions sending at once do not each keep one.
+// message whose last field is a chunk goes to a SplitSender as its head and
+// the chunk where it lies, not copied; another large message (a chunk) is
+// encoded into a buffer lent by the engine for the send only, so that
+// sessions sending at once do not each keep one.
 func (d *disp) sendChecked(inst *instance, msg codec.Message) error {
 	if n := msg.Length(); n > keepSmall {
+		if h, ok := msg.(codec.Headed); ok && d.e.sendSplit != nil {
+			tail := h.Tail()
+			head, err := h.AppendHead(d.buf[:0], len(tail))
+			if err != nil {
+				return err
+			}
+			d.buf = head
+			return d.emit(inst, msg, head, tail)
+		}
 		bp := d.e.bigBuf(n)
 		buf, err := msg.Append((*bp)[:0])
 		if err == nil {
 			*bp = buf
-			err = d.emit(inst, msg, buf)
+			err = d.emit(inst, msg, buf, nil)
 		}
 		d.e.big.Put(bp)
 		return err
@@ -756,7 +767,7 @@ func (d *disp) sendChecked(inst *instance, msg codec.Message) error {
 		return err
 	}
 	d.buf = buf
-	return d.emit(inst, msg, buf)
+	return d.emit(inst, msg, buf, nil)
 }
 
 func (e *Engine) bigBuf(n int) *[]byte {
@@ -767,8 +778,9 @@ func (e *Engine) bigBuf(n int) *[]byte {
 	return &b
 }
 
-// emit hands an encoded frame to the sender.
-func (d *disp) emit(inst *instance, msg codec.Message, buf []byte) error {
+// emit hands an encoded frame to the sender: buf, or buf then tail when
+// tail is not nil (sendSplit; WireTo is nil then).
+func (d *disp) emit(inst *instance, msg codec.Message, buf, tail []byte) error {
 	e := d.e
 	if e.opts.WireTo != nil {
 		e.opts.WireTo(inst.id, FormatMessage(dirLetter(ownRole(e.role)), msg), buf)
@@ -780,7 +792,13 @@ func (d *disp) emit(inst *instance, msg codec.Message, buf []byte) error {
 		d.cold = true
 		return ErrForgotten
 	}
-	if err := e.sendFn(inst.id, buf); err != nil {
+	var err error
+	if tail != nil {
+		err = e.sendSplit(inst.id, buf, tail)
+	} else {
+		err = e.sendFn(inst.id, buf)
+	}
+	if err != nil {
 		d.n.sendErr++
 		d.cold = true
 		return err

@@ -24,6 +24,15 @@ type Sender interface {
 	Send(peer string, body []byte) error
 }
 
+// SplitSender is a Sender that can also send a frame given in two parts,
+// head then tail, without joining them (a large message whose last field,
+// a chunk, is written where it lies: codec.Headed). The rules of Send hold
+// for both parts.
+type SplitSender interface {
+	Sender
+	SendSplit(peer string, head, tail []byte) error
+}
+
 // SenderFunc adapts a function to Sender.
 type SenderFunc func(peer string, body []byte) error
 
@@ -220,8 +229,10 @@ type Engine struct {
 	bgCancel context.CancelFunc
 
 	notify chan Notification
-	// sendFn is Options.Sender's Send.
-	sendFn func(peer string, body []byte) error
+	// sendFn is Options.Sender's Send; sendSplit its SendSplit, nil when
+	// it has none or WireTo needs whole frames.
+	sendFn    func(peer string, body []byte) error
+	sendSplit func(peer string, head, tail []byte) error
 
 	inRun bool // the engine goroutine is in Run (client, or server scheduler)
 	// stats: the session goroutines add their counts here; sdStats is
@@ -281,6 +292,9 @@ func newEngine(m *Machine, role string, opts Options) (*Engine, error) {
 		e.sendFn = f // one indirect call per frame, not two
 	} else {
 		e.sendFn = e.opts.Sender.Send
+	}
+	if ss, ok := e.opts.Sender.(SplitSender); ok && e.opts.WireTo == nil {
+		e.sendSplit = ss.SendSplit
 	}
 	e.shared = opts.Shared
 	if e.shared == nil && m.Library.NewShared != nil {

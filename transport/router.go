@@ -169,7 +169,12 @@ func (r *Router) PeerKey(peer string) (CurveKey, bool) {
 // wait in the queue is copied), unless Options.KeepBodies is set: then a
 // body over 4 KiB may be written after Send returns, straight from the
 // caller's slice, and must not be modified afterwards.
-func (r *Router) Send(peer string, body []byte) error {
+func (r *Router) Send(peer string, body []byte) error { return r.SendSplit(peer, body, nil) }
+
+// SendSplit is Send of the message head followed by tail, without joining
+// them: a large tail (a chunk read into a buffer of the caller's) is
+// written as is, or copied into the queue as Send's body would be.
+func (r *Router) SendSplit(peer string, head, tail []byte) error {
 	select {
 	case <-r.done:
 		return ErrClosed
@@ -186,13 +191,16 @@ func (r *Router) Send(peer string, body []byte) error {
 	}
 	// Straight through the peer's connection, not zmq4's socket-wide
 	// send (see send.go).
-	if ok, err := c.sendMessage(body); ok {
+	if ok, err := c.sendSplit(head, tail); ok {
 		if err != nil {
 			return fmt.Errorf("transport: send to %q: %w", peer, err)
 		}
 		return nil
 	}
-	return r.sck.Send(zmq4.NewMsgFrom([]byte(peer), body))
+	if len(tail) > 0 {
+		head = append(head[:len(head):len(head)], tail...)
+	}
+	return r.sck.Send(zmq4.NewMsgFrom([]byte(peer), head))
 }
 
 // Queued is the number of bytes waiting in peer's write queue (0 for an

@@ -34,26 +34,39 @@ func appendMsgHeader(b []byte, n int) []byte {
 // when zmq4 has not finished writing its side of the synthetic handshake
 // yet (the caller then sends through zmq4, which orders itself after it).
 func (c *gconn) sendMessage(body []byte) (ok bool, err error) {
+	return c.sendSplit(body, nil)
+}
+
+// sendSplit is sendMessage of the body head followed by tail: a large tail
+// (a chunk) is written as is, never joined to the head (Router.SendSplit).
+func (c *gconn) sendSplit(head, tail []byte) (ok bool, err error) {
+	if len(tail) <= smallWrite && len(tail) > 0 {
+		head = append(head[:len(head):len(head)], tail...) // not worth a write of its own
+		tail = nil
+	}
 	var hb [9]byte
-	hdr := appendMsgHeader(hb[:0], len(body))
+	hdr := appendMsgHeader(hb[:0], len(head)+len(tail))
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if !c.swallow.done {
 		return false, nil
 	}
-	if len(hdr)+len(body) <= smallWrite {
-		// One write; what the queue keeps of it is copied (small writes
-		// are coalesced into buffers it owns), so the buffer is reused.
+	parts := [3][]byte{hdr, head, tail}
+	if len(hdr)+len(head) <= smallWrite {
+		// The frame header and a small head leave in one write; what the
+		// queue keeps of it is copied (small writes are coalesced into
+		// buffers it owns), so the buffer is reused.
 		bp := smallMsgPool.Get().(*[]byte)
-		b := append(append((*bp)[:0], hdr...), body...)
-		_, err = c.writeLocked(b)
-		*bp = b[:0]
-		smallMsgPool.Put(bp)
-		return true, err
+		b := append(append((*bp)[:0], hdr...), head...)
+		defer func() { *bp = b[:0]; smallMsgPool.Put(bp) }()
+		parts = [3][]byte{b, nil, tail}
 	}
-	if _, err = c.writeLocked(hdr); err != nil {
-		return true, err
+	for _, p := range parts {
+		if len(p) > 0 {
+			if _, err = c.writeLocked(p); err != nil {
+				return true, err
+			}
+		}
 	}
-	_, err = c.writeLocked(body)
-	return true, err
+	return true, nil
 }

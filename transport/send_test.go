@@ -40,10 +40,12 @@ func checkStamped(b []byte) (sender, seq int, err error) {
 	return sender, seq, nil
 }
 
-// TestConcurrentSendsKeepFrames: several goroutines send to the same peer
-// and to other peers at once, with sizes around every header and write-path
-// boundary; each message arrives whole (no interleaved frames) and each
-// sender's messages arrive in order.
+// TestConcurrentSendsKeepFrames: several goroutines send (Send, or
+// SendSplit with the head and tail split anywhere) to the same peer and to
+// other peers at once, with sizes around every header and write-path
+// boundary; each message arrives whole (no interleaved frames), with its
+// content even though the sender reuses its buffer once Send returns, and
+// each sender's messages arrive in order.
 func TestConcurrentSendsKeepFrames(t *testing.T) {
 	srvKeys, cliKeys := curvePair(t)
 	for _, v := range []struct {
@@ -77,9 +79,21 @@ func TestConcurrentSendsKeepFrames(t *testing.T) {
 					go func() {
 						defer wg.Done()
 						for q := 0; q < perSender; q++ {
-							if err := r.Send(fmt.Sprintf("p%d", p), stamped(s, q, sendSizes[(s+q)%len(sendSizes)])); err != nil {
+							b := stamped(s, q, sendSizes[(s+q)%len(sendSizes)])
+							var err error
+							if s%2 == 0 {
+								err = r.Send(fmt.Sprintf("p%d", p), b)
+							} else {
+								// head and tail, split anywhere in the first 300 bytes
+								k := min(len(b), 8+q*5%300)
+								err = r.SendSplit(fmt.Sprintf("p%d", p), b[:k], b[k:])
+							}
+							if err != nil {
 								errs <- err
 								return
+							}
+							if !v.srv.KeepBodies {
+								clear(b) // ours again once sent: what waits was copied
 							}
 						}
 					}()
