@@ -125,6 +125,25 @@ func cpuSelfChildren() (self, children time.Duration) {
 	return tv(s.Utime) + tv(s.Stime), tv(c.Utime) + tv(c.Stime)
 }
 
+// machineIdle returns the idle time of all CPUs so far (/proc/stat: idle
+// and iowait), false where it cannot be read.
+func machineIdle() (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, false
+	}
+	var idle, wait int64
+	if _, err := fmt.Sscan(f[4]+" "+f[5], &idle, &wait); err != nil {
+		return 0, false
+	}
+	return time.Duration(idle+wait) * time.Second / 100, true // USER_HZ
+}
+
 // sinkProc is one running sink process.
 type sinkProc struct {
 	cmd   *exec.Cmd
@@ -166,8 +185,10 @@ func startSink(b *testing.B, ep, kind string) *sinkProc {
 // sequence and offsets and reports the bytes and files it received,
 // which must be the tree's). Metrics: the aggregate rate (MiB/s), the
 // server's CPU seconds per GiB delivered, its utilisation (CPU seconds
-// per wall second: 2 means both cores of a 2-core machine), and the
-// sinks' own CPU seconds per GiB.
+// per wall second: 2 means both cores of a 2-core machine), the sinks'
+// own CPU seconds per GiB, and the machine's idle cores during the run
+// (Linux: when it is near 0, the machine, shared with the sinks and
+// whatever else runs, was the limit, not the server).
 func BenchmarkFanoutSink(b *testing.B) {
 	pub := b.TempDir()
 	var total, files int64
@@ -199,7 +220,8 @@ func BenchmarkFanoutSink(b *testing.B) {
 	for _, kind := range []string{"zmtp", "zmq4"} {
 		for _, n := range []int{1, 8} {
 			b.Run(fmt.Sprintf("sink=%s/clients=%d", kind, n), func(b *testing.B) {
-				var wall, cpu, sinkCPU time.Duration
+				var wall, cpu, sinkCPU, idle time.Duration
+				idleOK := true
 				var bytesOut int64
 				for i := 0; i < b.N; i++ {
 					sinks := make([]*sinkProc, n)
@@ -207,6 +229,7 @@ func BenchmarkFanoutSink(b *testing.B) {
 						sinks[k] = startSink(b, srv.Endpoint(), kind)
 					}
 					self0, _ := cpuSelfChildren()
+					idle0, ok0 := machineIdle()
 					t0 := time.Now()
 					for _, s := range sinks {
 						io.WriteString(s.stdin, "go\n")
@@ -224,6 +247,9 @@ func BenchmarkFanoutSink(b *testing.B) {
 						sinkCPU += time.Duration(ns)
 					}
 					wall += time.Since(t0)
+					idle1, ok1 := machineIdle()
+					idle += idle1 - idle0
+					idleOK = idleOK && ok0 && ok1
 					self1, _ := cpuSelfChildren()
 					cpu += self1 - self0 // the server (and this benchmark's idle loop)
 				}
@@ -232,6 +258,10 @@ func BenchmarkFanoutSink(b *testing.B) {
 				b.ReportMetric(cpu.Seconds()/wall.Seconds(), "server-cores")
 				b.ReportMetric(sinkCPU.Seconds()/gib, "sink-cpu-s/GiB")
 				b.ReportMetric(float64(bytesOut)/(1<<20)/wall.Seconds(), "MiB/s")
+				if idleOK {
+					// what nobody used: near 0 means the machine was the limit
+					b.ReportMetric(idle.Seconds()/wall.Seconds(), "idle-cores")
+				}
 			})
 		}
 	}
