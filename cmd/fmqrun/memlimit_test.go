@@ -17,14 +17,14 @@ func TestClientMemoryLimit(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "")
 	t.Setenv("GOGC", "")
 
-	setClientMemoryLimit(map[string]string{"window": "10000000"}, log)
+	setClientMemoryLimit(map[string]string{"window": "10000000"}, log).Stop()
 	if got, want := debug.SetMemoryLimit(-1), int64(8<<20+30_000_000); got != want {
 		t.Errorf("limit for a 10 MB window: %d, want %d", got, want)
 	}
 	if pct := debug.SetGCPercent(100); pct != -1 {
 		t.Errorf("GC percent %d, want -1 (off)", pct)
 	}
-	setClientMemoryLimit(nil, log) // the machine's default window
+	setClientMemoryLimit(nil, log).Stop() // the machine's default window
 	if got, want := debug.SetMemoryLimit(-1), int64(8<<20+12_000_000); got != want {
 		t.Errorf("limit for the default window: %d, want %d", got, want)
 	}
@@ -33,7 +33,9 @@ func TestClientMemoryLimit(t *testing.T) {
 		debug.SetMemoryLimit(1 << 40)
 		debug.SetGCPercent(100)
 		t.Setenv(env, "1")
-		setClientMemoryLimit(map[string]string{"window": "10000000"}, log)
+		if f := setClientMemoryLimit(map[string]string{"window": "10000000"}, log); f != nil {
+			t.Errorf("with %s set: the limit follows the heap", env)
+		}
 		if got := debug.SetMemoryLimit(-1); got != 1<<40 {
 			t.Errorf("with %s set: limit changed to %d", env, got)
 		}

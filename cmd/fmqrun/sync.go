@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/fmq/fmq/actions"
 	"github.com/fmq/fmq/host"
 	"github.com/fmq/fmq/internal/exclude"
+	"github.com/fmq/fmq/internal/memlimit"
 	"github.com/fmq/fmq/interp"
 	"github.com/fmq/fmq/transport"
 )
@@ -228,7 +228,7 @@ func runSync(ctx context.Context, env *Env, args []string) int {
 		return exitUsage
 	}
 	cc.WireTo = cf.wireTo(cc.Connect)
-	setClientMemoryLimit(cc.Settings, log)
+	defer setClientMemoryLimit(cc.Settings, log).Stop()
 	sum, err := syncRun(ctx, env, cc, *progress, *timeout, log)
 	if *jsonOut {
 		b, _ := json.Marshal(sum)
@@ -456,21 +456,22 @@ func humanBytes(n int64) string {
 // doubles (GOGC off): with a live heap of a few MB, GOGC=100 collected
 // about 300 times per GiB received, and the collections with the sweeping,
 // scavenging and zeroing they cause were about a third of the client's CPU
-// (issue 14, bench/RESULTS.md). A live set over the limit only makes the
-// collector work more (the runtime caps it at half the CPU). GOMEMLIMIT or
-// GOGC in the environment: the runtime's own settings are kept.
-func setClientMemoryLimit(settings map[string]string, log *slog.Logger) {
+// (issue 14, bench/RESULTS.md). The limit never stays below twice the live
+// heap (internal/memlimit follows it after every collection), so a client
+// with a large live set (a cache of a million files) is collected as under
+// GOGC=100 instead of pinning the collector at the limit. GOMEMLIMIT or
+// GOGC in the environment: the runtime's own settings are kept (nil).
+func setClientMemoryLimit(settings map[string]string, log *slog.Logger) *memlimit.Follower {
 	if os.Getenv("GOMEMLIMIT") != "" || os.Getenv("GOGC") != "" {
-		return
+		return nil
 	}
 	window := int64(4_000_000) // machines/fmq_client.toml default
 	if v, err := strconv.ParseInt(settings["window"], 10, 64); err == nil && v > 0 {
 		window = v
 	}
 	limit := clientMemoryLimit(window)
-	debug.SetMemoryLimit(limit)
-	debug.SetGCPercent(-1)
 	log.Debug("soft memory limit, GOGC off", "bytes", limit)
+	return memlimit.Start(limit)
 }
 
 // clientMemoryLimit is the client's soft memory limit for a credit window.
