@@ -463,7 +463,7 @@ func computeResync(c context.Context, tree *publish.Tree, req *resyncReq, log *s
 			if skip {
 				res.skipped++
 				if req.meta { // same content: the mode or mtime may still differ
-					res.jobs = append(res.jobs, job{op: OpMeta, vpath: e.VPath, hdr: publish.MetaHeaders(e.Mode, e.ModTime)})
+					res.jobs = append(res.jobs, job{op: OpMeta, vpath: e.VPath, hdr: publish.MetaHeaders(e.Mode, e.ModTime, e.UID, e.GID)})
 				}
 				continue
 			}

@@ -138,7 +138,7 @@ func dropHashes(rest string) string {
 // file was made (a file's mtime, the origin derived from its directory's
 // path), not on its content: a replay against fixtures written afresh
 // cannot reproduce them, so expectations check their form only.
-var volatileKeys = map[string]string{"MTIME": `^[0-9]+$`, "ORIGIN": `^[0-9a-f]{32}$`}
+var volatileKeys = map[string]string{"MTIME": `^[0-9]+$`, "ORIGIN": `^[0-9a-f]{32}$`, "UID": `^[0-9]+$`, "GID": `^[0-9]+$`}
 
 // loosenVolatile rewrites an expected hash field that holds a volatile key
 // into one matcher per entry (hash.KEY="V"), the volatile ones by pattern.

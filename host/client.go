@@ -36,6 +36,9 @@ type ClientConfig struct {
 	// deletes and updates apply to files fmq did not write too (never
 	// outside the subscriptions). Off, such files are kept.
 	Delete bool
+	// NumericIDs gives files the server's owner and group ids as they are,
+	// not mapped by name (inbox.Options.NumericIDs, rsync --numeric-ids).
+	NumericIDs bool
 	// Exclude names inbox files the client neither writes nor deletes
 	// (rsync-like patterns, from the inbox; see internal/exclude).
 	Exclude []string
@@ -124,7 +127,7 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	ib, err := inbox.OpenOptions(cfg.Inbox, inbox.Options{Logger: cfg.Logger, Fsync: cfg.Fsync, Exact: cfg.Delete})
+	ib, err := inbox.OpenOptions(cfg.Inbox, inbox.Options{Logger: cfg.Logger, Fsync: cfg.Fsync, Exact: cfg.Delete, NumericIDs: cfg.NumericIDs})
 	if err != nil {
 		return nil, err
 	}

@@ -414,6 +414,9 @@ func (p *Partial) finishFast(headers map[string]string, sum string) (bool, error
 	}
 	fd := p.fast.file.fd
 	m := parseMeta(headers)
+	ib.applyOwner(p.vpath, m, func(uid, gid int) error {
+		return ignoringEINTR(func() error { return unix.Fchown(fd, uid, gid) })
+	})
 	if m.hasMTime {
 		if err := setTimes(fd, m.mtime); err != nil {
 			ib.log.Warn("inbox: cannot set the modification time", "path", p.vpath, "err", err)

@@ -165,6 +165,10 @@ type Options struct {
 	// installed. Off, a file fmq did not write (or that was changed since)
 	// is never deleted or overwritten.
 	Exact bool
+	// NumericIDs gives files the server's owner and group ids as they are
+	// (rsync --numeric-ids), instead of the ids this machine has for the
+	// server's user and group names.
+	NumericIDs bool
 }
 
 // partFile is what a Partial writes through (an *os.File; tests inject faults).
@@ -179,14 +183,16 @@ type partFile interface {
 
 // Inbox is a directory receiving files.
 type Inbox struct {
-	dir       string
-	root      *os.Root
-	log       *slog.Logger
-	saveEvery time.Duration
-	fsync     bool
-	exact     bool
-	marker    *os.File // MarkerFile, open and locked while the inbox is
-	id        string   // the inbox's id, from its marker
+	dir        string
+	root       *os.Root
+	log        *slog.Logger
+	saveEvery  time.Duration
+	fsync      bool
+	exact      bool
+	numericIDs bool
+	who        identity // who the client runs as: which owners it may give
+	marker     *os.File // MarkerFile, open and locked while the inbox is
+	id         string   // the inbox's id, from its marker
 
 	// dirMu keeps Delete's removal of empty parent directories from racing
 	// with Begin and Finish, which need those directories to exist.
@@ -247,6 +253,7 @@ func OpenOptions(dir string, opt Options) (*Inbox, error) {
 		return nil, fmt.Errorf("inbox: open %s: %w", dir, err)
 	}
 	ib := &Inbox{dir: dir, root: root, log: opt.Logger, saveEvery: opt.SaveEvery, fsync: opt.Fsync, exact: opt.Exact,
+		numericIDs: opt.NumericIDs, who: currentIdentity(),
 		active: make(map[string]*Partial), dirs: make(map[string]struct{}), fast: newFastDirs()}
 	if err := ib.lock(); err != nil {
 		root.Close()

@@ -16,3 +16,11 @@ func idOf(fi fs.FileInfo) fileID {
 	}
 	return fileID{}
 }
+
+// ownerOf returns a file's owner and group ids (-1 when unknown).
+func ownerOf(fi fs.FileInfo) (uid, gid int) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid), int(st.Gid)
+	}
+	return -1, -1
+}

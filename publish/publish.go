@@ -126,6 +126,8 @@ type Entry struct {
 	Size    int64       // bytes
 	ModTime time.Time   // modification time
 	Mode    os.FileMode // permission bits (0o777)
+	UID     int         // owner's user id (-1: unknown)
+	GID     int         // group id (-1: unknown)
 
 	id    fileID // device and inode of the file (of the target for a symlink)
 	mount int    // index of the mount
@@ -134,7 +136,8 @@ type Entry struct {
 
 // same reports whether two observations describe the same file state.
 func (e Entry) same(o Entry) bool {
-	return e.Size == o.Size && e.ModTime.Equal(o.ModTime) && e.id == o.id && e.Mode == o.Mode
+	return e.Size == o.Size && e.ModTime.Equal(o.ModTime) && e.id == o.id && e.Mode == o.Mode &&
+		e.UID == o.UID && e.GID == o.GID
 }
 
 type mount struct {

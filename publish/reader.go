@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/fmq/fmq/internal/ids"
 )
 
 // ErrIncomplete: Reader.Digest was called before every byte was read.
@@ -247,19 +249,34 @@ func (r *Reader) Headers() (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := MetaHeaders(r.info.Mode(), r.info.ModTime())
+	uid, gid := ownerOf(r.info)
+	h := MetaHeaders(r.info.Mode(), r.info.ModTime(), uid, gid)
 	h["SHA1"], h["SIZE"] = d, strconv.FormatInt(r.key.size, 10)
 	return h, nil
 }
 
 // MetaHeaders are the metadata headers of a file (spec/filemq.md 7.2):
-// MODE, its permission bits in octal ("0755"), and MTIME, its
-// modification time in Unix nanoseconds.
-func MetaHeaders(mode os.FileMode, mtime time.Time) map[string]string {
-	return map[string]string{
-		"MODE":  fmt.Sprintf("%04o", mode.Perm()),
-		"MTIME": strconv.FormatInt(mtime.UnixNano(), 10),
+// MODE, its permission bits in octal ("0755"); MTIME, its modification
+// time in Unix nanoseconds; UID and GID, its owner and group ids in
+// decimal (left out when negative: unknown), and USER and GROUP, their
+// names on this machine (left out when it has none).
+func MetaHeaders(mode os.FileMode, mtime time.Time, uid, gid int) map[string]string {
+	h := make(map[string]string, 8)
+	h["MODE"] = fmt.Sprintf("%04o", mode.Perm())
+	h["MTIME"] = strconv.FormatInt(mtime.UnixNano(), 10)
+	if uid >= 0 {
+		h["UID"] = strconv.Itoa(uid)
+		if n := ids.UserName(uid); n != "" {
+			h["USER"] = n
+		}
 	}
+	if gid >= 0 {
+		h["GID"] = strconv.Itoa(gid)
+		if n := ids.GroupName(gid); n != "" {
+			h["GROUP"] = n
+		}
+	}
+	return h
 }
 
 // Close closes the file. It is safe to call more than once.

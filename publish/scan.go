@@ -256,8 +256,10 @@ func (s *scanner) read(n *dirNode) dirResult {
 		}
 		switch {
 		case fi.Mode().IsRegular():
-			res.files[name] = Entry{VPath: vjoin(s.t.mounts[n.mount].Alias, rel), Size: fi.Size(),
+			e := Entry{VPath: vjoin(s.t.mounts[n.mount].Alias, rel), Size: fi.Size(),
 				ModTime: fi.ModTime(), Mode: fi.Mode().Perm(), id: idOf(fi), mount: n.mount, rel: rel}
+			e.UID, e.GID = ownerOf(fi)
+			res.files[name] = e
 		case fi.IsDir():
 			res.dirs[name] = subInfo{id: idOf(fi), link: link}
 		}
@@ -492,6 +494,7 @@ func (s *scanner) recheck(now time.Time) {
 		}
 		e := c.e
 		e.Size, e.ModTime, e.Mode, e.id = fi.Size(), fi.ModTime(), fi.Mode().Perm(), idOf(fi)
+		e.UID, e.GID = ownerOf(fi)
 		if !e.same(c.e) {
 			s.cand[vp] = candidate{e: e, since: now}
 		}

@@ -86,6 +86,7 @@ type Config struct {
 		Once             bool           `toml:"once"`
 		Fsync            bool           `toml:"fsync"`
 		Delete           bool           `toml:"delete"`
+		NumericIDs       bool           `toml:"numeric_ids"`
 		Exclude          []string       `toml:"exclude"`
 		Settings         map[string]any `toml:"settings"`
 	} `toml:"client"`

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -546,4 +547,66 @@ func TestTwoServersOneInbox(t *testing.T) {
 		t.Fatalf("A's update: exit %d, %+v\n%s", code, sum, errs)
 	}
 	inboxHas("after A's update", map[string]string{"common.txt": "A's common, v2", "a.txt": "A's a", "mine.txt": "the user's"})
+}
+
+// Issue 11 (rsync -a keeps owners and groups): a mirror made as root gets
+// the published files' owners and groups; a change of owner alone reaches
+// a returning client without the content, and a running one live.
+func TestOwnersKept(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give files away")
+	}
+	pub, in := t.TempDir(), t.TempDir()
+	write(t, pub, "a.txt", "a")
+	write(t, pub, "b.txt", "b")
+	os.Chown(filepath.Join(pub, "a.txt"), 12345, 12346)
+	os.Chown(filepath.Join(pub, "b.txt"), 65534, 65534)
+	owner := func(rel string) (int, int) {
+		fi, err := os.Stat(filepath.Join(in, rel))
+		if err != nil {
+			return -1, -1
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		return int(st.Uid), int(st.Gid)
+	}
+	check := func(stage, rel string, uid, gid int) {
+		t.Helper()
+		if u, g := owner(rel); u != uid || g != gid {
+			t.Fatalf("%s: %s owned by %d:%d, want %d:%d", stage, rel, u, g, uid, gid)
+		}
+	}
+	srv := startServed(t, "--publish", pub, "--settle", "50ms", "--rescan", "200ms")
+	if code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Files != 2 {
+		t.Fatalf("exit %d, %+v\n%s", code, sum, errs)
+	}
+	check("first sync", "a.txt", 12345, 12346)
+	check("first sync", "b.txt", 65534, 65534)
+	// Changed while the client was away: metadata only.
+	srv.stop()
+	os.Chown(filepath.Join(pub, "a.txt"), 23456, 23457)
+	srv = startServed(t, "--publish", pub, "--settle", "50ms", "--rescan", "200ms")
+	if code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Bytes != 0 {
+		t.Fatalf("owner-only resync: exit %d, %+v\n%s", code, sum, errs)
+	}
+	check("resync", "a.txt", 23456, 23457)
+	check("resync", "b.txt", 65534, 65534)
+	// Live: a chown alone reaches a running client.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- runMain(ctx, &Env{Stdout: &lockedBuffer{}, Stderr: &lockedBuffer{}},
+			[]string{"sync", "--connect", srv.ep, "--inbox", in, "--progress", "never"})
+	}()
+	defer func() { cancel(); <-done }()
+	os.Chown(filepath.Join(pub, "b.txt"), 34567, 34568)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if u, g := owner("b.txt"); u == 34567 && g == 34568 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a live chown did not propagate")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -89,7 +89,7 @@ type clientFlags struct {
 	zmtpLogin, zmtpPasswordFile                  string
 	curveServerKey, curveSecretFile              string
 	subs, excludes                               multiFlag
-	once, fsync, delete                          bool
+	once, fsync, delete, numericIDs              bool
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
@@ -105,6 +105,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.machine, "machine", "", "client machine file (default: the embedded fmq_client.toml)")
 	fs.BoolVar(&f.delete, "delete", false, "exact mirror: also delete and overwrite files fmq did not write, when the server deletes or sends them (never outside the subscriptions)")
 	fs.Var(&f.excludes, "exclude", "neither write nor delete inbox files matching this pattern (repeatable; the syntax of serve --exclude, from the inbox: \"*.tmp\", \"/local/\", \".git/\")")
+	fs.BoolVar(&f.numericIDs, "numeric-ids", false, "give files the server's owner and group ids as they are (rsync --numeric-ids), not this machine's ids for the server's user and group names; owners are set only when running as root, groups when root or a member")
 	fs.BoolVar(&f.fsync, "fsync", false, "flush each received file to disk before renaming it into place (durable across power loss; slower)")
 }
 
@@ -120,17 +121,18 @@ func (f *clientFlags) config(fs *flag.FlagSet, cf *commonFlags, cfg *Config, log
 		return host.ClientConfig{}, err
 	}
 	cc := host.ClientConfig{
-		Machine:   pick(given["machine"], f.machine, cfg.Client.Machine, ""),
-		Connect:   pick(given["connect"], f.connect, cfg.Client.Connect, ""),
-		Subscribe: subs,
-		Inbox:     pick(given["inbox"], f.inbox, cfg.Client.Inbox, ""),
-		Settings:  settings,
-		Login:     pick(given["login"], f.login, cfg.Client.Login, ""),
-		Logger:    log,
-		Trace:     cf.trace,
-		Fsync:     f.fsync || cfg.Client.Fsync,
-		Delete:    f.delete || cfg.Client.Delete,
-		Exclude:   append([]string(nil), f.excludes...),
+		Machine:    pick(given["machine"], f.machine, cfg.Client.Machine, ""),
+		Connect:    pick(given["connect"], f.connect, cfg.Client.Connect, ""),
+		Subscribe:  subs,
+		Inbox:      pick(given["inbox"], f.inbox, cfg.Client.Inbox, ""),
+		Settings:   settings,
+		Login:      pick(given["login"], f.login, cfg.Client.Login, ""),
+		Logger:     log,
+		Trace:      cf.trace,
+		Fsync:      f.fsync || cfg.Client.Fsync,
+		Delete:     f.delete || cfg.Client.Delete,
+		NumericIDs: f.numericIDs || cfg.Client.NumericIDs,
+		Exclude:    append([]string(nil), f.excludes...),
 	}
 	if len(cc.Exclude) == 0 {
 		cc.Exclude = cfg.Client.Exclude
