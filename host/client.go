@@ -186,16 +186,15 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	in := make(chan interp.Frame, 64)
 	c.wg.Add(3)
 	go func() {
 		defer c.wg.Done()
 		defer close(c.ended)
-		if err := eng.Run(ctx, in); err != nil && !errors.Is(err, context.Canceled) {
+		if err := eng.Run(ctx, nil); err != nil && !errors.Is(err, context.Canceled) {
 			c.fail(err)
 		}
 	}()
-	go func() { defer c.wg.Done(); c.connections(ctx, in) }()
+	go func() { defer c.wg.Done(); c.connections(ctx) }()
 	go func() { defer c.wg.Done(); c.notifications(ctx) }()
 	return c, nil
 }
@@ -293,9 +292,13 @@ func isOhai(body []byte) bool {
 	return len(body) >= 3 && uint16(body[0])<<8|uint16(body[1]) == filemq.Signature && body[2] == filemq.IDOhai
 }
 
-// connections dials, forwards frames to the engine, and redials with
-// backoff whenever the server is lost.
-func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
+// connections dials and, for each connection, runs the hosting pump
+// (Pump) into the engine, then redials with back-off once the server is
+// lost. The pump delivers the connection's frames and its departure (the
+// machine's "lost") in transport order; the next connection's "connect"
+// is called only once the pump of the previous one has returned, so a
+// frame of an old connection never reaches the new session.
+func (c *Client) connections(ctx context.Context) {
 	var pause time.Duration
 	for {
 		d, err := c.dial(ctx)
@@ -317,32 +320,22 @@ func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 		c.failed = c.peer.Stats.Problems.Load()
 		c.keptAt = c.peer.Stats.Kept.Load()
 		c.mu.Unlock()
-		fwdDone := make(chan struct{})
-		go func() {
-			defer close(fwdDone)
-			for msg := range d.Recv() {
-				select {
-				case in <- interp.Frame{Body: msg.Body}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
 		if err := c.engine.Call("connect", nil); err != nil {
 			c.log.Warn("connect call failed", "err", err)
 		}
+		pumped := make(chan struct{})
+		go func() { defer close(pumped); Pump(ctx, d, clientSink{c}) }()
 		reason := ""
 		select {
 		case <-ctx.Done():
 		case <-c.ended:
-		case <-d.Lost():
+		case <-pumped: // the transport lost the server (the pump told the machine)
 			reason = reasonTransportLost
-			c.engine.Call("lost", map[string]any{"reason": reason})
 		case reason = <-c.lost:
 		}
 		c.dealer.Store(nil)
 		d.Close()
-		<-fwdDone
+		<-pumped
 		if ctx.Err() != nil {
 			return
 		}
@@ -374,6 +367,20 @@ func (c *Client) connections(ctx context.Context, in chan<- interp.Frame) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// clientSink is the FileMQ client's side of a Pump: frames go to the
+// engine, in order with its calls; a departure is the machine's "lost"
+// (the machine goes idle and the host redials), not the end of its one
+// instance.
+type clientSink struct{ c *Client }
+
+func (s clientSink) Deliver(_ string, body []byte) { s.c.engine.Deliver("", body) }
+
+func (s clientSink) Forget(string) {
+	if err := s.c.engine.Call("lost", map[string]any{"reason": reasonTransportLost}); err != nil {
+		s.c.log.Warn("lost call failed", "err", err)
 	}
 }
 

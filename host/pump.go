@@ -7,32 +7,68 @@ import (
 	"github.com/fmq/fmq/transport"
 )
 
-// Pump is the one hosting pump between a Router and a server engine (used
-// by serve, relay and fmqrun run): every frame goes to Engine.Deliver, every
-// departure to Engine.Forget, from this one goroutine, so the engine sees
-// them in the transport's order. A departure already signalled goes first:
-// the transport emits Gone(peer) after that peer's last frame and before
-// anything from a later connection that presents the same identity, so a
-// departed peer's last frames never reach a fresh session, and a new
-// connection never reaches the old one's. The engine's Run must be running
-// (it serves the sessions and their timers). Pump returns when ctx ends or
-// the Router closes.
-func Pump(ctx context.Context, r *transport.Router, e *interp.Engine) {
+// Source is a socket as the hosting pump reads it: frames, and departures
+// signalled after the departed connection's last frame was taken from Recv
+// (and before anything of a later connection that presents the same
+// identity). A transport.Router (many peers) and a transport.Dealer (one
+// connection, one departure) are Sources.
+type Source interface {
+	Recv() <-chan transport.Msg
+	Gone() <-chan string
+}
+
+// Sink takes what a Pump reads: an *interp.Engine (a server's sessions, or
+// a client's one instance), or a host's adapter (the FileMQ client turns a
+// departure into its machine's "lost" call and redials).
+type Sink interface {
+	Deliver(peer string, body []byte)
+	Forget(peer string)
+}
+
+var (
+	_ Source = (*transport.Router)(nil)
+	_ Source = (*transport.Dealer)(nil)
+	_ Sink   = (*interp.Engine)(nil)
+)
+
+// Pump is the one hosting pump between a socket and an engine, used by
+// serve, relay, sync and fmqrun run (server and client): every frame goes
+// to Sink.Deliver, every departure to Sink.Forget, from this one goroutine,
+// so the engine sees them in the transport's order. A departure already
+// signalled goes first: the transport emits it after that connection's
+// last frame and before anything from a later connection that presents
+// the same identity, so a departed peer's last frames never reach a fresh
+// session, and a new connection never reaches the old one's. A client
+// host runs one Pump per connection and starts the next session only once
+// it returned, so a frame of an old connection never reaches the new
+// session either. The engine's Run must be running (it serves the sessions
+// and their timers). Pump returns when ctx ends or Recv is closed (a
+// Router closed, a Dealer lost or closed), after the departures signalled
+// by then.
+func Pump(ctx context.Context, src Source, sink Sink) {
+	gone := src.Gone()
 	for {
 		select {
-		case peer := <-r.Gone():
-			e.Forget(peer)
+		case peer := <-gone:
+			sink.Forget(peer)
 			continue
 		default:
 		}
 		select {
-		case msg, ok := <-r.Recv():
+		case msg, ok := <-src.Recv():
 			if !ok {
-				return
+				for {
+					select {
+					case peer := <-gone:
+						sink.Forget(peer)
+					default:
+						return
+					}
+				}
 			}
-			e.Deliver(msg.Peer, msg.Body)
-		case peer := <-r.Gone():
-			e.Forget(peer)
+			sink.Deliver(msg.Peer, msg.Body)
+		case peer := <-gone:
+			sink.Forget(peer)
 		case <-ctx.Done():
 			return
 		}

@@ -136,9 +136,20 @@ func (d *disp) tick(now time.Time) {
 	e.mu.Lock()
 	cmds := e.cmds
 	e.cmds = nil
+	took := e.backlog > 0
+	e.backlog = 0
 	e.mu.Unlock()
-	for _, c := range cmds {
-		d.command(c)
+	if took {
+		select {
+		case e.room <- struct{}{}:
+		default:
+		}
+	}
+	for i := range cmds {
+		if e.departed {
+			break // the connection is gone: what came after is dropped
+		}
+		d.command(cmds[i])
 	}
 	d.runReady()
 	for {
@@ -184,8 +195,16 @@ func (d *disp) command(c command) {
 			}
 		}
 	case cmdForget:
-		if inst, ok := e.insts[c.peer]; ok {
+		if e.role == RoleClient {
+			e.departed = true
+		} else if inst, ok := e.insts[c.peer]; ok {
 			d.remove(inst, "forgotten")
+		}
+	case cmdFrame:
+		d.unpublished++
+		d.input("", c.body)
+		if e.hasReady.Load() {
+			d.runReady() // its ctx.Later and ctx.Go events, as Input does
 		}
 	}
 }

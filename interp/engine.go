@@ -172,6 +172,7 @@ type command struct {
 	peer  string
 	event string
 	value any
+	body  []byte // cmdFrame
 }
 
 const (
@@ -179,7 +180,12 @@ const (
 	cmdBroadcast
 	cmdForget
 	cmdCall
+	cmdFrame // a client's frame, in order with its calls
 )
+
+// clientBacklog bounds the frames delivered to a client and not yet taken
+// by its Run: beyond it Deliver waits (backpressure to the connection).
+const clientBacklog = 64
 
 // Engine runs a machine: one instance per peer identity for a server, one
 // instance for a client.
@@ -224,6 +230,12 @@ type Engine struct {
 	done   chan struct{}
 	doneMu sync.Once
 	wake   chan struct{}
+	// A client's delivered frames wait in cmds: backlog counts them (mu),
+	// room is signalled when Run takes them, stopped closes when Run returns.
+	backlog  int
+	room     chan struct{}
+	stopped  chan struct{}
+	departed bool // a client's Forget was handled: Run returns ErrForgotten
 
 	bg       context.Context // cancelled when Run returns: off-dispatch work
 	bgCancel context.CancelFunc
@@ -269,7 +281,8 @@ func newEngine(m *Machine, role string, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{role: role, opts: opts, proto: m.Proto, insts: map[string]*instance{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	e := &Engine{role: role, opts: opts, proto: m.Proto, insts: map[string]*instance{}, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		room: make(chan struct{}, 1), stopped: make(chan struct{})}
 	e.cur.Store(ms)
 	e.log = opts.Logger
 	if e.log == nil {
@@ -423,6 +436,9 @@ func (e *Engine) Broadcast(event string, value any) error {
 // Forget ends a peer's instance without running its machine (the
 // transport says the peer is gone): frames delivered for the peer before
 // Forget reach that instance; frames delivered after it start a new one.
+// For a client, Forget says the connection is gone: Run handles the
+// frames and calls delivered before it and returns ErrForgotten (a host
+// that redials tells its machine with a Call of its own instead).
 func (e *Engine) Forget(peer string) { e.enqueue(command{kind: cmdForget, peer: peer}) }
 
 // Call delivers an API command to a client's instance. args must hold

@@ -364,3 +364,79 @@ func TestRunMaxSessionsAndClose(t *testing.T) {
 		t.Errorf("%d instances left", st.Instances)
 	}
 }
+
+// clientOrderMachine records every frame and call of a client in the
+// order its one instance handles them.
+const clientOrderMachine = `
+[machine]
+name     = "co"
+role     = "client"
+protocol = "nom"
+initial  = "open"
+
+[events.mark]
+doc = "Host: a marker between frames."
+
+[state.open]
+final      = true
+on.HUGZ-OK = { do = ["record"] }
+on.mark    = { do = ["record"] }
+on."*"  = {}
+`
+
+// A client's frames (Deliver), calls and departure (Forget) are handled in
+// the order they were made from the hosting goroutine, beyond the backlog
+// where Deliver waits for Run; Run returns ErrForgotten once what came
+// before the departure is handled.
+func TestRunClientDeliverOrderedWithCalls(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	lib := func(string, string) *interp.Library {
+		return &interp.Library{Actions: interp.Actions{"record": {Fn: func(ctx *interp.Ctx) error {
+			mu.Lock()
+			got = append(got, ctx.Event())
+			mu.Unlock()
+			return nil
+		}}}}
+	}
+	m, err := interp.LoadBytes("co.toml", []byte(clientOrderMachine), interp.LoadOptions{Library: lib})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := interp.NewClient(m, interp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hugz, _ := (&nom.HugzOk{}).Append(nil)
+	ran := make(chan struct{})
+	var want []string
+	for i := 0; i < 300; i++ { // a backlog of 64: Deliver waits for Run on the way
+		if i%50 == 49 {
+			if err := e.Call("mark", nil); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, "mark")
+		}
+		e.Deliver("", hugz)
+		want = append(want, "HUGZ-OK")
+		if i == 10 {
+			go func() {
+				defer close(ran)
+				if err := e.Run(context.Background(), nil); !errors.Is(err, interp.ErrForgotten) {
+					t.Errorf("Run: %v, want ErrForgotten", err)
+				}
+			}()
+		}
+	}
+	e.Forget("")
+	e.Deliver("", hugz) // after the departure: never handled
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after Forget")
+	}
+	e.Deliver("", hugz) // Run returned: dropped, Deliver does not wait
+	mu.Lock()
+	defer mu.Unlock()
+	eqStrings(t, got, want...)
+}

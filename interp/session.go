@@ -52,7 +52,14 @@ var ErrOverflow = errors.New("interp: session mailbox full: the session cannot k
 // for a new peer). The engine keeps body until the frame is handled. Calls
 // from one goroutine are handled in order, and in order with that
 // goroutine's Forget calls: the one hosting pump per socket calls both.
+// A client's frames (peer is ignored) are handled in order with its Call
+// and Forget calls; Deliver waits while clientBacklog frames are not yet
+// taken by Run (the connection is then not read), until Run returns.
 func (e *Engine) Deliver(peer string, body []byte) {
+	if e.role == RoleClient {
+		e.deliverClient(body)
+		return
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -62,6 +69,29 @@ func (e *Engine) Deliver(peer string, body []byte) {
 	e.mu.Unlock()
 	if refused && e.opts.Refuse != nil {
 		e.opts.Refuse(peer)
+	}
+}
+
+func (e *Engine) deliverClient(body []byte) {
+	e.mu.Lock()
+	for e.backlog >= clientBacklog && !e.closed {
+		e.mu.Unlock()
+		select {
+		case <-e.room:
+		case <-e.stopped:
+		}
+		e.mu.Lock()
+	}
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.backlog++
+	e.cmds = append(e.cmds, command{kind: cmdFrame, body: body})
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -395,6 +425,7 @@ func (e *Engine) runClient(ctx context.Context, in <-chan Frame) error {
 		e.mu.Lock()
 		e.closed = true
 		e.mu.Unlock()
+		close(e.stopped)
 		e.bgCancel()
 		e.wg.Wait()
 	}()
@@ -407,6 +438,9 @@ func (e *Engine) runClient(ctx context.Context, in <-chan Frame) error {
 		d.tick(now)
 		if e.client != nil && e.client.dead {
 			return nil
+		}
+		if e.departed {
+			return ErrForgotten
 		}
 		next, _ := e.NextDeadline()
 		if !armedOK || !next.Equal(armed) {

@@ -24,6 +24,7 @@ type Dealer struct {
 	recv       chan Msg
 	lost       chan struct{}
 	lostOnce   sync.Once
+	gone       chan string
 	done       chan struct{}
 	readerDone chan struct{}
 	closeOnce  sync.Once
@@ -75,6 +76,7 @@ func Dial(endpoint string, opt Options) (*Dealer, error) {
 		sck:        sck,
 		recv:       make(chan Msg),
 		lost:       make(chan struct{}),
+		gone:       make(chan string, 1),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
@@ -126,6 +128,12 @@ func (d *Dealer) Recv() <-chan Msg { return d.recv }
 // Lost is closed when the connection is known lost (EOF, cut, write failure).
 func (d *Dealer) Lost() <-chan struct{} { return d.lost }
 
+// Gone delivers the Dealer's identity once when the connection is lost
+// (not when it is closed by Close), after the last message was taken from
+// Recv and before Recv is closed: the Dealer is a source of frames and
+// departures in transport order, as a Router is (host.Pump serves both).
+func (d *Dealer) Gone() <-chan string { return d.gone }
+
 // Stats returns the connection counters.
 func (d *Dealer) Stats() Stats { return d.st.stats.snapshot() }
 
@@ -172,7 +180,14 @@ func (d *Dealer) Close() error {
 func (d *Dealer) reader() {
 	defer close(d.readerDone)
 	defer close(d.recv)
-	defer d.lostOnce.Do(func() { close(d.lost) })
+	defer d.lostOnce.Do(func() {
+		close(d.lost)
+		select {
+		case <-d.done: // closed by us: not a departure
+		default:
+			d.gone <- d.st.opt.Identity
+		}
+	})
 	for {
 		m, err := d.sck.Recv()
 		if err != nil {

@@ -118,27 +118,6 @@ func runRun(ctx context.Context, env *Env, args []string) int {
 	return 0
 }
 
-// pipe copies transport messages into engine frames until ctx ends or in closes.
-func pipe(ctx context.Context, in <-chan transport.Msg, out chan<- interp.Frame, wg *sync.WaitGroup) {
-	defer wg.Done()
-	defer close(out)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m, ok := <-in:
-			if !ok {
-				return
-			}
-			select {
-			case out <- interp.Frame{Peer: m.Peer, Body: m.Body}:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}
-}
-
 // printNotifications shows what actions report, one line each.
 func printNotifications(ctx context.Context, e *interp.Engine, out *syncWriter, wg *sync.WaitGroup) {
 	defer wg.Done()
@@ -316,31 +295,16 @@ func runClient(ctx context.Context, log *slog.Logger, out *syncWriter, m *interp
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	frames := make(chan interp.Frame)
-	wg.Add(3)
-	go pipe(ctx, d.Recv(), frames, &wg)
+	wg.Add(2)
+	// The hosting pump: frames, then the departure (Forget: Run returns
+	// ErrForgotten once the frames before it are handled).
+	go func() { defer wg.Done(); host.Pump(ctx, d, e) }()
 	go printNotifications(ctx, e, out, &wg)
-	lost := make(chan struct{})
-	go func() {
-		defer wg.Done()
-		select {
-		case <-d.Lost():
-			close(lost)
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	err = e.Run(ctx, frames)
+	err = e.Run(ctx, nil)
 	cancel()
 	wg.Wait()
-	select {
-	case <-lost:
-		select {
-		case <-e.Done():
-		default:
-			return errors.New("connection to the server lost")
-		}
-	default:
+	if errors.Is(err, interp.ErrForgotten) {
+		return errors.New("connection to the server lost")
 	}
 	return err
 }
