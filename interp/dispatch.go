@@ -135,7 +135,7 @@ func (d *disp) tick(now time.Time) {
 	d.start()
 	e.mu.Lock()
 	cmds := e.cmds
-	e.cmds = nil
+	e.cmds, e.spare = e.spare, nil // a client's frames come through cmds: reuse the storage
 	took := e.backlog > 0
 	e.backlog = 0
 	e.mu.Unlock()
@@ -150,6 +150,14 @@ func (d *disp) tick(now time.Time) {
 			break // the connection is gone: what came after is dropped
 		}
 		d.command(cmds[i])
+	}
+	if cap(cmds) <= 4*clientBacklog {
+		clear(cmds)
+		e.mu.Lock()
+		if e.spare == nil {
+			e.spare = cmds[:0]
+		}
+		e.mu.Unlock()
 	}
 	d.runReady()
 	for {

@@ -214,6 +214,7 @@ type Engine struct {
 	mu    sync.Mutex
 	insts map[string]*instance
 	cmds  []command
+	spare []command // tick's emptied cmds, for the next batch
 	ready []*instance // without Run: instances with mailbox input, for Input and Tick
 	// hasReady is len(ready) > 0, read without the lock by Input.
 	hasReady atomic.Bool
