@@ -14,6 +14,7 @@ import (
 
 	"github.com/fmq/fmq/codec/filemq"
 	"github.com/fmq/fmq/publish"
+	"github.com/fmq/fmq/transport"
 )
 
 func startTestServer(t *testing.T, pub string, settings map[string]string) *Server {
@@ -301,4 +302,81 @@ func TestMaxSessions(t *testing.T) {
 	d := dialRaw(t, srv.Endpoint(), "")
 	d.send(filemq.NewOhai())
 	d.expect("OHAI-OK")
+}
+
+// A session whose mailbox overflows (a peer that floods without reading,
+// its session stuck sending to it) gets an RTFM before it ends, not a
+// silent drop; the other sessions' round trips go on meanwhile.
+func TestFloodedSessionGetsRTFM(t *testing.T) {
+	pub := t.TempDir()
+	bigFile(t, pub, "big.bin", 256<<20)
+	// Without a write queue the session's send waits for the peer to read:
+	// it cannot take its input while the peer does not read.
+	srv, err := StartServer(ServerConfig{Publish: []publish.Mount{{Dir: pub, Alias: "/"}}, Bind: "tcp://127.0.0.1:0",
+		Transport: transport.Options{WriteQueue: -1, WriteTimeout: time.Minute}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ep := srv.Endpoint()
+	flood := dialRaw(t, ep, "")
+	flood.send(filemq.NewOhai())
+	flood.expect("OHAI-OK")
+	flood.send(&filemq.Icanhaz{Path: "/", Options: map[string]string{"RESYNC": "1"}})
+	flood.expect("ICANHAZ-OK")
+	flood.send(&filemq.Nom{Credit: 1 << 30})
+	hugz := mustAppend(t, &filemq.Hugz{})
+	sent := 0
+	for srv.Engine().Stats().Overflows == 0 {
+		if sent >= 1_000_000 {
+			t.Fatalf("no overflow after %d HUGZ", sent)
+		}
+		if err := flood.d.Send(hugz); err != nil {
+			t.Fatalf("flooding peer cut after %d HUGZ: %v", sent, err)
+		}
+		sent++
+	}
+	// The flooder's session is stuck; another client is served as usual.
+	rtts, _ := probe(t, ep, 50, func() bool { return false })
+	pc := func(p int) time.Duration { return rtts[(len(rtts)-1)*p/100] }
+	t.Logf("flooded after %d HUGZ; another client's round trips meanwhile: median %v p90 %v worst %v", sent, pc(50), pc(90), pc(100))
+	if limit := raceSlowdown * 100 * time.Millisecond; pc(90) > limit {
+		t.Errorf("another client's round trips: p90 %v, over %v", pc(90), limit)
+	}
+	// The flooder reads at last: what its session sent (chunks, the
+	// answers to the HUGZ it took before it was stuck), then the RTFM.
+	chunks, answered := 0, 0
+	for {
+		m := flood.recv(30 * time.Second)
+		if m == nil {
+			t.Fatalf("connection ended (or silent) after %d chunks and %d HUGZ-OK, without RTFM", chunks, answered)
+		}
+		switch m.Info().Name {
+		case "CHEEZBURGER":
+			chunks++
+			continue
+		case "HUGZ-OK":
+			answered++
+			continue
+		}
+		if r, ok := m.(*filemq.Rtfm); ok {
+			if !strings.Contains(r.Reason, "too much input") {
+				t.Errorf("RTFM reason %q", r.Reason)
+			}
+			break
+		}
+		t.Fatalf("got %s after %d chunks, want RTFM", m.Info().Name, chunks)
+	}
+	t.Logf("the flooder read %d chunks and %d HUGZ-OK, then the RTFM", chunks, answered)
+	if answered >= sent {
+		t.Errorf("all %d HUGZ answered: no overflow", sent)
+	}
+	if st := srv.Engine().Stats(); st.Overflows != 1 {
+		t.Errorf("%d overflows, want 1", st.Overflows)
+	}
+	for deadline := time.Now().Add(10 * time.Second); srv.Engine().Stats().Instances != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions left: %v", srv.Engine().Peers())
+		}
+	}
 }

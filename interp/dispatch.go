@@ -394,6 +394,9 @@ func (d *disp) remove(inst *instance, why string) {
 	}
 	inst.removed = true
 	inst.dead = true
+	if inst.overflowed {
+		why = whyOverflow
+	}
 	if d.ctx.inst == inst {
 		d.ctx.inst, d.ctx.msg = nil, nil
 	}

@@ -214,7 +214,7 @@ type Engine struct {
 	mu    sync.Mutex
 	insts map[string]*instance
 	cmds  []command
-	spare []command // tick's emptied cmds, for the next batch
+	spare []command   // tick's emptied cmds, for the next batch
 	ready []*instance // without Run: instances with mailbox input, for Input and Tick
 	// hasReady is len(ready) > 0, read without the lock by Input.
 	hasReady atomic.Bool
@@ -372,8 +372,13 @@ func (e *Engine) Peers() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := make([]string, 0, len(e.insts))
-	for id := range e.insts {
-		out = append(out, id)
+	for id, inst := range e.insts {
+		inst.mu.Lock()
+		gone := inst.gone // a session ended by an overflow, until its peer is forgotten
+		inst.mu.Unlock()
+		if !gone {
+			out = append(out, id)
+		}
 	}
 	sort.Strings(out)
 	return out

@@ -22,6 +22,9 @@ type instance struct {
 	log     *slog.Logger
 	dead    bool
 	removed bool
+	// overflowed: ended by a mailbox overflow (the dispatching goroutine's
+	// copy): however its machine ends it, what waited is dropped.
+	overflowed bool
 
 	expiry, heartbeat time.Duration
 	expiryFrom        time.Time // the expiry runs from here (last inbound frame); see expiryAt

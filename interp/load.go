@@ -302,6 +302,7 @@ func (l *loader) build(raw map[string]any) *Machine {
 	m.evExpired = l.addEvent(EventExpired, KindTimer).ID
 	m.evHeart = l.addEvent(EventHeartbeat, KindTimer).ID
 	m.anyEv = l.addEvent(EventAny, KindWildcard).ID
+	m.evOverflow = l.addEvent(EventOverflow, KindTimer).ID
 
 	l.settings(raw["settings"])
 	l.vars(raw["vars"])

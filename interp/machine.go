@@ -22,6 +22,7 @@ const (
 	EventHeartbeat = "heartbeat" // periodic
 	EventMalformed = "malformed" // a frame that failed to decode; ctx.Err() is the *codec.Error
 	EventError     = "error"     // an action failed with a plain error; unhandled, it terminates
+	EventOverflow  = "overflow"  // the session's mailbox overflowed; ctx.Err() is ErrOverflow; the session ends after it
 	EventAny       = "*"         // handler for any protocol message (and malformed) not handled otherwise
 )
 
@@ -32,7 +33,7 @@ const (
 	KindMessage   EventKind = iota + 1 // a protocol message
 	KindMalformed                      // "malformed"
 	KindError                          // "error"
-	KindTimer                          // "expired", "heartbeat", and state `after` events
+	KindTimer                          // "expired", "heartbeat", "overflow", and state `after` events
 	KindHost                           // declared in [events]: API calls, Post, Broadcast
 	KindInternal                       // raised by actions
 	KindWildcard                       // "*"
@@ -83,6 +84,7 @@ type Machine struct {
 	anyEv      int
 	evExpired  int
 	evHeart    int
+	evOverflow int
 	evMalform  int
 	evError    int
 	maxStepsIx int

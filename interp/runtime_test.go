@@ -44,6 +44,7 @@ on.poke    = { do = ["work"] }
 on.worked  = { do = ["record", "send HUGZ-OK"] }
 on.HUGZ-OK = {}
 on.error   = { do = ["terminate"] }
+on.overflow = { do = ["send WTF reason = 'too much input', code = 429"] }
 `
 
 type rtPeer struct {
@@ -337,6 +338,11 @@ func TestRunMailboxBounded(t *testing.T) {
 	if st := env.e.Stats(); st.Overflows != 1 {
 		t.Errorf("overflows %d", st.Overflows)
 	}
+	// The machine's overflow handler answered before the session ended;
+	// the HUGZ still waiting were dropped, not answered.
+	env.mu.Lock()
+	eqStrings(t, env.sent["slow"], "OHAI-OK", "WTF")
+	env.mu.Unlock()
 	if !strings.Contains(env.logs.String(), "session ended: mailbox full") {
 		t.Errorf("no log of the overflow:\n%s", env.logs.String())
 	}

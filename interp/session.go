@@ -190,8 +190,9 @@ func (e *Engine) push(inst *instance, it item) {
 }
 
 // pop takes inst's next input. It returns false, and marks the instance
-// idle, when there is none (or the engine is closing).
-func (e *Engine) pop(inst *instance) (item, bool) {
+// idle, when there is none (or the engine is closing). over reports an
+// overflowed mailbox.
+func (e *Engine) pop(inst *instance) (it item, ok, over bool) {
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
 	if inst.boxHead == len(inst.box) || inst.gone || e.bg.Err() != nil {
@@ -201,12 +202,12 @@ func (e *Engine) pop(inst *instance) (item, bool) {
 		if cap(inst.box) > 256 {
 			inst.box = nil // a burst is over: do not keep its storage
 		}
-		return item{}, false
+		return item{}, false, false
 	}
-	it := inst.box[inst.boxHead]
+	it = inst.box[inst.boxHead]
 	inst.box[inst.boxHead] = item{}
 	inst.boxHead++
-	return it, true
+	return it, true, inst.overflow
 }
 
 // serve is an instance's goroutine: it runs while the mailbox has input.
@@ -226,13 +227,17 @@ func (e *Engine) serve(inst *instance) {
 func (d *disp) drainBox(inst *instance, every int) {
 	e := d.e
 	for {
-		it, ok := e.pop(inst)
+		it, ok, over := e.pop(inst)
 		if !ok {
 			return
 		}
 		d.now = e.opts.Now()
-		if inst.overflow && !inst.dead {
+		if over && !inst.dead {
+			// The machine may answer (an error reply) before the session
+			// ends; what the mailbox held is dropped.
 			e.log.Error("session ended: mailbox full", "peer", inst.id, "state", inst.state.Name, "mailbox", e.opts.Mailbox)
+			inst.overflowed = true
+			d.guarded(inst, inst.ms.m.evOverflow, nil, nil, ErrOverflow)
 			d.remove(inst, whyOverflow)
 			continue
 		}
@@ -286,9 +291,20 @@ func (d *disp) timers(inst *instance) {
 // mailbox. Frames and departures still waiting are routed again, in order,
 // so they reach the peer's next instance as they would have without a
 // mailbox (unless reroute is false); other inputs are dropped.
+//
+// A session ended by an overflow (reroute false) stays in the peer map,
+// closed, until the host forgets its peer: the rest of its connection's
+// flood is dropped, not answered by a fresh session.
 func (e *Engine) detach(inst *instance, reroute bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !reroute && !inst.detached && e.insts[inst.id] == inst && !e.closed && e.role == RoleServer {
+		inst.mu.Lock()
+		inst.gone = true
+		inst.box, inst.boxHead = nil, 0
+		inst.mu.Unlock()
+		return
+	}
 	if !inst.detached && e.insts[inst.id] == inst {
 		delete(e.insts, inst.id)
 	}
