@@ -49,60 +49,102 @@ func TestInteropCurveLibzmqClientToServe(t *testing.T) {
 	}
 }
 
-func TestInteropCurveSyncFromLibzmqServer(t *testing.T) {
+// pyServer is testdata/filemq_curve.py running as a server (mode "server"
+// or "c-server"), sending data under each name.
+type pyServer struct {
+	ep     string
+	lines  chan string // what it prints after its endpoint
+	stderr *testutil.LockedBuffer
+}
+
+func startPyServer(t *testing.T, ctx context.Context, kp transport.CurveKeyPair, mode string, data []byte, names ...string) *pyServer {
+	t.Helper()
 	py := testutil.PythonZMQ(t)
-	kp, _ := transport.NewCurveKeyPair()
-	data := bytes.Repeat([]byte("from libzmq "), 30000)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, "testdata/filemq_curve.py", "server", kp.Secret.String(), "/hello.txt")
+	cmd := exec.CommandContext(ctx, py, append([]string{"testdata/filemq_curve.py", mode, kp.Secret.String()}, names...)...)
 	cmd.Stdin = bytes.NewReader(data)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr testutil.LockedBuffer
-	cmd.Stderr = &stderr
+	ps := &pyServer{lines: make(chan string, 10), stderr: &testutil.LockedBuffer{}}
+	cmd.Stderr = ps.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string, 10)
 	go func() {
-		defer close(lines)
+		defer close(ps.lines)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			lines <- sc.Text()
+			ps.lines <- sc.Text()
 		}
 	}()
-	defer func() {
+	t.Cleanup(func() {
 		cmd.Process.Kill()
-		for range lines {
+		for range ps.lines {
 		}
 		cmd.Wait()
-	}()
-	var ep string
+	})
 	select {
-	case l := <-lines:
+	case l := <-ps.lines:
 		var ok bool
-		if ep, ok = strings.CutPrefix(l, "ENDPOINT "); !ok {
-			t.Fatalf("python server said %q; stderr %s", l, stderr.String())
+		if ps.ep, ok = strings.CutPrefix(l, "ENDPOINT "); !ok {
+			t.Fatalf("python server said %q; stderr %s", l, ps.stderr.String())
 		}
 	case <-ctx.Done():
 		t.Fatal("python server did not start")
 	}
-	code, errs, inbox := runSyncOnce(t, "--connect", ep, "--curve-server-key", kp.Public.String())
+	return ps
+}
+
+func TestInteropCurveSyncFromLibzmqServer(t *testing.T) {
+	kp, _ := transport.NewCurveKeyPair()
+	data := bytes.Repeat([]byte("from libzmq "), 30000)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ps := startPyServer(t, ctx, kp, "server", data, "/hello.txt")
+	code, errs, inbox := runSyncOnce(t, "--connect", ps.ep, "--curve-server-key", kp.Public.String())
 	if code != 0 {
-		t.Fatalf("sync exit %d: %s\npython: %s", code, errs, stderr.String())
+		t.Fatalf("sync exit %d: %s\npython: %s", code, errs, ps.stderr.String())
 	}
 	if got, err := os.ReadFile(filepath.Join(inbox, "hello.txt")); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("hello.txt: %v (%d bytes, want %d)", err, len(got), len(data))
 	}
 	select {
-	case l := <-lines:
+	case l := <-ps.lines:
 		if l != "BYE" {
 			t.Fatalf("python server: %q, want BYE (our KTHXBAI)", l)
 		}
 	case <-ctx.Done():
 		t.Fatal("python server saw no KTHXBAI")
+	}
+}
+
+// Issue 11: "against the C server, --once never exits (it waits for a
+// SYNCED marker the C server never sends)", and "refused files exit 0
+// although --help promises 1". A libzmq server that behaves as the C
+// reference (no synced marker, C-style file ends, no headers) and sends
+// one good file and one unsafe name: --once ends once the server is
+// quiet, with a warning, the good file installed, the unsafe one refused
+// and nothing outside the inbox; exit 1 (partial), as the summary says.
+func TestOnceAgainstCStyleLibzmqServer(t *testing.T) {
+	kp, _ := transport.NewCurveKeyPair()
+	data := bytes.Repeat([]byte("c style "), 1000)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ps := startPyServer(t, ctx, kp, "c-server", data, "/hello.txt", "/../escape.txt")
+	base := t.TempDir()
+	in := filepath.Join(base, "in")
+	code, sum, errs := syncOnce(t, "--connect", ps.ep, "--curve-server-key", kp.Public.String(), "--inbox", in)
+	if code != exitPartial || sum.Status != "partial" || sum.Files != 1 || sum.Refused != 1 || !sum.NoSynced {
+		t.Fatalf("exit %d, %+v\n%s\npython: %s", code, sum, errs, ps.stderr.String())
+	}
+	if !strings.Contains(errs, "does not send the synced marker") || !strings.Contains(strings.Join(sum.Messages, "\n"), "escape.txt") {
+		t.Errorf("no warning about the marker, or no word about the refused name:\n%s\n%q", errs, sum.Messages)
+	}
+	if got, err := os.ReadFile(filepath.Join(in, "hello.txt")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("hello.txt: %v (%d bytes, want %d)", err, len(got), len(data))
+	}
+	if _, err := os.Stat(filepath.Join(base, "escape.txt")); err == nil {
+		t.Fatal("a file was written outside the inbox")
 	}
 }

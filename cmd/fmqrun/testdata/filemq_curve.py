@@ -12,6 +12,11 @@
       stdin) in 3 chunks, SIZE and SHA1 on the last, then the synced marker.
       Exits on KTHXBAI or after 20 s, printing "BYE" or "TIMEOUT".
 
+  filemq_curve.py c-server SERVER_SECRET_KEY NAME...
+      As server, but as the C reference does it: each NAME gets the content
+      (read from stdin) as data chunks ending with a zero-length eof chunk,
+      no headers, and no synced marker whatever the options ask.
+
 Keys are Z85 (as fmqrun keygen writes them).
 """
 import hashlib
@@ -115,7 +120,7 @@ def client(ctx, endpoint, server_key):
     return 1
 
 
-def server(ctx, secret, name):
+def server(ctx, secret, names, c_style=False):
     content = sys.stdin.buffer.read()
     s = ctx.socket(zmq.ROUTER)
     s.linger = 0
@@ -145,16 +150,21 @@ def server(ctx, secret, name):
             sent = True
             n = max(1, (len(content) + 2) // 3)
             pieces = [content[i:i + n] for i in range(0, len(content), n)] or [b""]
-            for seq, piece in enumerate(pieces):
-                last = seq == len(pieces) - 1
-                headers = {}
-                if last:
-                    headers = {b"SIZE": str(len(content)).encode(),
-                               b"SHA1": hashlib.sha1(content).hexdigest().upper().encode()}
-                s.send_multipart([ident, cheezburger(seq, 1, name.encode(), seq * n, 1 if last else 0, headers, piece)])
-            seq = len(pieces)
+            seq = 0
+            for name in names:
+                for i, piece in enumerate(pieces):
+                    last = i == len(pieces) - 1 and not c_style
+                    headers = {}
+                    if last:
+                        headers = {b"SIZE": str(len(content)).encode(),
+                                   b"SHA1": hashlib.sha1(content).hexdigest().upper().encode()}
+                    s.send_multipart([ident, cheezburger(seq, 1, name.encode(), i * n, 1 if last else 0, headers, piece)])
+                    seq += 1
+                if c_style:
+                    s.send_multipart([ident, cheezburger(seq, 1, name.encode(), len(content), 1, {}, b"")])
+                    seq += 1
             for path, opts in subs:
-                if opts.get(b"SYNCED") == b"1":
+                if opts.get(b"SYNCED") == b"1" and not c_style:
                     s.send_multipart([ident, cheezburger(seq, 3, path, 0, 1, {}, b"")])
                     seq += 1
         elif cmd == 0x09:
@@ -171,7 +181,7 @@ def main():
     try:
         if sys.argv[1] == "client":
             return client(ctx, sys.argv[2], sys.argv[3])
-        return server(ctx, sys.argv[2], sys.argv[3])
+        return server(ctx, sys.argv[2], sys.argv[3:], sys.argv[1] == "c-server")
     finally:
         ctx.destroy(linger=0)
 
