@@ -448,7 +448,7 @@ func (st *routerState) register(c *gconn) bool {
 	}
 	st.mu.Unlock()
 	st.stats.add(func(s *Stats) { s.Established++; s.Active++ })
-	st.log.Debug("transport: peer connected", "peer", fmt.Sprintf("%q", c.peerID), "remote", c.remote, "user", c.user)
+	st.log.Debug("transport: peer connected", "peer", c.peerID, "remote", c.remote, "user", c.user)
 	return true
 }
 
@@ -488,7 +488,7 @@ func (st *routerState) emitGone(peer string) {
 	case st.gone <- peer:
 	default:
 		st.stats.add(func(s *Stats) { s.GoneDropped++ })
-		st.log.Warn("transport: Gone notification dropped (nobody reads Router.Gone)", "peer", fmt.Sprintf("%q", peer))
+		st.log.Warn("transport: Gone notification dropped (nobody reads Router.Gone)", "peer", peer)
 	}
 }
 
@@ -500,10 +500,10 @@ func (st *routerState) connClosed(c *gconn, reason string, peerEOF bool, err err
 	case reason != "":
 		st.stats.drop(reason)
 		st.log.Warn("transport: connection dropped", "reason", reason, "remote", c.remote,
-			"peer", fmt.Sprintf("%q", c.peerID), "err", err)
+			"peer", c.peerID, "err", err)
 	case peerEOF && established:
 		st.stats.add(func(s *Stats) { s.ClosedByPeer++ })
-		st.log.Debug("transport: peer closed", "remote", c.remote, "peer", fmt.Sprintf("%q", c.peerID))
+		st.log.Debug("transport: peer closed", "remote", c.remote, "peer", c.peerID)
 	}
 	if !established {
 		return

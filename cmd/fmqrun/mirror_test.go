@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // served is an fmqrun serve running in this process.
@@ -387,6 +391,18 @@ func TestModeAndMtimeKept(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// Live: a touch alone (the content unchanged) too.
+	touched := when.Add(-24 * time.Hour)
+	os.Chtimes(filepath.Join(pub, "run.sh"), touched, touched)
+	for {
+		if fi, err := os.Stat(filepath.Join(in, "run.sh")); err == nil && fi.ModTime().Equal(touched) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a live change of mtime did not propagate")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Issue 11: "dotfiles are never published and nothing says so". Hidden
@@ -608,5 +624,111 @@ func TestOwnersKept(t *testing.T) {
 			t.Fatal("a live chown did not propagate")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Issue 11: "every name Linux allows is either sent or reported on both
+// sides". Names at the edges of what a file system takes (spaces, leading
+// dashes, dots, wildcards, quotes, non-UTF-8 bytes, DEL, an escape, a
+// 240-byte name, names that look like fmq's own but are not) each either
+// arrive whole or come back as a per-file error; none is silently lost.
+func TestEveryNameSentOrReported(t *testing.T) {
+	pub, in := t.TempDir(), t.TempDir()
+	names := []string{
+		" lead", "trail ", "-dash", "...", "..x", ".x.", "a b", "*?[x]", `quo"te'`, "a:b;c|d&e$f",
+		"caf\xe9", "\xff\xfe", "del\x7f", "esc\x1b[0m", "tab\tin", "cr\rin", "\u00e9t\u00e9", "\u202eevil",
+		strings.Repeat("x", 240), strings.Repeat("y", 241), ".fmq-inbox.bak", "x.fmqpart", ".fmqpart",
+		"sub dir/ f", "~", "#", "%41",
+	}
+	for i, n := range names {
+		write(t, pub, n, fmt.Sprint("content ", i))
+	}
+	srv := startServed(t, "--publish", pub)
+	code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in)
+	reported := strings.Join(sum.Messages, "\n")
+	t.Logf("exit %d, %d files, reported:\n%s", code, sum.Files, reported)
+	lost := 0
+	for i, n := range names {
+		if readOr(filepath.Join(in, filepath.FromSlash(n))) == fmt.Sprint("content ", i) {
+			continue
+		}
+		if !strings.Contains(reported, strconv.Quote("/"+n)) {
+			t.Errorf("%q neither arrived nor was reported", n)
+			lost++
+		}
+	}
+	if int(sum.Files+sum.ServerErrors) != len(names) || (sum.ServerErrors > 0) != (code == exitPartial) {
+		t.Errorf("exit %d, %d files + %d errors for %d names\n%s\n%s", code, sum.Files, sum.ServerErrors, len(names), reported, errs)
+	}
+	if lost == 0 && sum.ServerErrors > 0 && !strings.Contains(srv.stderr.String(), "file not published") {
+		t.Errorf("the server did not log what it did not publish:\n%s", srv.stderr.String())
+	}
+}
+
+// Issue 11: a user's file in the inbox was deleted "in live mode, at the
+// next reconnect". A live sync whose server restarts (a new session, a
+// resync with the inbox's cache) keeps it, and says so.
+func TestLiveReconnectKeepsUserFiles(t *testing.T) {
+	pub, in := t.TempDir(), t.TempDir()
+	write(t, pub, "a.txt", "published")
+	srv := startServed(t, "--publish", pub)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var errb lockedBuffer
+	go func() {
+		done <- runMain(ctx, &Env{Stdout: &lockedBuffer{}, Stderr: &errb},
+			[]string{"sync", "--connect", srv.ep, "--inbox", in, "--progress", "never"})
+	}()
+	defer func() { cancel(); <-done }()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: timed out\n%s", what, errb.String())
+			}
+		}
+	}
+	waitFor("first sync", func() bool { return readOr(filepath.Join(in, "a.txt")) == "published" })
+	write(t, in, "thesis.txt", "years of work")
+	srv.stop()
+	srv2 := startServed(t, "--publish", pub, "--bind", srv.ep)
+	waitFor("resync after the restart", func() bool {
+		return strings.Contains(errb.String(), "kept files fmq did not write") && strings.Count(errb.String(), "msg=subscribing") >= 2
+	})
+	if got := readOr(filepath.Join(in, "thesis.txt")); got != "years of work" {
+		t.Fatalf("thesis.txt after the reconnect: %s\n%s", got, errb.String())
+	}
+	srv2.stop()
+}
+
+// Issue 11: "peer ids are printed as raw bytes; messages show the internal
+// tcpg:// scheme". What serve and sync log for a whole session, debug
+// included: every peer id short and printable, every endpoint as the user
+// gave it, no control bytes.
+func TestLogsShowPeersAndEndpointsAsUsersKnowThem(t *testing.T) {
+	pub, in := t.TempDir(), t.TempDir()
+	write(t, pub, "a.txt", "a")
+	srv := startServed(t, "--publish", pub, "--log-level", "debug")
+	code, _, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in, "--log-level", "debug")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	srv.stop()
+	peer := regexp.MustCompile(`\bpeer=("[^"]*"|\S+)`)
+	for who, text := range map[string]string{"serve": srv.stderr.String(), "sync": errs} {
+		if strings.Contains(text, "tcpg") {
+			t.Errorf("%s shows the internal scheme:\n%s", who, text)
+		}
+		if i := strings.IndexFunc(text, func(r rune) bool { return r < 0x20 && r != '\n' || r == 0x7f || r == utf8.RuneError }); i >= 0 {
+			t.Errorf("%s logs a control or invalid byte at %d:\n%s", who, i, text)
+		}
+		for _, m := range peer.FindAllStringSubmatch(text, -1) {
+			if v := m[1]; len(v) > 40 || !regexp.MustCompile(`^(-|fmq-[0-9a-f]+|0x[0-9a-f]+)$`).MatchString(v) {
+				t.Errorf("%s: peer=%s is not a short id", who, v)
+			}
+		}
+	}
+	if !strings.Contains(srv.stderr.String(), "peer=") {
+		t.Errorf("the server never names its peer:\n%s", srv.stderr.String())
 	}
 }
