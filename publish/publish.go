@@ -10,9 +10,11 @@
 // a/b.txt under alias "/" is "/a/b.txt". Hidden files and directories are
 // published like any other unless excluded (Options.Exclude); a directory
 // that is an fmq inbox is not (Options.PublishInboxes), nor are the names
-// fmq reserves (inbox.Reserved). Symbolic links inside a published
-// directory are followed only when their target stays inside that directory
-// (every file access goes through an os.Root).
+// fmq reserves (inbox.Reserved). Symbolic links are never followed: a link
+// whose target stays inside its published directory is published as a
+// link (Links), others are reported (Unpublishable). Directories are
+// published too (Dirs), so that a client can keep empty ones. Every file
+// access goes through an os.Root.
 //
 // A Tree is safe for concurrent use. Nothing here knows about sockets or the
 // protocol engine.
@@ -142,7 +144,8 @@ func (e Entry) same(o Entry) bool {
 
 type mount struct {
 	Mount
-	root *os.Root
+	root  *os.Root
+	bases []string // absolute forms of Dir (as given, links resolved): for absolute links
 }
 
 // Tree is a set of published directories.
@@ -156,6 +159,8 @@ type Tree struct {
 
 	mu     sync.RWMutex
 	pub    map[string]Entry // published files by virtual path
+	links  map[string]Link  // published symbolic links by virtual path
+	dirs   map[string]Dir   // published directories by virtual path
 	sorted []Entry          // pub sorted by VPath; nil when stale
 	closed bool
 	done   chan struct{} // closed by Close; stops Watch
@@ -205,6 +210,8 @@ func New(mounts []Mount, opt Options) (*Tree, error) {
 		log:      opt.Logger,
 		opt:      opt,
 		pub:      make(map[string]Entry),
+		links:    make(map[string]Link),
+		dirs:     make(map[string]Dir),
 		done:     make(chan struct{}),
 		digests:  make(map[string]digestEntry),
 		inflight: make(map[string]*digestCall),
@@ -238,7 +245,7 @@ func New(mounts []Mount, opt Options) (*Tree, error) {
 			t.closeRoots()
 			return nil, &MountError{Index: i, Mount: m, Reason: "cannot open directory", Err: err}
 		}
-		t.mounts = append(t.mounts, mount{Mount: m, root: root})
+t.mounts = append(t.mounts, mount{Mount: m, root: root, bases: mountBases(m.Dir)})
 		t.origins = append(t.origins, originOf(opt.ServerID, m))
 	}
 	t.sc = newScanner(t)

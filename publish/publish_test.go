@@ -182,17 +182,58 @@ func TestSymlinks(t *testing.T) {
 	must(os.Symlink(filepath.Join(outside, "odir"), filepath.Join(d, "out-dir")))
 	must(os.Symlink("..", filepath.Join(d, "real", "loop"))) // back to an ancestor
 	must(os.Symlink("nowhere", filepath.Join(d, "dangling")))
+	must(os.Symlink(filepath.Join(d, "real", "f.txt"), filepath.Join(d, "real", "abs-in"))) // absolute, inside
+	must(os.Symlink("in-dir/f.txt", filepath.Join(d, "via-link")))                         // a chain of links, each carried
+	// "up/../f2" reads as /f2 but the system resolves it as /sub/deep/../f2 = /sub/f2.
+	write(t, d, "f2", "top")
+	write(t, d, "sub/f2", "sub")
+	write(t, d, "sub/deep/x", "x")
+	must(os.Symlink("sub/deep", filepath.Join(d, "up")))
+	must(os.Symlink("up/../f2", filepath.Join(d, "detour")))
 	tr := newTree(t, []Mount{{d, "/"}}, Options{})
-	want := []string{"/in-dir/f.txt", "/in-file", "/real/f.txt"}
-	if got := vpaths(tr.Snapshot()); !reflect.DeepEqual(got, want) {
+	// Links are never followed: the directory behind in-dir is published
+	// once, under its own name.
+	if got, want := vpaths(tr.Snapshot()), []string{"/f2", "/real/f.txt", "/sub/deep/x", "/sub/f2"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("Snapshot = %v, want %v", got, want)
 	}
-	if d, err := tr.Digest("/in-file"); err != nil || d != sha([]byte("inside")) {
-		t.Fatalf("Digest via link = %q, %v", d, err)
+	wantLinks := []Link{
+		{VPath: "/in-dir", Target: "real", TargetVPath: "/real"},
+		{VPath: "/in-file", Target: "real/f.txt", TargetVPath: "/real/f.txt"},
+		{VPath: "/real/abs-in", Target: "f.txt", TargetVPath: "/real/f.txt"}, // rewritten relative
+		{VPath: "/real/loop", Target: "..", TargetVPath: "/"},
+		{VPath: "/up", Target: "sub/deep", TargetVPath: "/sub/deep"},
+		{VPath: "/via-link", Target: "in-dir/f.txt", TargetVPath: "/in-dir/f.txt"},
 	}
-	if _, err := tr.Open("/abs-out"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Open escaping link: %v", err)
+	if got := tr.Links("/"); !reflect.DeepEqual(got, wantLinks) {
+		t.Fatalf("Links = %+v, want %+v", got, wantLinks)
 	}
+	if got := vpaths2(tr.Dirs("/")); strings.Join(got, ",") != "/real,/sub,/sub/deep" {
+		t.Fatalf("Dirs = %+v", got)
+	}
+	if _, err := tr.Open("/in-file"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Open of a link: %v", err)
+	}
+	probs := map[string]string{}
+	for _, p := range tr.Unpublishable("/") {
+		probs[p.VPath] = p.Reason
+	}
+	for vp, want := range map[string]string{"/abs-out": "outside", "/rel-out": "outside", "/out-dir": "outside",
+		"/dangling": "to nothing", "/detour": "through other links"} {
+		if !strings.Contains(probs[vp], want) {
+			t.Errorf("%s: reported %q, want %q", vp, probs[vp], want)
+		}
+	}
+	if len(probs) != 5 {
+		t.Errorf("reported %v", probs)
+	}
+}
+
+func vpaths2(ds []Dir) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.VPath)
+	}
+	return out
 }
 
 func TestDigestCache(t *testing.T) {
@@ -506,7 +547,8 @@ func TestRescan(t *testing.T) {
 	}
 	os.RemoveAll(filepath.Join(d, "dir"))
 	ch, _ = tr.Rescan()
-	if !sameChanges(ch, []Change{{Op: Deleted, VPath: "/m/dir/b", Size: 2}}) {
+	// The directory goes after what it held.
+	if !sameChanges(ch, []Change{{Op: Deleted, VPath: "/m/dir/b", Size: 2}, {Op: Deleted, VPath: "/m/dir", Kind: KindDir}}) {
 		t.Fatalf("Rescan after rmdir = %v", ch)
 	}
 	if ch, _ := tr.Rescan(); len(ch) != 0 {
@@ -527,7 +569,7 @@ func sameChanges(got, want []Change) bool {
 		return false
 	}
 	for i := range got {
-		if got[i].Op != want[i].Op || got[i].VPath != want[i].VPath || got[i].Size != want[i].Size {
+		if got[i].Op != want[i].Op || got[i].VPath != want[i].VPath || got[i].Size != want[i].Size || got[i].Kind != want[i].Kind {
 			return false
 		}
 	}

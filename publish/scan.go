@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -39,16 +40,21 @@ func (o Op) String() string {
 }
 
 // Change is one entry of the change feed. A rename appears as Deleted(old) +
-// Created(new).
+// Created(new). Kind says whether it is about a file, a link or a
+// directory.
 type Change struct {
 	Op      Op
 	VPath   string
 	Size    int64     // new size (Created/Updated), last published size (Deleted)
 	ModTime time.Time // new modification time (Created/Updated), last published one (Deleted)
+
+	Kind        Kind
+	Target      string      // KindLink: the link's target (Link.Target)
+	TargetVPath string      // KindLink: where it leads (Link.TargetVPath)
+	Mode        os.FileMode // KindDir: permission bits
 }
 
-// maxDepth bounds directory nesting (a safety net against link loops on
-// platforms without inode numbers).
+// maxDepth bounds directory nesting.
 const maxDepth = 256
 
 // dirNode is one scanned directory.
@@ -58,23 +64,25 @@ type dirNode struct {
 	vdir   string
 	fsPath string // physical path, as given to fsnotify
 	id     fileID
-	link   bool              // reached through a symbolic link
+	mode   os.FileMode       // permission bits
 	inbox  bool              // an fmq inbox: seen and left out (warned once)
 	odd    map[string]string // names not published, and why
 	depth  int
 	parent *dirNode
 	files  map[string]Entry    // last observation of the files in it, by name
+	links  map[string]Link     // its links published as links, by name
 	subs   map[string]*dirNode // subdirectories, by name
 	gone   bool
 }
 
 type subInfo struct {
 	id   fileID
-	link bool
+	mode os.FileMode
 }
 
 type dirResult struct {
 	files map[string]Entry
+	links map[string]Link
 	dirs  map[string]subInfo
 	err   error
 }
@@ -98,7 +106,7 @@ func newScanner(t *Tree) *scanner {
 	s := &scanner{t: t, byFS: make(map[string]*dirNode), cand: make(map[string]candidate)}
 	for i, m := range t.mounts {
 		n := &dirNode{mount: i, vdir: m.Alias, fsPath: filepath.Clean(m.Dir),
-			files: map[string]Entry{}, subs: map[string]*dirNode{}}
+			files: map[string]Entry{}, links: map[string]Link{}, subs: map[string]*dirNode{}}
 		if fi, err := m.root.Stat("."); err == nil {
 			n.id = idOf(fi)
 		}
@@ -112,6 +120,43 @@ func newScanner(t *Tree) *scanner {
 type changeSet struct {
 	puts map[string]Entry
 	dels map[string]bool
+	// links and directories: published at once (no stability window)
+	linkPuts map[string]Link
+	linkDels map[string]bool
+	dirPuts  map[string]Dir
+	dirDels  map[string]bool
+}
+
+func (c *changeSet) putLink(l Link) {
+	if c.linkPuts == nil {
+		c.linkPuts = make(map[string]Link)
+	}
+	c.linkPuts[l.VPath] = l
+	delete(c.linkDels, l.VPath)
+}
+
+func (c *changeSet) delLink(vp string) {
+	if c.linkDels == nil {
+		c.linkDels = make(map[string]bool)
+	}
+	c.linkDels[vp] = true
+	delete(c.linkPuts, vp)
+}
+
+func (c *changeSet) putDir(d Dir) {
+	if c.dirPuts == nil {
+		c.dirPuts = make(map[string]Dir)
+	}
+	c.dirPuts[d.VPath] = d
+	delete(c.dirDels, d.VPath)
+}
+
+func (c *changeSet) delDir(vp string) {
+	if c.dirDels == nil {
+		c.dirDels = make(map[string]bool)
+	}
+	c.dirDels[vp] = true
+	delete(c.dirPuts, vp)
 }
 
 func (c *changeSet) put(e Entry) {
@@ -181,7 +226,7 @@ func (s *scanner) read(n *dirNode) dirResult {
 	if err != nil && len(ents) == 0 {
 		return dirResult{err: err}
 	}
-	res := dirResult{files: make(map[string]Entry, len(ents)), dirs: map[string]subInfo{}}
+	res := dirResult{files: make(map[string]Entry, len(ents)), links: map[string]Link{}, dirs: map[string]subInfo{}}
 	var odd map[string]string // names that cannot be published, and why
 	defer func() { s.reportOdd(n, odd) }()
 	for _, d := range ents {
@@ -198,7 +243,7 @@ func (s *scanner) read(n *dirNode) dirResult {
 				s.t.log.Warn("publish: not publishing an fmq inbox (serve --publish-inboxes would)", "path", n.fsPath)
 			}
 			odd = nil
-			return dirResult{files: map[string]Entry{}, dirs: map[string]subInfo{}}
+			return dirResult{files: map[string]Entry{}, links: map[string]Link{}, dirs: map[string]subInfo{}}
 		}
 		rel := relJoin(n.rel, name)
 		typ := d.Type()
@@ -228,24 +273,19 @@ func (s *scanner) read(n *dirNode) dirResult {
 			continue
 		}
 		var fi fs.FileInfo
-		link := false
 		if typ&fs.ModeSymlink != 0 {
-			// Followed only if the target stays inside the mount: os.Root
-			// refuses anything else.
-			fi, err = root.Stat(osRel(rel))
-			if err != nil {
-				// Reported (log, and to clients that ask), never followed.
+			// Never followed: carried as a link when its target stays
+			// inside the mount, else reported (log, and to clients that ask).
+			l, why := s.t.linkInfo(n.mount, rel)
+			if why != "" {
 				if odd == nil {
 					odd = map[string]string{}
 				}
-				if errors.Is(err, fs.ErrNotExist) {
-					odd[name] = "it is a symbolic link to nothing (broken)"
-				} else {
-					odd[name] = "it is a symbolic link leading outside the published directory (not followed)"
-				}
+				odd[name] = why
 				continue
 			}
-			link = true
+			res.links[name] = l
+			continue
 		} else if typ.IsRegular() || typ.IsDir() {
 			fi, err = d.Info()
 			if err != nil {
@@ -261,7 +301,7 @@ func (s *scanner) read(n *dirNode) dirResult {
 			e.UID, e.GID = ownerOf(fi)
 			res.files[name] = e
 		case fi.IsDir():
-			res.dirs[name] = subInfo{id: idOf(fi), link: link}
+			res.dirs[name] = subInfo{id: idOf(fi), mode: fi.Mode().Perm()}
 		}
 	}
 	return res
@@ -301,6 +341,9 @@ func (s *scanner) process(dirty []*dirNode, now time.Time, force bool) []Change 
 			if si, ok := results[i].dirs[name]; !ok || si.id != sub.id {
 				s.removeTree(sub, &ch)
 				delete(n.subs, name)
+			} else if si.mode != sub.mode {
+				sub.mode = si.mode
+				s.noteDir(sub, &ch)
 			}
 		}
 	}
@@ -311,6 +354,8 @@ func (s *scanner) process(dirty []*dirNode, now time.Time, force bool) []Change 
 			continue
 		}
 		s.applyFiles(n, results[i].files, now, &ch)
+		s.applyLinks(n, results[i].links, &ch)
+		s.noteDir(n, &ch)
 		queue = s.addSubs(n, results[i].dirs, queue)
 	}
 	// Phase 3: new subdirectories, recursively.
@@ -322,6 +367,8 @@ func (s *scanner) process(dirty []*dirNode, now time.Time, force bool) []Change 
 			continue
 		}
 		s.applyFiles(n, res.files, now, &ch)
+		s.applyLinks(n, res.links, &ch)
+		s.noteDir(n, &ch)
 		queue = s.addSubs(n, res.dirs, queue)
 	}
 	if !force {
@@ -361,14 +408,14 @@ func (s *scanner) addSubs(n *dirNode, dirs map[string]subInfo, queue []*dirNode)
 	sort.Strings(names)
 	for _, name := range names {
 		si := dirs[name]
-		if !s.followable(n, si) {
-			s.t.log.Debug("publish: not following directory link (loop or depth)", "path", filepath.Join(n.fsPath, name))
+		if n.depth+1 > maxDepth {
+			s.t.log.Debug("publish: directory too deep; not published", "path", filepath.Join(n.fsPath, name))
 			continue
 		}
 		rel := relJoin(n.rel, name)
 		c := &dirNode{mount: n.mount, rel: rel, vdir: vjoin(s.t.mounts[n.mount].Alias, rel),
-			fsPath: filepath.Join(n.fsPath, name), id: si.id, link: si.link, depth: n.depth + 1, parent: n,
-			files: map[string]Entry{}, subs: map[string]*dirNode{}}
+			fsPath: filepath.Join(n.fsPath, name), id: si.id, mode: si.mode, depth: n.depth + 1, parent: n,
+			files: map[string]Entry{}, links: map[string]Link{}, subs: map[string]*dirNode{}}
 		n.subs[name] = c
 		s.byFS[c.fsPath] = c
 		s.watch(c) // before reading it, so nothing created meanwhile is missed
@@ -377,24 +424,53 @@ func (s *scanner) addSubs(n *dirNode, dirs map[string]subInfo, queue []*dirNode)
 	return queue
 }
 
-// followable rejects directory links that loop back to an ancestor, and
-// excessive depth.
-func (s *scanner) followable(parent *dirNode, si subInfo) bool {
-	if parent.depth+1 > maxDepth {
-		return false
-	}
-	if !si.link {
-		return true
-	}
-	if si.id == (fileID{}) {
-		return false // cannot detect loops without inode numbers
-	}
-	for p := parent; p != nil; p = p.parent {
-		if p.id == si.id {
-			return false
+// applyLinks compares a fresh observation of n's links with the previous
+// one; links need no stability window (they are written in one step).
+func (s *scanner) applyLinks(n *dirNode, obs map[string]Link, ch *changeSet) {
+	for name, old := range n.links {
+		if _, ok := obs[name]; !ok {
+			ch.delLink(old.VPath)
 		}
 	}
-	return true
+	for name, l := range obs {
+		if old, ok := n.links[name]; !ok || old != l {
+			ch.putLink(l)
+		}
+	}
+	if obs == nil {
+		obs = map[string]Link{}
+	}
+	n.links = obs
+}
+
+// noteDir publishes n as a directory (not a mount's own directory, nor an
+// fmq inbox, which is not published), or withdraws it once it turns out
+// to be an inbox.
+func (s *scanner) noteDir(n *dirNode, ch *changeSet) {
+	if n.parent == nil || n.gone {
+		return
+	}
+	if n.inbox {
+		ch.delDir(n.vdir)
+		return
+	}
+	if d, ok := s.publishedDir(n.vdir, ch); !ok || d.Mode != n.mode {
+		ch.putDir(Dir{VPath: n.vdir, Mode: n.mode})
+	}
+}
+
+// publishedDir returns the published directory vp as it will be after ch.
+func (s *scanner) publishedDir(vp string, ch *changeSet) (Dir, bool) {
+	if d, ok := ch.dirPuts[vp]; ok {
+		return d, true
+	}
+	if ch.dirDels[vp] {
+		return Dir{}, false
+	}
+	s.t.mu.RLock()
+	defer s.t.mu.RUnlock()
+	d, ok := s.t.dirs[vp]
+	return d, ok
 }
 
 // applyFiles compares a fresh observation of n's files with the previous one.
@@ -436,6 +512,12 @@ func (s *scanner) removeTree(n *dirNode, ch *changeSet) {
 		if _, ok := s.published(e.VPath, ch); ok {
 			ch.del(e.VPath)
 		}
+	}
+	for _, l := range n.links {
+		ch.delLink(l.VPath)
+	}
+	if n.parent != nil {
+		ch.delDir(n.vdir)
 	}
 	for _, c := range n.subs {
 		s.removeTree(c, ch)
@@ -513,7 +595,8 @@ func (s *scanner) promote(now time.Time, force bool, ch *changeSet) {
 
 // apply writes a change set to the published index and returns the changes.
 func (s *scanner) apply(ch *changeSet) []Change {
-	if len(ch.puts) == 0 && len(ch.dels) == 0 {
+	if len(ch.puts) == 0 && len(ch.dels) == 0 && len(ch.linkPuts) == 0 && len(ch.linkDels) == 0 &&
+		len(ch.dirPuts) == 0 && len(ch.dirDels) == 0 {
 		return nil
 	}
 	t := s.t
@@ -538,9 +621,41 @@ func (s *scanner) apply(ch *changeSet) []Change {
 			out = append(out, Change{Op: Updated, VPath: vp, Size: e.Size, ModTime: e.ModTime})
 		}
 	}
+	for vp := range ch.linkDels {
+		if old, ok := t.links[vp]; ok {
+			out = append(out, linkChange(Deleted, old))
+			delete(t.links, vp)
+		}
+	}
+	for vp, l := range ch.linkPuts {
+		old, had := t.links[vp]
+		t.links[vp] = l
+		switch {
+		case !had:
+			out = append(out, linkChange(Created, l))
+		case old != l:
+			out = append(out, linkChange(Updated, l))
+		}
+	}
+	for vp := range ch.dirDels {
+		if old, ok := t.dirs[vp]; ok {
+			out = append(out, dirChange(Deleted, old))
+			delete(t.dirs, vp)
+		}
+	}
+	for vp, d := range ch.dirPuts {
+		old, had := t.dirs[vp]
+		t.dirs[vp] = d
+		switch {
+		case !had:
+			out = append(out, dirChange(Created, d))
+		case old != d:
+			out = append(out, dirChange(Updated, d))
+		}
+	}
 	t.sorted = nil
 	t.mu.Unlock()
 	t.forgetDigests(ch)
-	sort.Slice(out, func(i, j int) bool { return out[i].VPath < out[j].VPath })
+	orderChanges(out)
 	return out
 }

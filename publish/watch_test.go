@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -52,7 +53,14 @@ func (r *recorder) take() []Change {
 func describe(ch []Change) []string {
 	out := []string{}
 	for _, c := range ch {
-		out = append(out, fmt.Sprintf("%s %s %d", c.Op, c.VPath, c.Size))
+		switch c.Kind {
+		case KindFile:
+			out = append(out, fmt.Sprintf("%s %s %d", c.Op, c.VPath, c.Size))
+		case KindLink:
+			out = append(out, fmt.Sprintf("%s link %s -> %s", c.Op, c.VPath, c.Target))
+		default:
+			out = append(out, fmt.Sprintf("%s %s %s", c.Op, c.Kind, c.VPath))
+		}
 	}
 	return out
 }
@@ -191,10 +199,13 @@ func TestWatchCreateUpdateDeleteRename(t *testing.T) {
 	if got := vpaths(tr.Snapshot()); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("Snapshot = %v, want %v", got, want)
 	}
-	// Batches are sorted and never empty.
+	// Batches are sorted (removed directories last, deepest first) and never empty.
 	rec.mu.Lock()
 	for _, b := range rec.batches {
-		if len(b) == 0 || !sort.SliceIsSorted(b, func(i, j int) bool { return b[i].VPath < b[j].VPath }) {
+		sorted := append([]Change(nil), b...)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i].VPath < sorted[j].VPath })
+		orderChanges(sorted)
+		if len(b) == 0 || !reflect.DeepEqual(b, sorted) {
 			t.Errorf("bad batch %v", b)
 		}
 	}
