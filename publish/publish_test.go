@@ -183,7 +183,7 @@ func TestSymlinks(t *testing.T) {
 	must(os.Symlink("..", filepath.Join(d, "real", "loop"))) // back to an ancestor
 	must(os.Symlink("nowhere", filepath.Join(d, "dangling")))
 	must(os.Symlink(filepath.Join(d, "real", "f.txt"), filepath.Join(d, "real", "abs-in"))) // absolute, inside
-	must(os.Symlink("in-dir/f.txt", filepath.Join(d, "via-link")))                         // a chain of links, each carried
+	must(os.Symlink("in-dir/f.txt", filepath.Join(d, "via-link")))                          // a chain of links, each carried
 	// "up/../f2" reads as /f2 but the system resolves it as /sub/deep/../f2 = /sub/f2.
 	write(t, d, "f2", "top")
 	write(t, d, "sub/f2", "sub")
