@@ -37,6 +37,15 @@ const (
 	OpSynced uint8 = 3 // extension: the initial resync of a subscription is complete
 	OpError  uint8 = 4 // extension: a file the server cannot send; header ERROR says why
 	OpMeta   uint8 = 5 // extension: a skipped file's metadata (headers MODE, MTIME)
+	OpLink   uint8 = 6 // extension: a symbolic link (header LINK: its target)
+	OpDir    uint8 = 7 // extension: a directory (header MODE)
+)
+
+// Cache values of links and directories (spec/filemq.md 7.3): what a
+// client that takes them (LINKS=1, DIRS=1) holds.
+const (
+	CacheLinkPrefix = "LINK:" // + the link's target
+	CacheDir        = "DIR"
 )
 
 // Checker verifies PLAIN credentials (transport.PasswordFile implements it).
@@ -133,6 +142,8 @@ type FMQServerPeer struct {
 	Errors       bool     // the client asked to be told of files we cannot send (ERRORS=1)
 	Meta         bool     // the client asked for the metadata of files the resync skips (META=1)
 	Origin       bool     // the client asked for the ORIGIN header (ORIGIN=1)
+	Links        bool     // the client takes symbolic links as links (LINKS=1)
+	Dirs         bool     // the client takes directories (DIRS=1)
 	Subs         []string // subscribed path prefixes
 	Credit       int64    // content bytes the client still allows
 	Sequence     uint64   // sequence of the next CHEEZBURGER
@@ -179,6 +190,9 @@ type resyncReq struct {
 	covered []string
 	synced  bool   // queue the synced marker once the resync is queued
 	meta    bool   // the client asked for the metadata of skipped files (META=1)
+	links   bool   // ... links as links (LINKS=1)
+	dirs    bool   // ... directories (DIRS=1)
+	errors  bool   // ... reports of what cannot be sent (ERRORS=1)
 	gen     uint64 // p.gen when the request was taken
 }
 
@@ -341,6 +355,12 @@ func storeSubscription(ctx *interp.Ctx) error {
 	if m.Options["ORIGIN"] == "1" {
 		p.Origin = true
 	}
+	if m.Options["LINKS"] == "1" {
+		p.Links = true
+	}
+	if m.Options["DIRS"] == "1" {
+		p.Dirs = true
+	}
 	if limit := ctx.Int("max_cache_entries"); limit > 0 && int64(len(m.Cache)) > limit {
 		err := fmt.Errorf("cache of %d entries (max_cache_entries is %d)", len(m.Cache), limit)
 		ctx.Out("RTFM").(*filemq.Rtfm).Reason = truncReason("ICANHAZ: " + err.Error())
@@ -364,7 +384,7 @@ func storeSubscription(ctx *interp.Ctx) error {
 	if m.Options["RESYNC"] == "1" && p.srv != nil {
 		// The cache map now belongs to the request (the decoder makes a
 		// new one for the next ICANHAZ): no copy on the dispatch path.
-		req := &resyncReq{sub: sub, cache: m.Cache, synced: synced, meta: p.Meta, gen: p.gen}
+		req := &resyncReq{sub: sub, cache: m.Cache, synced: synced, meta: p.Meta, links: p.Links, dirs: p.Dirs, errors: p.Errors, gen: p.gen}
 		m.Cache = nil
 		for _, s := range p.resynced {
 			if s != sub {
@@ -474,23 +494,70 @@ func computeResync(c context.Context, tree *publish.Tree, req *resyncReq, log *s
 		}
 		res.jobs = append(res.jobs, job{op: OpCreate, vpath: e.VPath, offset: off, size: e.Size})
 	}
+	if req.dirs {
+		for _, d := range tree.Dirs(req.sub) {
+			if coveredBy(req.covered, d.VPath) {
+				continue
+			}
+			if abs[d.VPath] == CacheDir {
+				res.skipped++
+				continue
+			}
+			res.jobs = append(res.jobs, dirJob(d.VPath, d.Mode))
+		}
+	}
+	for _, l := range tree.Links(req.sub) {
+		if coveredBy(req.covered, l.VPath) {
+			continue
+		}
+		j, ok := linkJob(req.sub, l, req.links)
+		switch {
+		case !ok:
+		case j.op == OpLink && abs[l.VPath] == CacheLinkPrefix+l.Target:
+			res.skipped++
+		case j.op == OpLink || req.errors:
+			res.jobs = append(res.jobs, j)
+		}
+	}
+	// A directory before what it holds: files, links and directories in
+	// the order of their paths.
+	slices.SortStableFunc(res.jobs, func(a, b job) int { return strings.Compare(a.vpath, b.vpath) })
 	// The cache names files the client holds that are no longer published
-	// (deleted while it was away): delete them too, so the mirror is exact.
+	// (deleted while it was away): delete them too, so the mirror is exact;
+	// deepest first, so that a directory goes after what it held.
 	keys := make([]string, 0, len(abs))
 	for k := range abs {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	sort.Sort(sort.Reverse(sort.StringSlice(keys)))
 	for _, k := range keys {
 		if !publish.Matches(req.sub, k) || coveredBy(req.covered, k) || CheckVirtualPath(inbox.Unhide(k)) != nil { // hidden files are files too
 			continue
 		}
-		if _, ok := tree.Lookup(k); !ok {
+		if !tree.Published(k) {
 			res.jobs = append(res.jobs, job{op: OpDelete, vpath: k})
 			res.gone++
 		}
 	}
 	return res
+}
+
+// dirJob is the operation 7 of a directory.
+func dirJob(vpath string, mode fs.FileMode) job {
+	return job{op: OpDir, vpath: vpath, hdr: map[string]string{"MODE": fmt.Sprintf("%04o", mode.Perm())}}
+}
+
+// linkJob is what a client subscribed to sub gets for link l: the link
+// (operation 6) when it takes links and the target stays inside sub, else
+// a report (operation 4); ok is false when there is nothing to say.
+func linkJob(sub string, l publish.Link, takesLinks bool) (j job, ok bool) {
+	switch {
+	case !takesLinks:
+		return job{op: OpError, vpath: l.VPath, reason: "it is a symbolic link, and this client does not take links (not followed)"}, true
+	case !publish.Matches(sub, l.TargetVPath):
+		return job{op: OpError, vpath: l.VPath, reason: "it is a symbolic link leading outside the subscription " + sub + " (not followed)"}, true
+	}
+	return job{op: OpLink, vpath: l.VPath, hdr: map[string]string{"LINK": l.Target}}, true
 }
 
 func coveredBy(subs []string, vpath string) bool {
@@ -515,11 +582,15 @@ func queueResync(ctx *interp.Ctx) error {
 		if old := p.pending[j.vpath]; old != nil && old.gen > res.req.gen {
 			continue // a change queued since the request is newer news
 		}
-		if j.op == OpMeta {
+		switch j.op {
+		case OpMeta:
 			p.queue = append(p.queue, &job{op: OpMeta, vpath: j.vpath, hdr: j.hdr})
 			continue
+		case OpError:
+			p.queueError(j.vpath, j.reason)
+			continue
 		}
-		p.enqueue(j.op, j.vpath, j.offset, j.size)
+		p.enqueueJob(&job{op: j.op, vpath: j.vpath, offset: j.offset, size: j.size, hdr: j.hdr})
 		queued++
 	}
 	if res.req.synced {
@@ -565,7 +636,15 @@ func cannotSend(err error) string {
 // enqueue adds a create or delete, superseding pending work on the same
 // path and aborting it when it is the file being sent.
 func (p *FMQServerPeer) enqueue(op uint8, vpath string, off, size int64) {
+	p.enqueueJob(&job{op: op, vpath: vpath, offset: off, size: size})
+}
+
+// enqueueJob is enqueue for a prepared job (a link's or directory's
+// carries headers).
+func (p *FMQServerPeer) enqueueJob(j *job) {
 	p.gen++
+	j.gen = p.gen
+	op, vpath := j.op, j.vpath
 	if old := p.pending[vpath]; old != nil {
 		old.dead = true
 		p.dead++
@@ -575,7 +654,6 @@ func (p *FMQServerPeer) enqueue(op uint8, vpath string, off, size int64) {
 		p.cur.Close()
 		p.cur = nil
 	}
-	j := &job{op: op, vpath: vpath, offset: off, size: size, gen: p.gen}
 	if op == OpCreate {
 		p.backlog += j.remaining()
 	}
@@ -634,6 +712,28 @@ func queueChanges(ctx *interp.Ctx) error {
 		if !p.subscribed(c.VPath) {
 			continue
 		}
+		switch c.Kind {
+		case publish.KindDir:
+			if !p.Dirs {
+				continue
+			}
+			if c.Op == publish.Deleted {
+				p.enqueue(OpDelete, c.VPath, 0, 0)
+			} else {
+				j := dirJob(c.VPath, c.Mode)
+				p.enqueueJob(&j)
+			}
+			continue
+		case publish.KindLink:
+			if c.Op == publish.Deleted {
+				if p.Links {
+					p.enqueue(OpDelete, c.VPath, 0, 0)
+				}
+				continue
+			}
+			p.queueLink(publish.Link{VPath: c.VPath, Target: c.Target, TargetVPath: c.TargetVPath})
+			continue
+		}
 		if c.Op == publish.Deleted {
 			p.enqueue(OpDelete, c.VPath, 0, 0)
 		} else {
@@ -641,6 +741,28 @@ func queueChanges(ctx *interp.Ctx) error {
 		}
 	}
 	return nil
+}
+
+// queueLink queues a new or retargeted link: the link when its target
+// stays inside a subscription that holds it, else a report (and a delete
+// of the copy the client may hold of its previous target).
+func (p *FMQServerPeer) queueLink(l publish.Link) {
+	var report job
+	for _, s := range p.Subs {
+		if !publish.Matches(s, l.VPath) {
+			continue
+		}
+		j, _ := linkJob(s, l, p.Links)
+		if j.op == OpLink {
+			p.enqueueJob(&j)
+			return
+		}
+		report = j
+	}
+	if p.Links {
+		p.enqueue(OpDelete, l.VPath, 0, 0)
+	}
+	p.queueError(report.vpath, report.reason)
 }
 
 // sendChunks is the flow-control loop. It never sends more content than
@@ -815,13 +937,13 @@ func (p *FMQServerPeer) step(ctx *interp.Ctx, out *filemq.Cheezburger, chunkMax,
 				p.backlog -= j.remaining()
 			}
 			switch j.op {
-			case OpDelete, OpSynced, OpError, OpMeta:
+			case OpDelete, OpSynced, OpError, OpMeta, OpLink, OpDir:
 				out.Reset()
 				out.Operation, out.Filename, out.EOF = j.op, j.vpath, 1
 				if j.op == OpError {
 					out.Headers = map[string]string{"ERROR": truncReason(j.reason)}
 				}
-				if j.op == OpMeta {
+				if j.op == OpMeta || j.op == OpLink || j.op == OpDir {
 					out.Headers = j.hdr
 				}
 				if p.Origin && (j.op == OpDelete || j.op == OpMeta) {

@@ -46,7 +46,7 @@ func (ib *Inbox) loadCache() (map[string]CacheEntry, map[string]bool) {
 		return out, made
 	}
 	for vp, e := range cf.Files {
-		if _, err := resolve(vp); err != nil || !validSum(e.SHA1) || e.Size < 0 {
+		if _, err := resolve(vp); err != nil || !validEntry(e) {
 			ib.log.Warn("inbox: dropping invalid digest cache entry", "file", ib.cachePath(), "path", vp)
 			continue
 		}
@@ -233,17 +233,23 @@ type found struct {
 	size    int64
 	mtime   time.Time
 	partial bool
+	link    bool // a symbolic link (CacheFor's walk only)
+	dir     bool // a directory (CacheFor's walk only)
 }
 
 // walk lists the complete files and partials under rel (a directory or a
 // file), never following symbolic links and skipping the names fmq
-// reserves (Reserved) other than partials.
-func (ib *Inbox) walk(rel string) []found {
+// reserves (Reserved) other than partials; with all, symbolic links and
+// directories too.
+func (ib *Inbox) walk(rel string, all bool) []found {
 	var out []found
 	if rel != "" {
 		fi, err := ib.root.Lstat(osPath(rel))
 		if err == nil && fi.Mode().IsRegular() {
 			out = append(out, found{vpath: "/" + rel, rel: rel, size: fi.Size(), mtime: fi.ModTime()})
+		}
+		if err == nil && all && (fi.IsDir() || fi.Mode()&fs.ModeSymlink != 0) {
+			out = append(out, found{vpath: "/" + rel, rel: rel, link: !fi.IsDir(), dir: fi.IsDir()})
 		}
 		pr := partName(rel)
 		if pi, err := ib.root.Lstat(osPath(pr)); err == nil && pi.Mode().IsRegular() {
@@ -290,7 +296,14 @@ func (ib *Inbox) walk(rel string) []found {
 			}
 			switch {
 			case typ.IsDir():
+				if all {
+					out = append(out, found{vpath: "/" + r, rel: r, dir: true})
+				}
 				rec(r, depth+1)
+			case typ&fs.ModeSymlink != 0 && all:
+				if _, err := resolve("/" + r); err == nil {
+					out = append(out, found{vpath: "/" + r, rel: r, link: true})
+				}
 			case typ.IsRegular():
 				if _, err := resolve("/" + r); err != nil {
 					continue
@@ -334,10 +347,20 @@ func (ib *Inbox) CacheFor(prefix string) map[string]string {
 	if closed {
 		return out
 	}
-	files := ib.walk(rel)
+	files := ib.walk(rel, true)
 	seen := make(map[string]bool, len(files))
 	for _, f := range files {
 		if f.partial {
+			continue
+		}
+		if f.link || f.dir {
+			// Links as "LINK:target" (the server skips a link it
+			// publishes with that target); directories the server
+			// announced as "DIR" (it deletes those it removed).
+			if v := ib.cacheValueOf(f); v != "" {
+				out[f.vpath] = v
+				seen[f.vpath] = true
+			}
 			continue
 		}
 		seen[f.vpath] = true
@@ -435,7 +458,7 @@ type PartialInfo struct {
 // Partials lists the partial files in the inbox, sorted by virtual path.
 func (ib *Inbox) Partials() []PartialInfo {
 	var out []PartialInfo
-	for _, f := range ib.walk("") {
+	for _, f := range ib.walk("", false) {
 		if f.partial {
 			out = append(out, PartialInfo{VPath: f.vpath, Size: f.size, ModTime: f.mtime, Active: ib.busy(f.vpath)})
 		}

@@ -234,6 +234,11 @@ type CacheEntry struct {
 	// same origin applies to it. "" = unknown (a server without origins,
 	// or an inbox older than them): any server's.
 	Origin string `json:"origin,omitempty"`
+	// Kind is "" for a file, KindLink for a symbolic link (Link is its
+	// target; no size, mtime or digest), KindDir for a directory the
+	// server announced (Installed: fmq created it).
+	Kind string `json:"kind,omitempty"`
+	Link string `json:"link,omitempty"`
 }
 
 // Open opens (creating it if needed) an inbox directory and loads its digest

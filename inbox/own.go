@@ -103,7 +103,10 @@ func (ib *Inbox) owned(vpath, rel string, fi fs.FileInfo) bool {
 	ib.mu.Lock()
 	e, ok := ib.cache[vpath]
 	ib.mu.Unlock()
-	if !ok || !e.Installed || !fi.Mode().IsRegular() {
+	if ok && e.Installed && e.Kind == KindLink {
+		return ib.ownedLink(rel, e, fi)
+	}
+	if !ok || !e.Installed || e.Kind != "" || !fi.Mode().IsRegular() {
 		return false
 	}
 	if e.Size == fi.Size() && e.MTime == fi.ModTime().UnixNano() {

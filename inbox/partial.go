@@ -395,6 +395,9 @@ func (ib *Inbox) mkParents(vpath, rel string) error {
 	}
 	// The missing ones are fmq's: a delete that leaves them empty removes
 	// them, never a directory of the user's.
+	if err := ib.throughLinkParent(vpath, dir); err != nil {
+		return err
+	}
 	var missing []string
 	for d := dir; d != "."; d = path.Dir(d) {
 		if _, err := ib.root.Lstat(osPath(d)); err == nil {
@@ -613,7 +616,7 @@ func (ib *Inbox) DeleteFrom(vpath, origin string) error {
 		p.cancel()
 	}
 	if ib.isDir(rel) {
-		return fmt.Errorf("%w: %q", ErrConflict, vpath)
+		return ib.removeDir(vpath, rel)
 	}
 	targets := []string{rel, partName(rel)}
 	kept := ib.mayReplace(vpath, rel, "deleted", origin)
@@ -635,18 +638,6 @@ func (ib *Inbox) DeleteFrom(vpath, origin string) error {
 	ib.forget(vpath)
 	ib.dirMu.Lock()
 	defer ib.dirMu.Unlock()
-	for d := path.Dir(rel); d != "."; d = path.Dir(d) {
-		ib.mu.Lock()
-		ours := ib.made[d]
-		ib.mu.Unlock()
-		if !ours || !ib.isDir(d) || ib.root.Remove(osPath(d)) != nil {
-			break // the user's, not a directory, not empty, or gone: stop
-		}
-		ib.forgetDirs(d)
-		ib.mu.Lock()
-		delete(ib.made, d)
-		ib.dirty = true
-		ib.mu.Unlock()
-	}
+	ib.pruneParents(rel)
 	return first
 }
