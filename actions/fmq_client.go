@@ -47,6 +47,8 @@ type ClientStats struct {
 	Conflicts atomic.Int64 // server files not installed over files fmq did not write
 	Errors    atomic.Int64 // files the server said it could not send (operation 4)
 	Excluded  atomic.Int64 // files the server sent or deleted that --exclude keeps us from touching
+	Links     atomic.Int64 // symbolic links made or retargeted (operation 6)
+	Dirs      atomic.Int64 // directories the server announced that we created (operation 7)
 	AckedAt   atomic.Int64 // unix nanos when every ICANHAZ of the session was answered, 0 before
 	LastChunk atomic.Int64 // unix nanos of the last CHEEZBURGER
 	Synced    atomic.Bool  // the server sent the synced marker (extension) in this client's life
@@ -113,7 +115,7 @@ var fmqClientActions = interp.Actions{
 		Accepts: []string{"ORLY"}, Fills: []string{"YARLY"},
 		Doc: "Fill YARLY with PLAIN and our credentials, if the server offers PLAIN and we have some."},
 	"subscribe": {Fn: subscribe, Sends: []string{"ICANHAZ"},
-		Doc: "Send one ICANHAZ per subscription with RESYNC=1, SYNCED=1, INLINE-EOF=1, CHUNK-DIGEST=XXH3-128 and the inbox's digest cache (partials as prefix digests, to resume)."},
+		Doc: "Send one ICANHAZ per subscription with RESYNC=1, SYNCED=1, INLINE-EOF=1, ERRORS=1, META=1, LINKS=1, DIRS=1, CHUNK-DIGEST=XXH3-128 and the inbox's digest cache (partials as prefix digests, to resume)."},
 	"grant credit": {Fn: grantCredit, Sends: []string{"NOM"},
 		Reads: []interp.SettingUse{
 			{Name: "window", Type: interp.SettingInt, Min: interp.Int64(1), Why: "with no credit the server never sends"},
@@ -126,7 +128,7 @@ var fmqClientActions = interp.Actions{
 		Reads: []interp.SettingUse{{Name: "window", Type: interp.SettingInt, Min: interp.Int64(1), Why: "with no credit the server never sends"}},
 		Doc:   "Count an ICANHAZ-OK (every subscription acknowledged: the time is noted) and report the credit window."},
 	"store chunk": {Fn: storeChunk, Raises: []string{"synced", "lost"}, Accepts: []string{"CHEEZBURGER"},
-		Doc: "Apply a CHEEZBURGER to the inbox: create/append, verify and rename at eof, delete (only what fmq installed, unless an exact mirror), note a subscription synced or a file the server cannot send; refuse unsafe or unsubscribed paths; end the session (lost) on a sequence break."},
+		Doc: "Apply a CHEEZBURGER to the inbox: create/append, verify and rename at eof, delete (only what fmq installed, unless an exact mirror), make a symbolic link (its target inside the subscription) or a directory, note a subscription synced or a file the server cannot send; refuse unsafe or unsubscribed paths; end the session (lost) on a sequence break."},
 	"report synced":  {Fn: reportSynced, Doc: "Tell the host every subscription is in sync."},
 	"report lost":    {Fn: reportLost, Doc: "Tell the host the server is gone (it redials)."},
 	"report refusal": {Fn: reportRefusal, Doc: "Tell the host the server refused us (SRSLY) or our protocol (RTFM)."},
@@ -170,7 +172,8 @@ func subscribe(ctx *interp.Ctx) error {
 	for _, sub := range p.Subs {
 		m := filemq.NewIcanhaz()
 		m.Path = sub
-		m.Options = map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1", "ERRORS": "1", "META": "1", "ORIGIN": "1", chunksum.Option: chunksum.Algorithm}
+		m.Options = map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1", "ERRORS": "1", "META": "1", "ORIGIN": "1",
+			"LINKS": "1", "DIRS": "1", chunksum.Option: chunksum.Algorithm}
 		if p.Inbox != nil {
 			m.Cache = p.Inbox.CacheFor(sub)
 			// Lets a server refuse to mirror its own published tree into
@@ -327,6 +330,10 @@ func storeChunk(ctx *interp.Ctx) error {
 		return nil
 	case OpDelete:
 		return p.deleteFile(ctx, m.Filename, m.Headers["ORIGIN"])
+	case OpLink:
+		return p.makeLink(ctx, m.Filename, m.Headers["LINK"], m.Headers["ORIGIN"])
+	case OpDir:
+		return p.makeDir(ctx, m.Filename, m.Headers)
 	case OpCreate:
 		return p.writeChunk(ctx, m)
 	}
@@ -384,6 +391,69 @@ func (p *FMQClientPeer) deleteFile(ctx *interp.Ctx, vpath, origin string) error 
 	return nil
 }
 
+// makeLink applies a server's symbolic link (operation 6): its target must
+// stay inside a subscription holding the link, or it is refused.
+func (p *FMQClientPeer) makeLink(ctx *interp.Ctx, vpath, target, origin string) error {
+	if err := p.check(vpath); err != nil {
+		p.note(ctx, NoteRefused, fmt.Errorf("link refused: %w", err))
+		return nil
+	}
+	tv, err := inbox.LinkTarget(vpath, target)
+	inside := false
+	for _, s := range p.Subs {
+		inside = inside || (err == nil && publish.Matches(s, vpath) && publish.Matches(s, tv))
+	}
+	if err == nil && !inside {
+		err = fmt.Errorf("%q is a link to %q, outside our subscriptions %v", vpath, target, p.Subs)
+	}
+	if err != nil {
+		p.note(ctx, NoteRefused, fmt.Errorf("link refused: %w", err))
+		return nil
+	}
+	if p.excluded(ctx, vpath, "link") {
+		return nil
+	}
+	if err := p.Inbox.SetLink(vpath, target, origin); err != nil {
+		p.noteStoreError(ctx, "link", err)
+		return nil
+	}
+	p.Stats.Links.Add(1)
+	ctx.Log().Debug("link made", "path", vpath, "target", target)
+	ctx.Notify(NoteFile, vpath)
+	return nil
+}
+
+// makeDir applies a server's directory (operation 7).
+func (p *FMQClientPeer) makeDir(ctx *interp.Ctx, vpath string, headers map[string]string) error {
+	if err := p.check(vpath); err != nil {
+		p.note(ctx, NoteRefused, fmt.Errorf("directory refused: %w", err))
+		return nil
+	}
+	if p.Exclude.MatchPath(vpath) {
+		return nil // not counted: nothing was sent for it
+	}
+	if err := p.Inbox.MakeDir(vpath, headers); err != nil {
+		p.noteStoreError(ctx, "directory", err)
+		return nil
+	}
+	p.Stats.Dirs.Add(1)
+	return nil
+}
+
+// noteStoreError counts a failure to store what the server sent: the
+// user's file in the way (conflict), a path through a link (refused), or
+// a storage failure (problem).
+func (p *FMQClientPeer) noteStoreError(ctx *interp.Ctx, what string, err error) {
+	switch {
+	case errors.Is(err, inbox.ErrNotOwned):
+		p.note(ctx, NoteConflict, err)
+	case errors.Is(err, inbox.ErrUnsafePath):
+		p.note(ctx, NoteRefused, fmt.Errorf("%s refused: %w", what, err))
+	default:
+		p.note(ctx, NoteProblem, err)
+	}
+}
+
 func (p *FMQClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error {
 	off := int64(m.Offset)
 	if p.cur != nil && (p.cur.VPath() != m.Filename || off == 0) {
@@ -410,13 +480,7 @@ func (p *FMQClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error
 		part, err := p.Inbox.BeginFrom(m.Filename, off, m.Headers[chunksum.Header] != "", m.Headers["ORIGIN"])
 		if err != nil {
 			p.skip = m.Filename
-			if errors.Is(err, inbox.ErrNotOwned) {
-				p.note(ctx, NoteConflict, err)
-			} else if errors.Is(err, inbox.ErrUnsafePath) { // through a link out of the inbox
-				p.note(ctx, NoteRefused, fmt.Errorf("file refused: %w", err))
-			} else {
-				p.note(ctx, NoteProblem, err)
-			}
+			p.noteStoreError(ctx, "file", err) // an unsafe path: through a link
 			return nil
 		}
 		p.cur = part

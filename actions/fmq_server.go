@@ -946,7 +946,7 @@ func (p *FMQServerPeer) step(ctx *interp.Ctx, out *filemq.Cheezburger, chunkMax,
 				if j.op == OpMeta || j.op == OpLink || j.op == OpDir {
 					out.Headers = j.hdr
 				}
-				if p.Origin && (j.op == OpDelete || j.op == OpMeta) {
+				if p.Origin && (j.op == OpDelete || j.op == OpMeta || j.op == OpLink) {
 					if out.Headers == nil {
 						out.Headers = make(map[string]string, 1)
 					}

@@ -387,7 +387,7 @@ func (s clientSink) Forget(string) {
 // progress sums the counters a useful session moves.
 func (c *Client) progress() int64 {
 	st := c.peer.Stats
-	return st.Bytes.Load() + st.Files.Load() + st.Deleted.Load() + st.Kept.Load() + st.Excluded.Load()
+	return st.Bytes.Load() + st.Files.Load() + st.Deleted.Load() + st.Kept.Load() + st.Excluded.Load() + st.Links.Load() + st.Dirs.Load()
 }
 
 // notifications handles the machine's notifications. When the engine

@@ -75,6 +75,8 @@ type syncSummary struct {
 	ServerErrors int64    `json:"server_errors"` // files the server could not send
 	Kept         int64    `json:"kept"`          // files fmq did not write, kept although the server has no such file
 	Excluded     int64    `json:"excluded"`      // server files and deletes not applied: sync --exclude
+	Links        int64    `json:"links"`         // symbolic links made or retargeted
+	Dirs         int64    `json:"dirs"`          // directories the server announced (created, or found)
 	Sessions     int      `json:"sessions"`
 	ElapsedMS    int64    `json:"elapsed_ms"`
 	FirstByteMS  int64    `json:"first_byte_ms"`
@@ -252,6 +254,9 @@ func printSummary(w io.Writer, who string, sum syncSummary) {
 	if sum.Excluded > 0 {
 		fmt.Fprintf(w, "  %d server files and deletes not applied: excluded (--exclude)\n", sum.Excluded)
 	}
+	if sum.Links > 0 {
+		fmt.Fprintf(w, "  %d symbolic links made\n", sum.Links)
+	}
 	for _, m := range sum.Messages {
 		fmt.Fprintf(w, "  %s\n", m)
 	}
@@ -362,7 +367,7 @@ loop:
 		Files: st.Files.Load(), Deleted: st.Deleted.Load(), Bytes: st.Bytes.Load(),
 		ResumedBytes: st.Resumed.Load(), Problems: st.Problems.Load(), Refused: st.Refused.Load(),
 		Conflicts: st.Conflicts.Load(), ServerErrors: st.Errors.Load(), Kept: st.Kept.Load(),
-		Excluded: st.Excluded.Load(), Sessions: cl.Sessions(), ElapsedMS: time.Since(start).Milliseconds(), CreditWindow: st.Window.Load(),
+		Excluded: st.Excluded.Load(), Links: st.Links.Load(), Dirs: st.Dirs.Load(), Sessions: cl.Sessions(), ElapsedMS: time.Since(start).Milliseconds(), CreditWindow: st.Window.Load(),
 		NoSynced: cl.NoSyncedMarker(),
 	}
 	msgMu.Lock()

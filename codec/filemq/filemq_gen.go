@@ -131,7 +131,7 @@ var infoCheezburger = codec.MessageInfo{
 	Doc:  "Server sends one piece of one file (or a delete). The chunk aliases the received frame on decode.",
 	Fields: []codec.FieldInfo{
 		{Name: "sequence", Type: codec.Number8, Doc: "Counts every CHEEZBURGER to this client from 0."},
-		{Name: "operation", Type: codec.Number1, Doc: "1 = create/update, 2 = delete, 3 = synced (fmq extension, only after ICANHAZ SYNCED=1), 4 = error (fmq extension, only after ICANHAZ ERRORS=1; header ERROR says why), 5 = meta (fmq extension, only after ICANHAZ META=1; headers MODE, MTIME, owners)."},
+		{Name: "operation", Type: codec.Number1, Doc: "1 = create/update, 2 = delete, 3 = synced (fmq extension, only after ICANHAZ SYNCED=1), 4 = error (fmq extension, only after ICANHAZ ERRORS=1; header ERROR says why), 5 = meta (fmq extension, only after ICANHAZ META=1; headers MODE, MTIME, owners), 6 = link (fmq extension, only after ICANHAZ LINKS=1; header LINK: the target), 7 = directory (fmq extension, only after ICANHAZ DIRS=1; header MODE)."},
 		{Name: "filename", Type: codec.Longstr, Doc: "Virtual path of the file."},
 		{Name: "offset", Type: codec.Number8, Doc: "Offset of this chunk in the file."},
 		{Name: "eof", Type: codec.Number1, Doc: "1 on the last chunk of the file."},
@@ -796,7 +796,7 @@ func (m *Nom) Set(field string, v any) error {
 type Cheezburger struct {
 	// Counts every CHEEZBURGER to this client from 0.
 	Sequence uint64 `expr:"sequence"`
-	// 1 = create/update, 2 = delete, 3 = synced (fmq extension, only after ICANHAZ SYNCED=1), 4 = error (fmq extension, only after ICANHAZ ERRORS=1; header ERROR says why), 5 = meta (fmq extension, only after ICANHAZ META=1; headers MODE, MTIME, owners).
+	// 1 = create/update, 2 = delete, 3 = synced (fmq extension, only after ICANHAZ SYNCED=1), 4 = error (fmq extension, only after ICANHAZ ERRORS=1; header ERROR says why), 5 = meta (fmq extension, only after ICANHAZ META=1; headers MODE, MTIME, owners), 6 = link (fmq extension, only after ICANHAZ LINKS=1; header LINK: the target), 7 = directory (fmq extension, only after ICANHAZ DIRS=1; header MODE).
 	Operation uint8 `expr:"operation"`
 	// Virtual path of the file.
 	Filename string `expr:"filename"`
