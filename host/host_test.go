@@ -103,8 +103,8 @@ func TestResyncDeletesWhatWentAway(t *testing.T) {
 	os.Remove(filepath.Join(pub, "gone.txt"))
 	os.RemoveAll(filepath.Join(pub, "d"))
 	cl := syncOnce()
-	if n := cl.Stats().Deleted.Load(); n != 2 {
-		t.Errorf("deleted %d files, want 2", n)
+	if n := cl.Stats().Deleted.Load(); n != 3 { // gone.txt, d/gone2.txt and the directory d
+		t.Errorf("deleted %d files and directories, want 3", n)
 	}
 	if n := cl.Stats().Files.Load(); n != 0 {
 		t.Errorf("second sync fetched %d files, want 0 (keep.txt is cached)", n)

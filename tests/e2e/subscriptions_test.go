@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"github.com/fmq/fmq/publish"
+
 	"fmt"
 	"io/fs"
 	"os"
@@ -43,6 +45,31 @@ func parentDirs(sums map[string]string) []string {
 	for rel := range sums {
 		for d := path.Dir(rel); d != "."; d = path.Dir(d) {
 			set[d] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for d := range set {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// mirroredDirs lists the directories a client subscribed to subs holds:
+// those of its files, and the published directories (empty ones too)
+// under its subscriptions, with their parents.
+func mirroredDirs(t testing.TB, pub string, subs []string) []string {
+	set := map[string]bool{}
+	for _, d := range parentDirs(subset(treeSums(t, pub), subs...)) {
+		set[d] = true
+	}
+	for _, d := range visibleDirs(t, pub) {
+		for _, s := range subs {
+			if publish.Matches(s, "/"+d) {
+				for p := d; p != "."; p = path.Dir(p) {
+					set[p] = true
+				}
+			}
 		}
 	}
 	out := make([]string, 0, len(set))
@@ -126,7 +153,7 @@ func TestSubscriptions(t *testing.T) {
 				func() map[string]string { return subset(treeSums(t, pub), c.subs...) })
 		}
 		for _, c := range clients {
-			want := parentDirs(subset(treeSums(t, pub), c.subs...))
+			want := mirroredDirs(t, pub, c.subs)
 			eventually(t, 10*time.Second, fmt.Sprintf("%s: client %s directories", phase, c.name), func() string {
 				if got := visibleDirs(t, c.dir); strings.Join(got, ",") != strings.Join(want, ",") {
 					return fmt.Sprintf("dirs %v, want %v", got, want)
