@@ -245,7 +245,7 @@ func New(mounts []Mount, opt Options) (*Tree, error) {
 			t.closeRoots()
 			return nil, &MountError{Index: i, Mount: m, Reason: "cannot open directory", Err: err}
 		}
-t.mounts = append(t.mounts, mount{Mount: m, root: root, bases: mountBases(m.Dir)})
+		t.mounts = append(t.mounts, mount{Mount: m, root: root, bases: mountBases(m.Dir)})
 		t.origins = append(t.origins, originOf(opt.ServerID, m))
 	}
 	t.sc = newScanner(t)
