@@ -1,18 +1,20 @@
 package host
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	rtrace "runtime/trace"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fmq/fmq/codec/filemq"
+	"github.com/fmq/fmq/internal/testutil"
 	"github.com/fmq/fmq/publish"
 	"github.com/fmq/fmq/transport"
 )
@@ -53,8 +55,11 @@ func probe(t *testing.T, ep string, min int, busy func() bool) ([]time.Duration,
 	during := 0
 	rt := func(send func(), want string) {
 		t0 := time.Now()
+		reg := rtrace.StartRegion(context.Background(), "rtt") // for go test -trace
+
 		send()
 		p.expect(want)
+		reg.End()
 		rtts = append(rtts, time.Since(t0))
 		if busy() {
 			during++
@@ -82,20 +87,20 @@ func TestGreedyAndPrefixClaimsDoNotStallOthers(t *testing.T) {
 	ep := srv.Endpoint()
 	base, _ := probe(t, ep, 100, func() bool { return false })
 
-	// The greedy client: 1 GiB of credit, reads and discards everything.
-	greedy := dialRaw(t, ep, "")
-	greedy.send(filemq.NewOhai())
-	greedy.expect("OHAI-OK")
-	greedy.send(&filemq.Icanhaz{Path: "/", Options: map[string]string{"RESYNC": "1"}})
-	greedy.expect("ICANHAZ-OK")
-	greedy.send(&filemq.Nom{Credit: 1 << 30})
-	var got atomic.Int64
-	readerDone := make(chan struct{})
+	// The greedy client: a 1 GiB window, reads and discards everything. It
+	// is the no-disk sink (testutil.Sink: one reused buffer, chunks dropped
+	// in the kernel), so that what the round trips measure is the server,
+	// not this process collecting the garbage of a client receiving 96 MiB.
+	z, err := testutil.DialZMTP(ep, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	greedyDone := make(chan struct{})
+	var greedyRes testutil.SinkResult
+	var greedyErr error
 	go func() {
-		defer close(readerDone)
-		for m := range greedy.d.Recv() {
-			got.Add(int64(len(m.Body)))
-		}
+		defer close(greedyDone)
+		greedyRes, greedyErr = testutil.Sink(z, "/", 1<<30, nil)
 	}()
 	// Clients claiming a prefix of both files: the server hashes ~2 x 48 MiB per ICANHAZ.
 	claim := map[string]string{
@@ -112,34 +117,44 @@ func TestGreedyAndPrefixClaimsDoNotStallOthers(t *testing.T) {
 		}
 		claimers = append(claimers, c)
 	}
-	for got.Load() < 4<<20 { // the greedy transfer is under way
+	transferring := func() bool {
 		select {
-		case <-readerDone:
-			t.Fatal("greedy client lost")
-		case <-time.After(time.Millisecond):
+		case <-greedyDone:
+			return false
+		default:
+			return true
 		}
 	}
-	transferring := func() bool { return got.Load() < 2*size }
 	load, during := probe(t, ep, 100, transferring)
-	greedy.d.Close()
-	<-readerDone
+	<-greedyDone
+	z.Close()
+	if greedyErr != nil || greedyRes.Bytes != 2*size {
+		t.Errorf("greedy client: %d bytes of %d, err %v", greedyRes.Bytes, 2*size, greedyErr)
+	}
 	for _, c := range claimers {
 		c.d.Close()
 	}
 	pc := func(r []time.Duration, p int) time.Duration { return r[(len(r)-1)*p/100] }
 	t.Logf("OHAI-OK/HUGZ-OK round trip: idle server median %v p90 %v worst %v; under load (%d probes, %d during the greedy transfer) median %v p90 %v p99 %v worst %v; greedy client got %d MiB",
-		pc(base, 50), pc(base, 90), pc(base, 100), len(load), during, pc(load, 50), pc(load, 90), pc(load, 99), pc(load, 100), got.Load()>>20)
+		pc(base, 50), pc(base, 90), pc(base, 100), len(load), during, pc(load, 50), pc(load, 90), pc(load, 99), pc(load, 100), greedyRes.Bytes>>20)
 	// Before the concurrent runtime, a round trip made during the transfer
 	// waited for all of it (0.6-1 s), so hardly any completed while it
 	// lasted. Now they go on throughout: 100 ms, plus what the idle server
-	// shows this machine adds, for the median and the 90th percentile. The
-	// worst case is logged, not judged: on a shared 2-core machine the test
-	// process itself is descheduled now and then, whatever it runs.
+	// shows this machine adds, for the median, the 90th and the 99th
+	// percentile. The worst case is logged, not judged: on a shared 2-core
+	// machine (load average 12-20 while this was tuned) the process is
+	// descheduled now and then, whatever it runs (an idle server's worst
+	// round trip reached 0.76 s once). A trace of the slowest round trips
+	// (go test -trace; each is a region "rtt") showed, besides that: the
+	// garbage of a greedy client in this process (96 MiB of zmq4 frames,
+	// 16-19 collections a run; the sink makes it 4-7), the server's copies
+	// of queued chunks (transport writeQueue), and hashing goroutines
+	// filling both processors.
 	if during < 20 {
 		t.Errorf("only %d round trips completed while the greedy transfer ran", during)
 	}
 	limit := raceSlowdown*100*time.Millisecond + 4*pc(base, 100)
-	for _, p := range []int{50, 90} {
+	for _, p := range []int{50, 90, 99} {
 		if v := pc(load, p); v > limit {
 			t.Errorf("round trip percentile %d under load is %v, over %v", p, v, limit)
 		}
