@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	rtrace "runtime/trace"
 	"sort"
 	"strings"
@@ -125,7 +126,9 @@ func TestGreedyAndPrefixClaimsDoNotStallOthers(t *testing.T) {
 			return true
 		}
 	}
+	m0 := readSched()
 	load, during := probe(t, ep, 100, transferring)
+	t.Logf("during the load, this process's %s", schedDiff(m0, readSched()))
 	<-greedyDone
 	z.Close()
 	if greedyErr != nil || greedyRes.Bytes != 2*size {
@@ -394,4 +397,35 @@ func TestFloodedSessionGetsRTFM(t *testing.T) {
 			t.Fatalf("sessions left: %v", srv.Engine().Peers())
 		}
 	}
+}
+
+// readSched samples the runtime's scheduling latencies (how long
+// goroutines waited, runnable, for a processor) and stop-the-world pauses.
+func readSched() []metrics.Sample {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}, {Name: "/sched/pauses/total/gc:seconds"}}
+	metrics.Read(s)
+	return s
+}
+
+// schedDiff words the histograms' growth from a to b: count, p99, max.
+func schedDiff(a, b []metrics.Sample) string {
+	var out []string
+	for i := range a {
+		ha, hb := a[i].Value.Float64Histogram(), b[i].Value.Float64Histogram()
+		var tot uint64
+		for j := range hb.Counts {
+			tot += hb.Counts[j] - ha.Counts[j]
+		}
+		q := func(p float64) time.Duration {
+			var c uint64
+			for j := range hb.Counts {
+				if c += hb.Counts[j] - ha.Counts[j]; c > 0 && float64(c) >= p*float64(tot) {
+					return time.Duration(min(hb.Buckets[j+1], 1e3) * 1e9)
+				}
+			}
+			return 0
+		}
+		out = append(out, fmt.Sprintf("%s: %d, p99 %v, max %v", a[i].Name, tot, q(0.99), q(1)))
+	}
+	return strings.Join(out, "; ")
 }
