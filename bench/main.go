@@ -68,6 +68,7 @@ type Config struct {
 	Keep         bool     // keep the work dir
 	WorkRoot     string   // parent of the work dir
 	FMQBin       string   // prebuilt fmqrun instead of building cmd/fmqrun
+	BaseBin      string   // another fmqrun, measured beside it in the large-file workload (before/after)
 	NoFMQ        bool     // run the baselines only
 	InstallRsync bool     // apt-get install rsync when missing
 	Verify       bool     // check content digests after each copy (sizes are always checked)
@@ -90,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the work dir (data sets, logs) instead of removing it")
 	fs.StringVar(&cfg.WorkRoot, "workdir", os.TempDir(), "parent folder of the work dir; must be on the disk to measure")
 	fs.StringVar(&cfg.FMQBin, "fmqrun", "", "use this fmqrun binary instead of building ./cmd/fmqrun")
+	fs.StringVar(&cfg.BaseBin, "fmqrun-base", "", "large file: also measure this fmqrun binary (a build before a change), interleaved with the other contenders in the same run")
 	fs.BoolVar(&cfg.NoFMQ, "no-fmq", false, "run the baselines only (fmq rows show n/a)")
 	fs.BoolVar(&cfg.InstallRsync, "install-rsync", true, "if rsync is missing, try `apt-get install -y rsync` once")
 	fs.BoolVar(&cfg.Verify, "verify", true, "check SHA-256 of every copied file after each run (outside the timing)")

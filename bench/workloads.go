@@ -189,6 +189,7 @@ type fmqSession struct {
 	h    *harness
 	name string
 	dir  string
+	bin  string   // the fmqrun binary: h.fmq.Bin unless set
 	env  []string // added to the server's and the clients' environment
 	// serveArgs and syncArgs are added to the server's and the clients'
 	// command lines (CURVE keys).
@@ -199,13 +200,13 @@ type fmqSession struct {
 }
 
 func (h *harness) fmqSession(name, dir string) *fmqSession {
-	return &fmqSession{h: h, name: name, dir: dir}
+	return &fmqSession{h: h, name: name, dir: dir, bin: h.fmq.Bin}
 }
 
 // server starts `fmqrun serve` on first use.
 func (f *fmqSession) server(ctx context.Context) (*fmqServer, error) {
 	f.once.Do(func() {
-		f.srv, f.err = startFMQServer(ctx, f.h.fmq.Bin, f.h.runDir, f.name, f.dir, "", f.env, f.serveArgs...)
+		f.srv, f.err = startFMQServer(ctx, f.bin, f.h.runDir, f.name, f.dir, "", f.env, f.serveArgs...)
 		if f.err == nil {
 			f.h.log.Info("fmqrun serve ready", "name", f.name, "endpoint", f.srv.Endpoint)
 		}
@@ -238,7 +239,7 @@ func (f *fmqSession) syncOnce(ctx context.Context, inbox, log string) (procRun, 
 	if err != nil {
 		return procRun{}, syncReport{}, err
 	}
-	r, rep, err := runFMQSync(ctx, f.h.cfg.Timeout, f.h.fmq.Bin, f.h.logPath(log), srv.Endpoint, inbox, f.env, f.syncArgs...)
+	r, rep, err := runFMQSync(ctx, f.h.cfg.Timeout, f.bin, f.h.logPath(log), srv.Endpoint, inbox, f.env, f.syncArgs...)
 	if err == nil {
 		err = srv.alive()
 	}
@@ -351,9 +352,28 @@ func (h *harness) wLarge(ctx context.Context) {
 		}
 	}
 	fqCurve := h.fmqContender("fmq sync --once, CURVE", curve, d)
-	h.measure(ctx, "large", []*contender{raw, fq, fqNoSHA, fqCurve})
+	contenders := []*contender{raw, fq, fqNoSHA, fqCurve}
+	// --fmqrun-base: a build before a change, interleaved with the rest.
+	var fqBase *contender
+	if h.cfg.BaseBin != "" && h.fmq.NA == "" {
+		base := h.fmqSession("large-base", d.dir)
+		base.bin = h.cfg.BaseBin
+		defer base.close(w)
+		fqBase = h.fmqContender("fmq sync --once, base binary (--fmqrun-base)", base, d)
+		contenders = append(contenders, fqBase)
+	}
+	h.measure(ctx, "large", contenders)
 	share := func(limit float64) target {
 		return target{Kind: tMinShare, Limit: limit, Note: "(throughput share of raw TCP)"}
+	}
+	if fqBase != nil {
+		h.rows = append(h.rows,
+			compare(w, fqBase.s, raw.s, target{Kind: tInfo, Share: true, Note: "(throughput share of raw TCP)"}),
+			compare(w, fq.s, fqBase.s, target{Kind: tInfo, Note: "(time, this build / base)"}),
+			compare(w, cpuPerGiBSeries("base binary: client CPU", fqBase.s, false), nil, target{Kind: tInfo}),
+			compare(w, cpuPerGiBSeries("base binary: server CPU", fqBase.s, true), nil, target{Kind: tInfo}),
+		)
+		h.noteErrors(w, fqBase.s)
 	}
 	h.rows = append(h.rows,
 		compare(w, raw.s, nil, target{Kind: tBaseline}),
