@@ -366,15 +366,6 @@ func (h *harness) wLarge(ctx context.Context) {
 	share := func(limit float64) target {
 		return target{Kind: tMinShare, Limit: limit, Note: "(throughput share of raw TCP)"}
 	}
-	if fqBase != nil {
-		h.rows = append(h.rows,
-			compare(w, fqBase.s, raw.s, target{Kind: tInfo, Share: true, Note: "(throughput share of raw TCP)"}),
-			compare(w, fq.s, fqBase.s, target{Kind: tInfo, Note: "(time, this build / base)"}),
-			compare(w, cpuPerGiBSeries("base binary: client CPU", fqBase.s, false), nil, target{Kind: tInfo}),
-			compare(w, cpuPerGiBSeries("base binary: server CPU", fqBase.s, true), nil, target{Kind: tInfo}),
-		)
-		h.noteErrors(w, fqBase.s)
-	}
 	h.rows = append(h.rows,
 		compare(w, raw.s, nil, target{Kind: tBaseline}),
 		compare(w, fq.s, raw.s, share(0.60)),
@@ -384,6 +375,15 @@ func (h *harness) wLarge(ctx context.Context) {
 		compare(w, fqCurve.s, fq.s, target{Kind: tMinShare, Limit: 0.50, Note: "(CURVE throughput share of NULL)"}),
 	)
 	h.noteErrors(w, raw.s, fq.s, fqNoSHA.s, fqCurve.s)
+	if fqBase != nil {
+		h.rows = append(h.rows,
+			compare(w, fqBase.s, raw.s, target{Kind: tInfo, Share: true, Note: "(throughput share of raw TCP)"}),
+			compare(w, fq.s, fqBase.s, target{Kind: tInfo, Note: "(time, this build / base)"}),
+			compare(w, cpuPerGiBSeries("base binary: client CPU", fqBase.s, false), nil, target{Kind: tInfo}),
+			compare(w, cpuPerGiBSeries("base binary: server CPU", fqBase.s, true), nil, target{Kind: tInfo}),
+		)
+		h.noteErrors(w, fqBase.s)
+	}
 }
 
 // 3. Many small files: fmq vs rsync daemon; cp -r for context.
