@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,9 +78,25 @@ func TestResumeChangedFile(t *testing.T) {
 	writeBigFile(t, pub, "f.bin", 31, size)
 	srv := startServer(t, pub, "", withSettings("chunk_size", "65536"))
 	settings := map[string]string{"window": "131072", "slice": "65536"}
-	c1 := startClient(t, host.ClientConfig{Connect: srv.Endpoint(), Inbox: in, Settings: settings})
-	waitInside(t, c1, "/f.bin", size/4)
-	c1.Close()
+	// The first client is held on the chunk that starts at a quarter of
+	// the file and closed there, so a partial is left however fast the
+	// machine is (polling for a quarter let it finish now and then).
+	var held atomic.Bool
+	gate := newChunkGate(nil)
+	gate.holdLine = func(line string) bool {
+		return strings.Contains(line, `filename="/f.bin"`) && chunkOffset(line) >= size/4 && held.CompareAndSwap(false, true)
+	}
+	t.Cleanup(gate.Close)
+	c1 := startClient(t, host.ClientConfig{Connect: srv.Endpoint(), Inbox: in, Settings: settings, Wire: gate.Wire})
+	select {
+	case <-gate.held:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the client never reached a quarter of the file (%d bytes)", c1.Stats().Bytes.Load())
+	}
+	closed := make(chan struct{})
+	go func() { c1.Close(); close(closed) }() // cancels first, then waits for the held engine
+	gate.Close()
+	<-closed
 	if _, err := os.Stat(filepath.Join(in, ".f.bin.fmqpart")); err != nil {
 		t.Fatalf("no partial: %v", err)
 	}
