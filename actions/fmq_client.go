@@ -477,7 +477,16 @@ func (p *FMQClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error
 		// Chunk digests (CHUNK-DIGEST): each chunk is checked on its own,
 		// no whole-file SHA-1 is computed here. ORIGIN: the published
 		// directory the file comes from (ownership, spec/filemq.md 7.3.1).
-		part, err := p.Inbox.BeginFrom(m.Filename, off, m.Headers[chunksum.Header] != "", m.Headers["ORIGIN"])
+		// A file in one chunk (most small files): the inbox checks what is
+		// in the way once, when it installs it.
+		verified, origin := m.Headers[chunksum.Header] != "", m.Headers["ORIGIN"]
+		var part *inbox.Partial
+		var err error
+		if off == 0 && m.EOF != 0 {
+			part, err = p.Inbox.BeginWhole(m.Filename, verified, origin)
+		} else {
+			part, err = p.Inbox.BeginFrom(m.Filename, off, verified, origin)
+		}
 		if err != nil {
 			p.skip = m.Filename
 			p.noteStoreError(ctx, "file", err) // an unsafe path: through a link

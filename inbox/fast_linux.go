@@ -363,7 +363,9 @@ func (p *Partial) createFast() (bool, error) {
 		ib.fast.release(d)
 		return true, err
 	}
-	if fi, err := lstatAt(d.fd, base); err == nil {
+	if p.whole {
+		// Finish checks the target.
+	} else if fi, err := lstatAt(d.fd, base); err == nil {
 		if fi.IsDir() {
 			return fail(fmt.Errorf("%w: %q", ErrConflict, p.vpath))
 		}
@@ -414,17 +416,28 @@ func (p *Partial) finishFast(headers map[string]string, sum string) (bool, error
 	}
 	fd := p.fast.file.fd
 	m := parseMeta(headers)
-	ib.applyOwner(p.vpath, m, func(uid, gid int) error {
-		return ignoringEINTR(func() error { return unix.Fchown(fd, uid, gid) })
-	})
 	if m.hasMTime {
 		if err := setTimes(fd, m.mtime); err != nil {
 			ib.log.Warn("inbox: cannot set the modification time", "path", p.vpath, "err", err)
 		}
 	}
+	// One fstat tells what the file already has (the owner and group it
+	// was created with, the mode less the umask) and gives the cache its
+	// size and mtime: a chown or chmod only when something differs.
 	var st unix.Stat_t
 	statErr := unix.Fstat(fd, &st)
-	if m.hasMode && (statErr != nil || fs.FileMode(st.Mode&0o777) != m.mode) {
+	chowned := false
+	ib.applyOwner(p.vpath, m, func(uid, gid int) error {
+		if statErr == nil && (uid < 0 || uint32(uid) == st.Uid) && (gid < 0 || uint32(gid) == st.Gid) {
+			return nil
+		}
+		chowned = true
+		return ignoringEINTR(func() error { return unix.Fchown(fd, uid, gid) })
+	})
+	if chowned && !m.hasMode && statErr == nil {
+		m.mode, m.hasMode = fs.FileMode(st.Mode&0o777), true // a chown may clear mode bits: set them again
+	}
+	if m.hasMode && (statErr != nil || chowned || fs.FileMode(st.Mode&0o777) != m.mode) {
 		if err := setMode(fd, m.mode); err != nil {
 			ib.log.Warn("inbox: cannot set the mode", "path", p.vpath, "mode", m.mode, "err", err)
 		}
@@ -452,6 +465,9 @@ func (p *Partial) finishFast(headers map[string]string, sum string) (bool, error
 	}
 	if err != nil {
 		if fi, lerr := lstatAt(dir, base); lerr == nil && fi.IsDir() {
+			if p.whole {
+				removeAt(dir, partBase) // made without the check Begin makes
+			}
 			p.end(fmt.Errorf("%w: %q", ErrConflict, p.vpath))
 			return true, p.ended
 		}

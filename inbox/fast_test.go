@@ -235,3 +235,49 @@ func TestMetadataBothPaths(t *testing.T) {
 		}
 	})
 }
+
+// BeginWhole leaves the check of the target to Finish: the same files are
+// refused with the same errors, and nothing of the attempt is left.
+func TestBeginWholeChecksAtFinish(t *testing.T) {
+	paths(t, func(t *testing.T, open func(*testing.T, string) *Inbox) {
+		d := t.TempDir()
+		ib := open(t, d)
+		whole := func(vp string, c []byte) error {
+			p, err := ib.BeginWhole(vp, false, "")
+			if err != nil {
+				return err
+			}
+			if err := p.Write(0, c); err != nil {
+				return err
+			}
+			return p.Finish(hdr(c))
+		}
+		c := []byte("server")
+		os.WriteFile(filepath.Join(d, "mine"), []byte("user"), 0o644)
+		if err := whole("/mine", c); !errors.Is(err, ErrNotOwned) {
+			t.Fatalf("over a user's file: %v, want ErrNotOwned", err)
+		}
+		if got := readFile(t, filepath.Join(d, "mine")); got != "user" {
+			t.Fatalf("user's file: %q", got)
+		}
+		os.MkdirAll(filepath.Join(d, "dir", "x"), 0o755)
+		if err := whole("/dir", c); !errors.Is(err, ErrConflict) {
+			t.Fatalf("over a directory: %v, want ErrConflict", err)
+		}
+		for _, p := range []string{".mine.fmqpart", ".dir.fmqpart"} {
+			if exists(filepath.Join(d, p)) {
+				t.Fatalf("%s left behind", p)
+			}
+		}
+		if err := whole("/ours", c); err != nil {
+			t.Fatal(err)
+		}
+		c2 := []byte("server v2")
+		if err := whole("/ours", c2); err != nil {
+			t.Fatalf("update of fmq's own file: %v", err)
+		}
+		if got := readFile(t, filepath.Join(d, "ours")); got != string(c2) {
+			t.Fatalf("update: %q", got)
+		}
+	})
+}

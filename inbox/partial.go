@@ -29,6 +29,7 @@ type Partial struct {
 	rel     string // target, relative to the inbox
 	partRel string // partial file, relative to the inbox
 	origin  string // the server directory it comes from (ORIGIN header)
+	whole   bool   // BeginWhole: the target is checked by Finish only
 
 	mu    sync.Mutex
 	f     partFile
@@ -109,7 +110,7 @@ func (p *Partial) hashWait() {
 // Finish covers the whole file. Only one transfer per file may run (ErrBusy).
 // Parent directories are created as needed.
 func (ib *Inbox) Begin(vpath string, offset int64) (*Partial, error) {
-	return ib.begin(vpath, offset, false, "")
+	return ib.begin(vpath, offset, false, "", false)
 }
 
 // BeginVerified is Begin for a transfer whose every chunk carries its own
@@ -120,7 +121,7 @@ func (ib *Inbox) Begin(vpath string, offset int64) (*Partial, error) {
 // server checked its SHA1@N before resuming), and Finish records the SHA1
 // header, which it then requires, as the file's digest in the cache.
 func (ib *Inbox) BeginVerified(vpath string, offset int64) (*Partial, error) {
-	return ib.begin(vpath, offset, true, "")
+	return ib.begin(vpath, offset, true, "", false)
 }
 
 // BeginFrom is Begin (BeginVerified when verified) for a file from the
@@ -129,10 +130,19 @@ func (ib *Inbox) BeginVerified(vpath string, offset int64) (*Partial, error) {
 // same origin (or the inbox is an exact mirror), and the file installed
 // records origin, for the deletes and updates that follow.
 func (ib *Inbox) BeginFrom(vpath string, offset int64, verified bool, origin string) (*Partial, error) {
-	return ib.begin(vpath, offset, verified, origin)
+	return ib.begin(vpath, offset, verified, origin, false)
 }
 
-func (ib *Inbox) begin(vpath string, offset int64, verified bool, origin string) (*Partial, error) {
+// BeginWhole is BeginFrom at offset 0 of a file whose first chunk is also
+// its last (the client knows it from the chunk's eof flag): what is in the
+// way of the target is checked by Finish only, which checks it anyway
+// (and refuses the same files with the same errors), so a small file costs
+// one stat less.
+func (ib *Inbox) BeginWhole(vpath string, verified bool, origin string) (*Partial, error) {
+	return ib.begin(vpath, 0, verified, origin, true)
+}
+
+func (ib *Inbox) begin(vpath string, offset int64, verified bool, origin string, whole bool) (*Partial, error) {
 	rel, err := resolve(vpath)
 	if err != nil {
 		return nil, err
@@ -140,7 +150,7 @@ func (ib *Inbox) begin(vpath string, offset int64, verified bool, origin string)
 	if offset < 0 {
 		return nil, &ResumeError{VPath: vpath, Offset: offset, Have: -1, Reason: "negative offset"}
 	}
-	p := &Partial{ib: ib, vpath: vpath, rel: rel, partRel: partName(rel), verified: verified, origin: origin}
+	p := &Partial{ib: ib, vpath: vpath, rel: rel, partRel: partName(rel), verified: verified, origin: origin, whole: whole}
 	if !verified {
 		p.h = sha1.New()
 	}

@@ -40,10 +40,6 @@ func (c *gconn) sendMessage(body []byte) (ok bool, err error) {
 // sendSplit is sendMessage of the body head followed by tail: a large tail
 // (a chunk) is written as is, never joined to the head (Router.SendSplit).
 func (c *gconn) sendSplit(head, tail []byte) (ok bool, err error) {
-	if len(tail) <= smallWrite && len(tail) > 0 {
-		head = append(head[:len(head):len(head)], tail...) // not worth a write of its own
-		tail = nil
-	}
 	var hb [9]byte
 	hdr := appendMsgHeader(hb[:0], len(head)+len(tail))
 	c.wmu.Lock()
@@ -52,10 +48,22 @@ func (c *gconn) sendSplit(head, tail []byte) (ok bool, err error) {
 		return false, nil
 	}
 	parts := [3][]byte{hdr, head, tail}
-	if len(hdr)+len(head) <= smallWrite {
-		// The frame header and a small head leave in one write; what the
-		// queue keeps of it is copied (small writes are coalesced into
-		// buffers it owns), so the buffer is reused.
+	switch n := len(hdr) + len(head) + len(tail); {
+	case n <= smallWrite || (n <= joinWrite && !c.opt.KeepBodies):
+		// The whole message in one write (a small file's CHEEZBURGER is a
+		// little over 4 KiB: it would otherwise leave as two writes, often
+		// two TCP segments). What the queue keeps of it is copied (small
+		// writes are coalesced into buffers it owns, larger ones copied
+		// unless KeepBodies), so the buffer is reused.
+		bp := smallMsgPool.Get().(*[]byte)
+		b := append(append(append((*bp)[:0], hdr...), head...), tail...)
+		defer func() { *bp = b[:0]; smallMsgPool.Put(bp) }()
+		parts = [3][]byte{b}
+	case len(tail) <= smallWrite:
+		// A small tail is not worth a write of its own.
+		parts = [3][]byte{hdr, append(head[:len(head):len(head)], tail...)}
+	case len(hdr)+len(head) <= smallWrite:
+		// The frame header and a small head leave in one write.
 		bp := smallMsgPool.Get().(*[]byte)
 		b := append(append((*bp)[:0], hdr...), head...)
 		defer func() { *bp = b[:0]; smallMsgPool.Put(bp) }()
@@ -70,3 +78,7 @@ func (c *gconn) sendSplit(head, tail []byte) (ok bool, err error) {
 	}
 	return true, nil
 }
+
+// joinWrite is the largest message written in one write whatever its
+// parts: copying this much costs less than a second system call.
+const joinWrite = 16 << 10
