@@ -148,3 +148,22 @@ func TestOnceAgainstCStyleLibzmqServer(t *testing.T) {
 		t.Fatal("a file was written outside the inbox")
 	}
 }
+
+// Issue 11: "a --timeout for --once". A server that answers the
+// subscription but never sends anything (a C-style libzmq server with
+// nothing to send takes 15 s to be taken as done): --timeout ends --once
+// first, with exit 6 and status "timeout".
+func TestOnceTimeout(t *testing.T) {
+	kp, _ := transport.NewCurveKeyPair()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ps := startPyServer(t, ctx, kp, "c-server", nil)
+	start := time.Now()
+	code, sum, errs := syncOnce(t, "--connect", ps.ep, "--curve-server-key", kp.Public.String(), "--inbox", t.TempDir(), "--timeout", "1s")
+	if code != exitTimeout || sum.Status != "timeout" {
+		t.Fatalf("exit %d, %+v\n%s\npython: %s", code, sum, errs, ps.stderr.String())
+	}
+	if el := time.Since(start); el > 12*time.Second {
+		t.Errorf("--timeout 1s took %v", el)
+	}
+}

@@ -732,3 +732,39 @@ func TestLogsShowPeersAndEndpointsAsUsersKnowThem(t *testing.T) {
 		t.Errorf("the server never names its peer:\n%s", srv.stderr.String())
 	}
 }
+
+// Issue 11: "never publish an fmq inbox (its cache marks it) unless asked".
+// A directory holding an inbox marker or a digest cache is left out, and
+// the server says so; --publish-inboxes publishes its files (never fmq's
+// own marker, cache or partials, which are not reported either: they are
+// the inbox's, not the user's).
+func TestInboxesPublishedOnlyWhenAsked(t *testing.T) {
+	pub := t.TempDir()
+	write(t, pub, "top.txt", "top")
+	write(t, pub, "mirror/m.txt", "mirrored")
+	write(t, pub, "mirror/.fmq-inbox", `{"fmq_inbox":1,"id":"0123456789abcdef0123456789abcdef"}`)
+	write(t, pub, "old/o.txt", "old mirror")
+	write(t, pub, "old/.fmq-cache", `{"version":1,"files":{}}`)
+	write(t, pub, "old/.p.txt.fmqpart", "partial")
+	srv := startServed(t, "--publish", pub)
+	in := t.TempDir()
+	code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in)
+	if code != exitOK || sum.Files != 1 || readOr(filepath.Join(in, "top.txt")) != "top" {
+		t.Fatalf("exit %d, %+v\n%s", code, sum, errs)
+	}
+	for _, d := range []string{"mirror", "old"} {
+		if _, err := os.Stat(filepath.Join(in, d)); err == nil {
+			t.Errorf("the inbox %s was published", d)
+		}
+	}
+	if n := strings.Count(srv.stderr.String(), "not publishing an fmq inbox"); n != 2 {
+		t.Errorf("the server named %d inboxes it left out, want 2:\n%s", n, srv.stderr.String())
+	}
+	srv.stop()
+	srv = startServed(t, "--publish", pub, "--publish-inboxes")
+	in = t.TempDir()
+	code, sum, errs = syncOnce(t, "--connect", srv.ep, "--inbox", in)
+	if code != exitOK || sum.Files != 3 || readOr(filepath.Join(in, "mirror", "m.txt")) != "mirrored" || readOr(filepath.Join(in, "old", "o.txt")) != "old mirror" {
+		t.Fatalf("--publish-inboxes: exit %d, %+v\n%s", code, sum, errs)
+	}
+}
