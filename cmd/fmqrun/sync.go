@@ -194,7 +194,9 @@ func runSync(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(fs.Output(), "usage: fmqrun sync --connect ENDPOINT [--subscribe PATH]... --inbox DIR [flags]\n\n"+
 			"Mirrors subscribed paths into DIR; keeps running and applying changes unless --once.\n"+
 			"Ctrl-C leaves politely (KTHXBAI) and keeps a partial file resumable.\n"+
-			"Files fmq did not write are never deleted or overwritten unless --delete is given.\n\nflags:\n")
+			"Files fmq did not write, or wrote for another server, are never deleted or overwritten\n"+
+			"unless --delete is given (and never outside the subscriptions).\n"+
+			"Mode, mtime, owner and group are kept as rsync -a keeps them (owners only as root).\n\nflags:\n")
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), "\n"+exitCodesHelp)
 	}
