@@ -106,6 +106,37 @@ func readOr(p string) string {
 	return string(b)
 }
 
+// startLiveSync runs a live fmqrun sync until the test ends (it must then
+// exit 0, as a live sync stopped by a signal does); it returns its stderr.
+func startLiveSync(t *testing.T, args ...string) *lockedBuffer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	errb := &lockedBuffer{}
+	go func() {
+		done <- runMain(ctx, &Env{Stdout: &lockedBuffer{}, Stderr: errb},
+			append([]string{"sync", "--progress", "never"}, args...))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != exitOK {
+			t.Errorf("live sync stopped by a signal: exit %d\n%s", code, errb.String())
+		}
+	})
+	return errb
+}
+
+// eventually waits (30 s at most) until ok, or fails saying what it
+// waited for, with logs.
+func eventually(t *testing.T, what string, logs *lockedBuffer, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: timed out\n%s", what, logs.String())
+		}
+	}
+}
+
 // Issue 11: "a file of the user's own in the inbox (inbox/thesis.txt) is
 // deleted on the first sync --once ("1 deleted", exit 0, no warning)". It is
 // kept and counted; --delete asks for an exact mirror.
@@ -372,37 +403,19 @@ func TestModeAndMtimeKept(t *testing.T) {
 		t.Fatalf("metadata-only resync: exit %d, %+v\n%s", code, sum, errs)
 	}
 	check("resync", "secret", 0o640, later)
-	// Live: a chmod alone reaches a running client.
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- runMain(ctx, &Env{Stdout: &lockedBuffer{}, Stderr: &lockedBuffer{}},
-			[]string{"sync", "--connect", srv.ep, "--inbox", in, "--progress", "never"})
-	}()
-	defer func() { cancel(); <-done }()
+	// Live: a chmod alone reaches a running client, and a touch alone.
+	logs := startLiveSync(t, "--connect", srv.ep, "--inbox", in)
 	os.Chmod(filepath.Join(pub, "run.sh"), 0o700)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if fi, err := os.Stat(filepath.Join(in, "run.sh")); err == nil && fi.Mode().Perm() == 0o700 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a live chmod did not propagate")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	// Live: a touch alone (the content unchanged) too.
+	eventually(t, "a live chmod", logs, func() bool {
+		fi, err := os.Stat(filepath.Join(in, "run.sh"))
+		return err == nil && fi.Mode().Perm() == 0o700
+	})
 	touched := when.Add(-24 * time.Hour)
 	os.Chtimes(filepath.Join(pub, "run.sh"), touched, touched)
-	for {
-		if fi, err := os.Stat(filepath.Join(in, "run.sh")); err == nil && fi.ModTime().Equal(touched) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a live change of mtime did not propagate")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, "a live change of mtime", logs, func() bool {
+		fi, err := os.Stat(filepath.Join(in, "run.sh"))
+		return err == nil && fi.ModTime().Equal(touched)
+	})
 }
 
 // Issue 11: "dotfiles are never published and nothing says so". Hidden
@@ -607,24 +620,12 @@ func TestOwnersKept(t *testing.T) {
 	check("resync", "a.txt", 23456, 23457)
 	check("resync", "b.txt", 65534, 65534)
 	// Live: a chown alone reaches a running client.
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- runMain(ctx, &Env{Stdout: &lockedBuffer{}, Stderr: &lockedBuffer{}},
-			[]string{"sync", "--connect", srv.ep, "--inbox", in, "--progress", "never"})
-	}()
-	defer func() { cancel(); <-done }()
+	logs := startLiveSync(t, "--connect", srv.ep, "--inbox", in)
 	os.Chown(filepath.Join(pub, "b.txt"), 34567, 34568)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if u, g := owner("b.txt"); u == 34567 && g == 34568 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a live chown did not propagate")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, "a live chown", logs, func() bool {
+		u, g := owner("b.txt")
+		return u == 34567 && g == 34568
+	})
 }
 
 // Issue 11: "every name Linux allows is either sent or reported on both
@@ -672,33 +673,17 @@ func TestLiveReconnectKeepsUserFiles(t *testing.T) {
 	pub, in := t.TempDir(), t.TempDir()
 	write(t, pub, "a.txt", "published")
 	srv := startServed(t, "--publish", pub)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var errb lockedBuffer
-	go func() {
-		done <- runMain(ctx, &Env{Stdout: &lockedBuffer{}, Stderr: &errb},
-			[]string{"sync", "--connect", srv.ep, "--inbox", in, "--progress", "never"})
-	}()
-	defer func() { cancel(); <-done }()
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: timed out\n%s", what, errb.String())
-			}
-		}
-	}
-	waitFor("first sync", func() bool { return readOr(filepath.Join(in, "a.txt")) == "published" })
+	logs := startLiveSync(t, "--connect", srv.ep, "--inbox", in)
+	eventually(t, "first sync", logs, func() bool { return readOr(filepath.Join(in, "a.txt")) == "published" })
 	write(t, in, "thesis.txt", "years of work")
 	srv.stop()
-	srv2 := startServed(t, "--publish", pub, "--bind", srv.ep)
-	waitFor("resync after the restart", func() bool {
-		return strings.Contains(errb.String(), "kept files fmq did not write") && strings.Count(errb.String(), "msg=subscribing") >= 2
+	startServed(t, "--publish", pub, "--bind", srv.ep)
+	eventually(t, "resync after the restart", logs, func() bool {
+		return strings.Contains(logs.String(), "kept files fmq did not write") && strings.Count(logs.String(), "msg=subscribing") >= 2
 	})
 	if got := readOr(filepath.Join(in, "thesis.txt")); got != "years of work" {
-		t.Fatalf("thesis.txt after the reconnect: %s\n%s", got, errb.String())
+		t.Fatalf("thesis.txt after the reconnect: %s\n%s", got, logs.String())
 	}
-	srv2.stop()
 }
 
 // Issue 11: "peer ids are printed as raw bytes; messages show the internal
