@@ -135,40 +135,33 @@ func mountBases(dir string) []string {
 
 // Links returns the published links under a subscription prefix (Match's
 // rules), sorted by virtual path.
-func (t *Tree) Links(prefix string) []Link {
-	prefix, ok := normPrefix(prefix)
-	if !ok {
-		return nil
-	}
-	t.mu.RLock()
-	var out []Link
-	for vp, l := range t.links {
-		if underPrefix(prefix, vp) {
-			out = append(out, l)
-		}
-	}
-	t.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].VPath < out[j].VPath })
-	return out
-}
+func (t *Tree) Links(prefix string) []Link { return under(t, t.links, prefix) }
 
 // Dirs returns the published directories under a subscription prefix
 // (Match's rules; the prefix itself included when it is one), sorted by
 // virtual path: a directory comes before what it holds.
-func (t *Tree) Dirs(prefix string) []Dir {
+func (t *Tree) Dirs(prefix string) []Dir { return under(t, t.dirs, prefix) }
+
+// under returns the entries of m (a map of t, keyed by virtual path) under
+// prefix, sorted by virtual path.
+func under[T any](t *Tree, m map[string]T, prefix string) []T {
 	prefix, ok := normPrefix(prefix)
 	if !ok {
 		return nil
 	}
 	t.mu.RLock()
-	var out []Dir
-	for vp, d := range t.dirs {
+	keys := make([]string, 0, 16)
+	for vp := range m {
 		if underPrefix(prefix, vp) {
-			out = append(out, d)
+			keys = append(keys, vp)
 		}
 	}
+	sort.Strings(keys)
+	out := make([]T, len(keys))
+	for i, k := range keys {
+		out[i] = m[k]
+	}
 	t.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].VPath < out[j].VPath })
 	return out
 }
 

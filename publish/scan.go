@@ -121,42 +121,8 @@ type changeSet struct {
 	puts map[string]Entry
 	dels map[string]bool
 	// links and directories: published at once (no stability window)
-	linkPuts map[string]Link
-	linkDels map[string]bool
-	dirPuts  map[string]Dir
-	dirDels  map[string]bool
-}
-
-func (c *changeSet) putLink(l Link) {
-	if c.linkPuts == nil {
-		c.linkPuts = make(map[string]Link)
-	}
-	c.linkPuts[l.VPath] = l
-	delete(c.linkDels, l.VPath)
-}
-
-func (c *changeSet) delLink(vp string) {
-	if c.linkDels == nil {
-		c.linkDels = make(map[string]bool)
-	}
-	c.linkDels[vp] = true
-	delete(c.linkPuts, vp)
-}
-
-func (c *changeSet) putDir(d Dir) {
-	if c.dirPuts == nil {
-		c.dirPuts = make(map[string]Dir)
-	}
-	c.dirPuts[d.VPath] = d
-	delete(c.dirDels, d.VPath)
-}
-
-func (c *changeSet) delDir(vp string) {
-	if c.dirDels == nil {
-		c.dirDels = make(map[string]bool)
-	}
-	c.dirDels[vp] = true
-	delete(c.dirPuts, vp)
+	links pendingSet[Link]
+	dirs  pendingSet[Dir]
 }
 
 func (c *changeSet) put(e Entry) {
@@ -172,6 +138,54 @@ func (c *changeSet) del(vp string) {
 	}
 	c.dels[vp] = true
 	delete(c.puts, vp)
+}
+
+// pendingSet holds the puts and deletes of one kind of entry in a
+// changeSet; the last one for a path wins.
+type pendingSet[T any] struct {
+	puts map[string]T
+	dels map[string]bool
+}
+
+func (p *pendingSet[T]) put(vp string, v T) {
+	if p.puts == nil {
+		p.puts = make(map[string]T)
+	}
+	p.puts[vp] = v
+	delete(p.dels, vp)
+}
+
+func (p *pendingSet[T]) del(vp string) {
+	if p.dels == nil {
+		p.dels = make(map[string]bool)
+	}
+	p.dels[vp] = true
+	delete(p.puts, vp)
+}
+
+func (p *pendingSet[T]) empty() bool { return len(p.puts) == 0 && len(p.dels) == 0 }
+
+// applyTo applies the set to the published map m and returns the changes
+// (same reports whether two entries are equal).
+func (p *pendingSet[T]) applyTo(m map[string]T, change func(Op, T) Change, same func(a, b T) bool) []Change {
+	var out []Change
+	for vp := range p.dels {
+		if old, ok := m[vp]; ok {
+			out = append(out, change(Deleted, old))
+			delete(m, vp)
+		}
+	}
+	for vp, v := range p.puts {
+		old, had := m[vp]
+		m[vp] = v
+		switch {
+		case !had:
+			out = append(out, change(Created, v))
+		case !same(old, v):
+			out = append(out, change(Updated, v))
+		}
+	}
+	return out
 }
 
 // published returns the published entry for vp as it will be after ch.
@@ -429,12 +443,12 @@ func (s *scanner) addSubs(n *dirNode, dirs map[string]subInfo, queue []*dirNode)
 func (s *scanner) applyLinks(n *dirNode, obs map[string]Link, ch *changeSet) {
 	for name, old := range n.links {
 		if _, ok := obs[name]; !ok {
-			ch.delLink(old.VPath)
+			ch.links.del(old.VPath)
 		}
 	}
 	for name, l := range obs {
 		if old, ok := n.links[name]; !ok || old != l {
-			ch.putLink(l)
+			ch.links.put(l.VPath, l)
 		}
 	}
 	if obs == nil {
@@ -451,20 +465,20 @@ func (s *scanner) noteDir(n *dirNode, ch *changeSet) {
 		return
 	}
 	if n.inbox {
-		ch.delDir(n.vdir)
+		ch.dirs.del(n.vdir)
 		return
 	}
 	if d, ok := s.publishedDir(n.vdir, ch); !ok || d.Mode != n.mode {
-		ch.putDir(Dir{VPath: n.vdir, Mode: n.mode})
+		ch.dirs.put(n.vdir, Dir{VPath: n.vdir, Mode: n.mode})
 	}
 }
 
 // publishedDir returns the published directory vp as it will be after ch.
 func (s *scanner) publishedDir(vp string, ch *changeSet) (Dir, bool) {
-	if d, ok := ch.dirPuts[vp]; ok {
+	if d, ok := ch.dirs.puts[vp]; ok {
 		return d, true
 	}
-	if ch.dirDels[vp] {
+	if ch.dirs.dels[vp] {
 		return Dir{}, false
 	}
 	s.t.mu.RLock()
@@ -514,10 +528,10 @@ func (s *scanner) removeTree(n *dirNode, ch *changeSet) {
 		}
 	}
 	for _, l := range n.links {
-		ch.delLink(l.VPath)
+		ch.links.del(l.VPath)
 	}
 	if n.parent != nil {
-		ch.delDir(n.vdir)
+		ch.dirs.del(n.vdir)
 	}
 	for _, c := range n.subs {
 		s.removeTree(c, ch)
@@ -595,8 +609,7 @@ func (s *scanner) promote(now time.Time, force bool, ch *changeSet) {
 
 // apply writes a change set to the published index and returns the changes.
 func (s *scanner) apply(ch *changeSet) []Change {
-	if len(ch.puts) == 0 && len(ch.dels) == 0 && len(ch.linkPuts) == 0 && len(ch.linkDels) == 0 &&
-		len(ch.dirPuts) == 0 && len(ch.dirDels) == 0 {
+	if len(ch.puts) == 0 && len(ch.dels) == 0 && ch.links.empty() && ch.dirs.empty() {
 		return nil
 	}
 	t := s.t
@@ -621,38 +634,9 @@ func (s *scanner) apply(ch *changeSet) []Change {
 			out = append(out, Change{Op: Updated, VPath: vp, Size: e.Size, ModTime: e.ModTime})
 		}
 	}
-	for vp := range ch.linkDels {
-		if old, ok := t.links[vp]; ok {
-			out = append(out, linkChange(Deleted, old))
-			delete(t.links, vp)
-		}
-	}
-	for vp, l := range ch.linkPuts {
-		old, had := t.links[vp]
-		t.links[vp] = l
-		switch {
-		case !had:
-			out = append(out, linkChange(Created, l))
-		case old != l:
-			out = append(out, linkChange(Updated, l))
-		}
-	}
-	for vp := range ch.dirDels {
-		if old, ok := t.dirs[vp]; ok {
-			out = append(out, dirChange(Deleted, old))
-			delete(t.dirs, vp)
-		}
-	}
-	for vp, d := range ch.dirPuts {
-		old, had := t.dirs[vp]
-		t.dirs[vp] = d
-		switch {
-		case !had:
-			out = append(out, dirChange(Created, d))
-		case old != d:
-			out = append(out, dirChange(Updated, d))
-		}
-	}
+	eq := func(a, b Link) bool { return a == b }
+	out = append(out, ch.links.applyTo(t.links, linkChange, eq)...)
+	out = append(out, ch.dirs.applyTo(t.dirs, dirChange, func(a, b Dir) bool { return a == b })...)
 	t.sorted = nil
 	t.mu.Unlock()
 	t.forgetDigests(ch)

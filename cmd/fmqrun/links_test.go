@@ -1,26 +1,11 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
-
-// waitUntil waits (bounded) for cond, polling: the event is a file-system
-// state the client reaches on its own.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // linkIs reports whether p is a symbolic link to target.
 func linkIs(p, target string) bool {
@@ -160,32 +145,26 @@ func TestLinksAndDirectoriesLive(t *testing.T) {
 	write(t, pub, "f.txt", "f")
 	write(t, pub, "g.txt", "g")
 	srv := startServed(t, "--publish", pub, "--settle", "50ms")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- runMain(ctx, &Env{Stdout: &lockedBuffer{}, Stderr: &lockedBuffer{}},
-			[]string{"sync", "--connect", srv.ep, "--inbox", in, "--progress", "never"})
-	}()
-	defer func() { cancel(); <-done }()
-	waitUntil(t, "f.txt arrives", func() bool { return readOr(filepath.Join(in, "f.txt")) == "f" })
+	logs := startLiveSync(t, "--connect", srv.ep, "--inbox", in)
+	eventually(t, "f.txt arrives", logs, func() bool { return readOr(filepath.Join(in, "f.txt")) == "f" })
 
 	os.MkdirAll(filepath.Join(pub, "new", "empty"), 0o755)
-	waitUntil(t, "new/empty created", func() bool { return isDir(filepath.Join(in, "new", "empty")) })
+	eventually(t, "new/empty created", logs, func() bool { return isDir(filepath.Join(in, "new", "empty")) })
 
 	mustLink(t, "f.txt", filepath.Join(pub, "l"))
-	waitUntil(t, "link l -> f.txt", func() bool { return linkIs(filepath.Join(in, "l"), "f.txt") })
+	eventually(t, "link l -> f.txt", logs, func() bool { return linkIs(filepath.Join(in, "l"), "f.txt") })
 	// Retargeted in one step (a new link renamed over it, as ln -sfn does).
 	mustLink(t, "g.txt", filepath.Join(pub, "l.tmp"))
 	if err := os.Rename(filepath.Join(pub, "l.tmp"), filepath.Join(pub, "l")); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "link l -> g.txt", func() bool { return linkIs(filepath.Join(in, "l"), "g.txt") })
+	eventually(t, "link l -> g.txt", logs, func() bool { return linkIs(filepath.Join(in, "l"), "g.txt") })
 	os.Remove(filepath.Join(pub, "l"))
-	waitUntil(t, "link l removed", func() bool { return gone(filepath.Join(in, "l")) })
+	eventually(t, "link l removed", logs, func() bool { return gone(filepath.Join(in, "l")) })
 	if readOr(filepath.Join(in, "g.txt")) != "g" {
 		t.Fatal("the link's target went with it")
 	}
 
 	os.RemoveAll(filepath.Join(pub, "new"))
-	waitUntil(t, "new removed", func() bool { return gone(filepath.Join(in, "new")) })
+	eventually(t, "new removed", logs, func() bool { return gone(filepath.Join(in, "new")) })
 }

@@ -59,25 +59,15 @@ func parentDirs(sums map[string]string) []string {
 // those of its files, and the published directories (empty ones too)
 // under its subscriptions, with their parents.
 func mirroredDirs(t testing.TB, pub string, subs []string) []string {
-	set := map[string]bool{}
-	for _, d := range parentDirs(subset(treeSums(t, pub), subs...)) {
-		set[d] = true
-	}
+	sums := subset(treeSums(t, pub), subs...)
 	for _, d := range visibleDirs(t, pub) {
 		for _, s := range subs {
 			if publish.Matches(s, "/"+d) {
-				for p := d; p != "."; p = path.Dir(p) {
-					set[p] = true
-				}
+				sums[d+"/."] = "" // a directory is the parent of its "."
 			}
 		}
 	}
-	out := make([]string, 0, len(set))
-	for d := range set {
-		out = append(out, d)
-	}
-	sort.Strings(out)
-	return out
+	return parentDirs(sums)
 }
 
 func mustRename(t testing.TB, root, from, to string) {
