@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fmq/fmq/codec/filemq"
@@ -58,8 +59,9 @@ type Checker interface {
 // concurrent use (the tree locks itself, the accounts are read-only).
 type FMQServer struct {
 	Tree     *publish.Tree
-	Accounts Checker // nil: no authentication (OHAI-OK at once, as the C server)
-	bufs     sync.Pool
+	Accounts Checker   // nil: no authentication (OHAI-OK at once, as the C server)
+	bufs     sync.Pool // *chunk
+	lent     sync.Map  // *chunk by its first byte, while lent (Handover)
 	// heavy bounds the resyncs (file hashing) running at once, so that
 	// they leave cores to the sessions' dispatches: half the cores, at least one.
 	heavy chan struct{}
@@ -105,18 +107,50 @@ func NewFMQServer(tree *publish.Tree, accounts Checker) *FMQServer {
 	return &FMQServer{Tree: tree, Accounts: accounts, heavy: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}
 }
 
-// chunkBuf lends a chunk buffer of n bytes; putBuf gives it back once the
-// chunk is sent (the engine encodes a copy).
-func (s *FMQServer) chunkBuf(n int) *[]byte {
-	if b, ok := s.bufs.Get().(*[]byte); ok && cap(*b) >= n {
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n)
-	return &b
+// chunk is a pooled chunk buffer with a count of its holders: the session
+// that read it, until the machine sent it, and a transport it was handed
+// over to (Handover), until it is written. The last one gives it back.
+type chunk struct {
+	b    []byte
+	refs atomic.Int32
 }
 
-func (s *FMQServer) putBuf(b *[]byte) { s.bufs.Put(b) }
+// chunkBuf lends a chunk buffer of n bytes to a session; putBuf gives its
+// reference back once the chunk is sent.
+func (s *FMQServer) chunkBuf(n int) *chunk {
+	c, ok := s.bufs.Get().(*chunk)
+	if !ok || cap(c.b) < n {
+		c = &chunk{b: make([]byte, max(n, 1))}
+	}
+	c.b = c.b[:n]
+	c.refs.Store(1)
+	s.lent.Store(&c.b[:1][0], c)
+	return c
+}
+
+func (s *FMQServer) putBuf(c *chunk) {
+	if c.refs.Add(-1) == 0 {
+		s.lent.Delete(&c.b[:1][0])
+		s.bufs.Put(c)
+	}
+}
+
+// Handover takes a reference to the chunk buffer that tail (a chunk being
+// sent) starts, for a sender that writes it after Send returns instead of
+// copying it; it returns the release to call once it is written, or nil
+// when tail is not a chunk buffer of this server's.
+func (s *FMQServer) Handover(tail []byte) (release func()) {
+	if len(tail) == 0 {
+		return nil
+	}
+	v, ok := s.lent.Load(&tail[0])
+	if !ok {
+		return nil
+	}
+	c := v.(*chunk)
+	c.refs.Add(1)
+	return func() { s.putBuf(c) }
+}
 
 // job is one pending operation for a client.
 type job struct {
@@ -896,8 +930,8 @@ func (p *FMQServerPeer) sent() (fileDone bool) {
 
 // flight is the message step prepared, until it is sent.
 type flight struct {
-	bp      *[]byte // the chunk's buffer (from FMQServer's pool)
-	got     int64   // content bytes
+	bp      *chunk // the chunk's buffer (from FMQServer's pool)
+	got     int64  // content bytes
 	eof     bool
 	content bool
 }
@@ -984,7 +1018,7 @@ func (p *FMQServerPeer) step(ctx *interp.Ctx, out *filemq.Cheezburger, chunkMax,
 			return false, nil
 		}
 		bp := p.srv.chunkBuf(int(n))
-		buf := *bp
+		buf := bp.b
 		got, eof, err := p.cur.ReadChunk(buf, p.curOff)
 		if eof && got > 0 && !p.InlineEOF {
 			eof = false // C style: the file ends with a zero-length eof chunk, sent next

@@ -112,7 +112,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	shared.Backlog = router.Queued         // hold content back while a client's connection is full,
 	shared.WaitBacklog = router.WaitQueued // and resume as soon as it drained
 	eng, err := interp.NewServer(m, interp.Options{
-		Sender:   router, // Send copies what it queues: the engine reuses its buffer
+		Sender:   chunkSender{router, shared}, // Send copies what it queues: the engine reuses its buffer
 		Settings: cfg.Settings,
 		NewPeer:  func(string) any { return actions.NewFMQServerPeer(shared) },
 		Shared:   shared,
@@ -152,6 +152,22 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	}()
 	s.log.Info("serving", "endpoint", router.Endpoint(), "files", tree.Len(), "auth", accounts != nil, "machine", m.File, "hash", m.Hash)
 	return s, nil
+}
+
+// chunkSender hands the chunks the server read over to the transport: a
+// chunk that must wait for its connection is queued where it lies and
+// written by the connection's writer while the session reads the next one
+// (no copy), and goes back to the server's pool once written.
+type chunkSender struct {
+	*transport.Router
+	srv *actions.FMQServer
+}
+
+func (s chunkSender) SendSplit(peer string, head, tail []byte) error {
+	if release := s.srv.Handover(tail); release != nil {
+		return s.Router.SendSplitOwned(peer, head, tail, release)
+	}
+	return s.Router.SendSplit(peer, head, tail)
 }
 
 func (s *Server) fail(err error) {

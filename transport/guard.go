@@ -87,6 +87,7 @@ type gconn struct {
 
 	wmu         sync.Mutex
 	queue       *writeQueue // nil: direct writes
+	lend        *lent       // the tail being written was handed over (sendSplit); c.wmu held
 	outbound    outTrack
 	pendingPong []byte
 }
@@ -605,6 +606,11 @@ func (q *writeQueue) write(c *gconn, p []byte, owned, seal bool) (int, error) {
 	switch k := len(q.bufs); {
 	case seal:
 		q.bufs = append(q.bufs, qbuf{b: rest, seal: true})
+	case len(rest) > smallWrite && c.lend != nil && c.lend.release != nil:
+		// A tail handed over (Router.SendSplitOwned): kept, not copied,
+		// and released by the writer once written.
+		q.bufs = append(q.bufs, qbuf{b: rest, release: c.lend.release})
+		c.lend.release = nil
 	case len(rest) > smallWrite && (c.opt.KeepBodies || owned):
 		// Large writes are zmq4 passing the body given to Router.Send (its
 		// NULL Encrypt writes the caller's slice as is): kept, not copied.
@@ -633,6 +639,8 @@ type qbuf struct {
 	owned bool
 	seal  bool
 	frame []byte // a boxed frame's whole buffer, given back once written
+	// release gives a handed-over tail back once written (SendSplitOwned)
+	release func()
 }
 
 // writer drains the queue until the connection is cut.
@@ -654,7 +662,8 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 			}
 			for len(bufs) > 0 {
 				var batch net.Buffers
-				var written [][]byte // boxed frames wholly in this batch
+				var written [][]byte  // boxed frames wholly in this batch
+				var releases []func() // handed-over tails wholly in this batch
 				total := 0
 				for len(bufs) > 0 && total < writeBatch {
 					if bufs[0].seal {
@@ -674,6 +683,9 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 						if bufs[0].frame != nil {
 							written = append(written, bufs[0].frame)
 						}
+						if bufs[0].release != nil {
+							releases = append(releases, bufs[0].release)
+						}
 						bufs = bufs[1:]
 					}
 					batch = append(batch, b)
@@ -687,6 +699,9 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 				}
 				for _, f := range written {
 					c.curve.sealBufs.put(f)
+				}
+				for _, f := range releases {
+					f()
 				}
 				q.drained(total)
 			}

@@ -175,6 +175,25 @@ func (r *Router) Send(peer string, body []byte) error { return r.SendSplit(peer,
 // them: a large tail (a chunk read into a buffer of the caller's) is
 // written as is, or copied into the queue as Send's body would be.
 func (r *Router) SendSplit(peer string, head, tail []byte) error {
+	return r.sendSplit(peer, head, tail, nil)
+}
+
+// SendSplitOwned is SendSplit handing tail over instead of lending it: a
+// large tail that must wait is queued as is, not copied, and written by
+// the connection's writer while the caller goes on (with the next chunk),
+// so reading and writing overlap. tail is the transport's until release
+// is called: once, when it is written, copied or no longer needed (an
+// error included). A tail still queued on a connection that is then cut
+// is dropped without release (the garbage collector takes it).
+func (r *Router) SendSplitOwned(peer string, head, tail []byte, release func()) error {
+	if release == nil {
+		return r.sendSplit(peer, head, tail, nil)
+	}
+	return r.sendSplit(peer, head, tail, &lent{release: release})
+}
+
+func (r *Router) sendSplit(peer string, head, tail []byte, l *lent) error {
+	defer l.done() // unless the queue took it
 	select {
 	case <-r.done:
 		return ErrClosed
@@ -191,7 +210,7 @@ func (r *Router) SendSplit(peer string, head, tail []byte) error {
 	}
 	// Straight through the peer's connection, not zmq4's socket-wide
 	// send (see send.go).
-	if ok, err := c.sendSplit(head, tail); ok {
+	if ok, err := c.sendSplit(head, tail, l); ok {
 		if err != nil {
 			return fmt.Errorf("transport: send to %q: %w", peer, err)
 		}

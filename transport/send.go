@@ -34,12 +34,29 @@ func appendMsgHeader(b []byte, n int) []byte {
 // when zmq4 has not finished writing its side of the synthetic handshake
 // yet (the caller then sends through zmq4, which orders itself after it).
 func (c *gconn) sendMessage(body []byte) (ok bool, err error) {
-	return c.sendSplit(body, nil)
+	return c.sendSplit(body, nil, nil)
+}
+
+// lent is a tail handed over with its release (Router.SendSplitOwned).
+type lent struct {
+	release func()
+}
+
+// done releases the tail unless the write queue took it (then the writer
+// releases it once written). Safe on nil.
+func (l *lent) done() {
+	if l != nil && l.release != nil {
+		f := l.release
+		l.release = nil
+		f()
+	}
 }
 
 // sendSplit is sendMessage of the body head followed by tail: a large tail
 // (a chunk) is written as is, never joined to the head (Router.SendSplit).
-func (c *gconn) sendSplit(head, tail []byte) (ok bool, err error) {
+// With l, a tail that must wait is queued by reference and l's release
+// passes to the queue (Router.SendSplitOwned).
+func (c *gconn) sendSplit(head, tail []byte, l *lent) (ok bool, err error) {
 	var hb [9]byte
 	hdr := appendMsgHeader(hb[:0], len(head)+len(tail))
 	c.wmu.Lock()
@@ -69,9 +86,14 @@ func (c *gconn) sendSplit(head, tail []byte) (ok bool, err error) {
 		defer func() { *bp = b[:0]; smallMsgPool.Put(bp) }()
 		parts = [3][]byte{b, nil, tail}
 	}
-	for _, p := range parts {
+	for i, p := range parts {
 		if len(p) > 0 {
-			if _, err = c.writeLocked(p); err != nil {
+			if i == 2 {
+				c.lend = l // the queue keeps the tail, and takes l's release
+			}
+			_, err = c.writeLocked(p)
+			c.lend = nil
+			if err != nil {
 				return true, err
 			}
 		}
