@@ -69,11 +69,14 @@ func hexSum(h hash.Hash) string {
 
 // openFile opens a published file through its mount's os.Root.
 func (t *Tree) openFile(vpath string) (Entry, *os.File, fs.FileInfo, error) {
-	e, root, err := t.entry(vpath)
+	e, m, err := t.entryMount(vpath)
 	if err != nil {
 		return Entry{}, nil, nil, err
 	}
-	f, err := root.Open(osRel(e.rel))
+	f, ok := openBeneath(m.dir, e.rel)
+	if !ok {
+		f, err = m.root.Open(osRel(e.rel))
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Entry{}, nil, nil, &ChangedError{VPath: vpath, Reason: "removed"}

@@ -145,6 +145,7 @@ func (e Entry) same(o Entry) bool {
 type mount struct {
 	Mount
 	root  *os.Root
+	dir   *os.File // root's directory, for openBeneath (nil where there is none)
 	bases []string // absolute forms of Dir (as given, links resolved): for absolute links
 }
 
@@ -245,7 +246,7 @@ func New(mounts []Mount, opt Options) (*Tree, error) {
 			t.closeRoots()
 			return nil, &MountError{Index: i, Mount: m, Reason: "cannot open directory", Err: err}
 		}
-		t.mounts = append(t.mounts, mount{Mount: m, root: root, bases: mountBases(m.Dir)})
+		t.mounts = append(t.mounts, mount{Mount: m, root: root, dir: openDir(root), bases: mountBases(m.Dir)})
 		t.origins = append(t.origins, originOf(opt.ServerID, m))
 	}
 	t.sc = newScanner(t)
@@ -261,6 +262,9 @@ func New(mounts []Mount, opt Options) (*Tree, error) {
 func (t *Tree) closeRoots() {
 	for _, m := range t.mounts {
 		m.root.Close()
+		if m.dir != nil {
+			m.dir.Close()
+		}
 	}
 }
 
@@ -278,6 +282,9 @@ func (t *Tree) Close() error {
 	for _, m := range t.mounts {
 		if err := m.root.Close(); err != nil && first == nil {
 			first = err
+		}
+		if m.dir != nil {
+			m.dir.Close()
 		}
 	}
 	t.mu.Unlock()
@@ -448,6 +455,15 @@ func osRel(rel string) string {
 
 // entry returns the published entry for vpath or ErrNotFound.
 func (t *Tree) entry(vpath string) (Entry, *os.Root, error) {
+	e, m, err := t.entryMount(vpath)
+	if err != nil {
+		return Entry{}, nil, err
+	}
+	return e, m.root, nil
+}
+
+// entryMount is entry with the whole mount.
+func (t *Tree) entryMount(vpath string) (Entry, *mount, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if t.closed {
@@ -457,5 +473,5 @@ func (t *Tree) entry(vpath string) (Entry, *os.Root, error) {
 	if !ok {
 		return Entry{}, nil, fmt.Errorf("%w: %q", ErrNotFound, vpath)
 	}
-	return e, t.mounts[e.mount].root, nil
+	return e, &t.mounts[e.mount], nil
 }
