@@ -73,11 +73,13 @@ func currentIdentity() identity {
 // Anything else is left silently, as rsync does for a user who is not root.
 func (ib *Inbox) owner(m meta) (uid, gid int) {
 	uid, gid = m.uid, m.gid
-	if !ib.numericIDs {
-		if n, ok := ids.UserID(m.user); m.user != "" && ok {
+	if !ib.numericIDs && m.user != "" {
+		if n, ok := ids.UserID(m.user); ok {
 			uid = n
 		}
-		if n, ok := ids.GroupID(m.group); m.group != "" && ok {
+	}
+	if !ib.numericIDs && m.group != "" {
+		if n, ok := ids.GroupID(m.group); ok {
 			gid = n
 		}
 	}
