@@ -753,3 +753,39 @@ func TestInboxesPublishedOnlyWhenAsked(t *testing.T) {
 		t.Fatalf("--publish-inboxes: exit %d, %+v\n%s", code, sum, errs)
 	}
 }
+
+// serve --server-id: a server's origin follows its name, not its
+// directory's path, so a mirror's files stay the server's when the data
+// moves; without it, the moved directory is another origin, whose deletes
+// do not apply to the files installed from the old one.
+func TestServerIDKeepsOriginWhenDataMoves(t *testing.T) {
+	base, in := t.TempDir(), t.TempDir()
+	old, moved, again := filepath.Join(base, "old"), filepath.Join(base, "moved"), filepath.Join(base, "again")
+	write(t, old, "a.txt", "a")
+	write(t, old, "b.txt", "b")
+	write(t, old, "c.txt", "c")
+	sync := func(stage string, args ...string) syncSummary {
+		t.Helper()
+		srv := startServed(t, args...)
+		defer srv.stop()
+		code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in)
+		if code != exitOK {
+			t.Fatalf("%s: exit %d, %+v\n%s", stage, code, sum, errs)
+		}
+		return sum
+	}
+	sync("first", "--publish", old, "--server-id", "photos")
+	os.Rename(old, moved)
+	os.Remove(filepath.Join(moved, "a.txt"))
+	if sum := sync("moved, same --server-id", "--publish", moved, "--server-id", "photos"); sum.Deleted != 1 {
+		t.Errorf("the delete from the same named server was not applied: %+v", sum)
+	}
+	os.Rename(moved, again)
+	os.Remove(filepath.Join(again, "b.txt"))
+	if sum := sync("moved, no --server-id", "--publish", again); sum.Deleted != 0 || sum.Kept != 1 {
+		t.Errorf("a delete from another origin was applied: %+v", sum)
+	}
+	if readOr(filepath.Join(in, "b.txt")) != "b" || readOr(filepath.Join(in, "c.txt")) != "c" {
+		t.Error("files lost")
+	}
+}
