@@ -65,7 +65,8 @@ type dirNode struct {
 	fsPath string // physical path, as given to fsnotify
 	id     fileID
 	mode   os.FileMode       // permission bits
-	inbox  bool              // an fmq inbox: seen and left out (warned once)
+	inbox  bool              // an fmq inbox: seen and left out, its directory unpublished
+	warned bool              // the inbox was announced (warned once)
 	odd    map[string]string // names not published, and why
 	depth  int
 	parent *dirNode
@@ -249,11 +250,14 @@ func (s *scanner) read(n *dirNode) dirResult {
 			// An fmq inbox: publishing it would feed a mirror into itself.
 			id, marked := readInboxMarker(root, osRel(relJoin(n.rel, inboxMarker)))
 			s.t.inboxes.add(id, n.vdir)
-			// Said once the inbox is known by its id (a client writes the
-			// marker after creating it: an empty one is read again at the
-			// next scan), or at once for an inbox without a marker.
-			if !n.inbox && (id != "" || !marked) {
-				n.inbox = true
+			// Left out at once, even while its marker is still empty (a
+			// client writes the marker after creating it: published for
+			// that instant, its directory reached the next client). Said
+			// once the inbox is known by its id (an empty marker is read
+			// again at the next scan), or at once for one without a marker.
+			n.inbox = true
+			if !n.warned && (id != "" || !marked) {
+				n.warned = true
 				s.t.log.Warn("publish: not publishing an fmq inbox (serve --publish-inboxes would)", "path", n.fsPath)
 			}
 			odd = nil
