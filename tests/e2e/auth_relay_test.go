@@ -69,14 +69,20 @@ func TestAuthentication(t *testing.T) {
 }
 
 // TestRelayChain: server -> relay (a client mirroring into D plus a server
-// publishing D) -> client. The tree arrives at the end of the chain, and a
-// later change travels through it.
+// publishing D) -> client. The tree arrives at the end of the chain, links
+// as links and empty directories too, and a later change travels through it.
 func TestRelayChain(t *testing.T) {
 	pub, relayDir, in := t.TempDir(), t.TempDir(), t.TempDir()
 	for i := range 30 {
 		writeFile(t, pub, fmt.Sprintf("p%d/q%d/f%02d.dat", i%3, i%5, i), content(uint64(500+i), 1000*i))
 	}
 	writeBigFile(t, pub, "big/blob.bin", 9, 6<<20)
+	if err := os.Symlink("big/blob.bin", filepath.Join(pub, "blob-link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(pub, "empty", "deeper"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	origin := startServer(t, pub, "")
 
 	relayIn := startClient(t, host.ClientConfig{Connect: origin.Endpoint(), Inbox: relayDir})
@@ -99,6 +105,16 @@ func TestRelayChain(t *testing.T) {
 	want := func() map[string]string { return treeSums(t, pub) }
 	waitTree(t, 60*time.Second, "relay directory", relayDir, want)
 	waitTree(t, 60*time.Second, "end of the chain", in, want)
+	for _, dir := range []string{relayDir, in} {
+		eventually(t, 30*time.Second, "link and empty directory in "+dir, func() string {
+			target, err := os.Readlink(filepath.Join(dir, "blob-link"))
+			fi, derr := os.Lstat(filepath.Join(dir, "empty", "deeper"))
+			if err != nil || target != "big/blob.bin" || derr != nil || !fi.IsDir() {
+				return fmt.Sprintf("blob-link -> %q (%v), empty/deeper: %v", target, err, derr)
+			}
+			return ""
+		})
+	}
 
 	// A change at the origin travels through the relay.
 	writeFile(t, pub, "p0/added.txt", []byte("added after the first sync\n"))
