@@ -746,6 +746,10 @@ func queueChanges(ctx *interp.Ctx) error {
 		if !p.subscribed(c.VPath) {
 			continue
 		}
+		if c.Op == publish.Reported {
+			p.queueError(c.VPath, c.Reason)
+			continue
+		}
 		switch c.Kind {
 		case publish.KindDir:
 			if !p.Dirs {

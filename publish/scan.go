@@ -25,6 +25,7 @@ const (
 	Created Op = iota + 1 // a file was published
 	Updated               // a published file has new content
 	Deleted               // a file is no longer published
+	Reported              // a name found that is not published (Change.Reason says why)
 )
 
 func (o Op) String() string {
@@ -35,6 +36,8 @@ func (o Op) String() string {
 		return "updated"
 	case Deleted:
 		return "deleted"
+	case Reported:
+		return "reported"
 	}
 	return "Op(" + strconv.Itoa(int(o)) + ")"
 }
@@ -52,6 +55,7 @@ type Change struct {
 	Target      string      // KindLink: the link's target (Link.Target)
 	TargetVPath string      // KindLink: where it leads (Link.TargetVPath)
 	Mode        os.FileMode // KindDir: permission bits
+	Reason      string      // Reported: why it is not published
 }
 
 // maxDepth bounds directory nesting.
@@ -100,6 +104,10 @@ type scanner struct {
 	roots []*dirNode
 	byFS  map[string]*dirNode
 	cand  map[string]candidate // observed, not yet published (or not yet republished)
+	// reported are the names found unpublishable since the last apply
+	// (Reported changes: a link made to lead out, a file made unreadable
+	// by its name, reach the clients that ask for reports live).
+	reported []Change
 	w     *fsnotify.Watcher    // nil when not watching
 }
 
@@ -331,6 +339,7 @@ func (s *scanner) reportOdd(n *dirNode, odd map[string]string) {
 	for name, why := range odd {
 		if _, seen := n.odd[name]; !seen {
 			s.t.log.Warn("publish: file not published", "path", filepath.Join(n.fsPath, name), "why", why)
+			s.reported = append(s.reported, Change{Op: Reported, VPath: vjoinDir(n.vdir, name), Reason: why})
 		}
 	}
 	n.odd = odd
@@ -613,11 +622,13 @@ func (s *scanner) promote(now time.Time, force bool, ch *changeSet) {
 
 // apply writes a change set to the published index and returns the changes.
 func (s *scanner) apply(ch *changeSet) []Change {
+	reported := s.reported
+	s.reported = nil
 	if len(ch.puts) == 0 && len(ch.dels) == 0 && ch.links.empty() && ch.dirs.empty() {
-		return nil
+		return reported
 	}
 	t := s.t
-	var out []Change
+	out := reported
 	t.mu.Lock()
 	for vp := range ch.dels {
 		if _, put := ch.puts[vp]; put {

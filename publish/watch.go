@@ -31,7 +31,9 @@ func (t *Tree) coalesceWindow() time.Duration {
 // appear), rescans everything every Options.Rescan as a safety net, and reports
 // a new or modified file only once it has been stable for Options.Settle. A
 // rename is reported as Deleted(old) + Created(new); deleting a directory
-// reports every published file under it as Deleted. The published index is
+// reports every published file under it as Deleted. A name found that
+// cannot be published (a link leading out, a name no client can store) is
+// reported once, as Reported with its reason. The published index is
 // updated before fn is called, so fn may call Snapshot, Digest or Open.
 //
 // Watch blocks: run it in its own goroutine. It returns nil once ctx is done,

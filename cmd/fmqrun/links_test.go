@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,4 +168,39 @@ func TestLinksAndDirectoriesLive(t *testing.T) {
 
 	os.RemoveAll(filepath.Join(pub, "new"))
 	eventually(t, "new removed", logs, func() bool { return gone(filepath.Join(in, "new")) })
+
+}
+
+// A link made to lead out, or to nothing, while a client runs is reported
+// to it at once (and logged by the server); the live sync ends partial.
+func TestBadLinksReportedLive(t *testing.T) {
+	pub, in := t.TempDir(), t.TempDir()
+	write(t, pub, "f.txt", "f")
+	srv := startServed(t, "--publish", pub, "--settle", "50ms")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- runMain(ctx, &Env{Stdout: &lockedBuffer{}, Stderr: logs},
+			[]string{"sync", "--connect", srv.ep, "--inbox", in, "--progress", "never"})
+	}()
+	eventually(t, "f.txt arrives", logs, func() bool { return readOr(filepath.Join(in, "f.txt")) == "f" })
+	mustLink(t, filepath.Join(t.TempDir(), "x"), filepath.Join(pub, "out"))
+	mustLink(t, "nowhere", filepath.Join(pub, "dangling"))
+	eventually(t, "live reports", logs, func() bool {
+		l := logs.String()
+		return strings.Contains(l, `could not send \"/out\": it is a symbolic link leading outside`) &&
+			strings.Contains(l, `could not send \"/dangling\": it is a symbolic link to nothing`)
+	})
+	if !gone(filepath.Join(in, "out")) || !gone(filepath.Join(in, "dangling")) {
+		t.Error("a reported link was made")
+	}
+	if n := strings.Count(srv.stderr.String(), "file not published"); n != 2 {
+		t.Errorf("server logged %d unpublished links, want 2:\n%s", n, srv.stderr.String())
+	}
+	cancel()
+	if code := <-done; code != exitPartial {
+		t.Errorf("live sync with reports: exit %d, want %d\n%s", code, exitPartial, logs.String())
+	}
 }
