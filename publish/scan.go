@@ -22,10 +22,10 @@ type Op uint8
 
 // Change operations.
 const (
-	Created Op = iota + 1 // a file was published
-	Updated               // a published file has new content
-	Deleted               // a file is no longer published
-	Reported              // a name found that is not published (Change.Reason says why)
+	Created  Op = iota + 1 // a file was published
+	Updated                // a published file has new content
+	Deleted                // a file is no longer published
+	Reported               // a name found that is not published (Change.Reason says why)
 )
 
 func (o Op) String() string {
@@ -108,7 +108,7 @@ type scanner struct {
 	// (Reported changes: a link made to lead out, a file made unreadable
 	// by its name, reach the clients that ask for reports live).
 	reported []Change
-	w     *fsnotify.Watcher    // nil when not watching
+	w        *fsnotify.Watcher // nil when not watching
 }
 
 func newScanner(t *Tree) *scanner {
