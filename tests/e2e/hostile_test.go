@@ -177,3 +177,53 @@ func TestHostileServer(t *testing.T) {
 		t.Errorf("client ended with %v: refusing hostile names is not a failure to store files", err)
 	}
 }
+
+// TestHostileLinks: a server sends links (operation 6) that lead out of
+// the inbox, out of the subscription, or are absolute, a directory
+// (operation 7) that climbs out, and a file under a link it made. Each is
+// refused and counted; only the honest link is made; nothing is written
+// through a link.
+func TestHostileLinks(t *testing.T) {
+	base := t.TempDir()
+	in := filepath.Join(base, "inbox")
+	srv := startFakeServer(t, func(s *fakeSession) {
+		link := func(name, target string) { s.chunk(6, name, 0, true, map[string]string{"LINK": target}, nil) }
+		link("/sub/up", "../../outside")     // out of the inbox
+		link("/sub/abs", "/etc/passwd")      // absolute
+		link("/sub/side", "../other/x")      // inside the inbox, out of the subscription
+		link("/sub/empty", "")               // no target
+		link("/other/l", "x")                // outside the subscription itself
+		link("/sub/ok", "real/f")            // honest
+		link("/sub/d", "real")               // honest, to a directory
+		s.chunk(7, "/sub/../../x", 0, true, nil, nil)
+		s.chunk(7, "/sub/real", 0, true, map[string]string{"MODE": "0755"}, nil)
+		s.file("/sub/real/f", []byte("f\n"), 1024)
+		s.file("/sub/d/pwned.txt", []byte("EVIL\n"), 1024) // through the link just made
+		s.synced()
+	})
+	c := startClient(t, host.ClientConfig{Connect: srv.Endpoint(), Inbox: in, Once: true, Subscribe: []string{"/sub"}})
+	select {
+	case <-c.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("client did not finish")
+	}
+	st := c.Stats()
+	if r, l, f := st.Refused.Load(), st.Links.Load(), st.Files.Load(); r != 7 || l != 2 || f != 1 {
+		t.Errorf("refused %d (want 7), links %d (want 2), files %d (want 1)", r, l, f)
+	}
+	for name, want := range map[string]string{"sub/ok": "real/f", "sub/d": "real"} {
+		if got, err := os.Readlink(filepath.Join(in, name)); err != nil || got != want {
+			t.Errorf("%s: %q, %v; want a link to %q", name, got, err, want)
+		}
+	}
+	for _, name := range []string{"sub/up", "sub/abs", "sub/side", "sub/empty", "other", "sub/real/pwned.txt"} {
+		if _, err := os.Lstat(filepath.Join(in, name)); err == nil {
+			t.Errorf("%s exists", name)
+		}
+	}
+	for _, e := range listAll(t, base) {
+		if e != "inbox" && !strings.HasPrefix(e, "inbox/") {
+			t.Errorf("%s made outside the inbox", e)
+		}
+	}
+}
