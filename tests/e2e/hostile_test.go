@@ -188,13 +188,13 @@ func TestHostileLinks(t *testing.T) {
 	in := filepath.Join(base, "inbox")
 	srv := startFakeServer(t, func(s *fakeSession) {
 		link := func(name, target string) { s.chunk(6, name, 0, true, map[string]string{"LINK": target}, nil) }
-		link("/sub/up", "../../outside")     // out of the inbox
-		link("/sub/abs", "/etc/passwd")      // absolute
-		link("/sub/side", "../other/x")      // inside the inbox, out of the subscription
-		link("/sub/empty", "")               // no target
-		link("/other/l", "x")                // outside the subscription itself
-		link("/sub/ok", "real/f")            // honest
-		link("/sub/d", "real")               // honest, to a directory
+		link("/sub/up", "../../outside") // out of the inbox
+		link("/sub/abs", "/etc/passwd")  // absolute
+		link("/sub/side", "../other/x")  // inside the inbox, out of the subscription
+		link("/sub/empty", "")           // no target
+		link("/other/l", "x")            // outside the subscription itself
+		link("/sub/ok", "real/f")        // honest
+		link("/sub/d", "real")           // honest, to a directory
 		s.chunk(7, "/sub/../../x", 0, true, nil, nil)
 		s.chunk(7, "/sub/real", 0, true, map[string]string{"MODE": "0755"}, nil)
 		s.file("/sub/real/f", []byte("f\n"), 1024)
