@@ -199,12 +199,7 @@ func (r *Router) sendSplit(peer string, head, tail []byte, l *lent) error {
 		return ErrClosed
 	default:
 	}
-	r.st.mu.Lock()
-	var c *gconn
-	if e := r.st.peers[peer]; e != nil {
-		c = e.conn
-	}
-	r.st.mu.Unlock()
+	c := r.conn(peer)
 	if c == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownPeer, peer)
 	}
@@ -222,19 +217,25 @@ func (r *Router) sendSplit(peer string, head, tail []byte, l *lent) error {
 	return r.sck.Send(zmq4.NewMsgFrom([]byte(peer), head))
 }
 
+// conn is peer's live connection, nil if none.
+func (r *Router) conn(peer string) *gconn {
+	r.st.mu.Lock()
+	defer r.st.mu.Unlock()
+	if e := r.st.peers[peer]; e != nil {
+		return e.conn
+	}
+	return nil
+}
+
 // Queued is the number of bytes waiting in peer's write queue (0 for an
 // unknown peer, or without a queue). A sender that would rather wait than
 // have the peer cut for an overflow (WriteQueue) holds back while it is high.
 func (r *Router) Queued(peer string) int {
-	r.st.mu.Lock()
-	var q *writeQueue
-	if e := r.st.peers[peer]; e != nil && e.conn != nil {
-		q = e.conn.queue
-	}
-	r.st.mu.Unlock()
-	if q == nil {
+	c := r.conn(peer)
+	if c == nil || c.queue == nil {
 		return 0
 	}
+	q := c.queue
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.size
@@ -246,12 +247,7 @@ func (r *Router) Queued(peer string) int {
 // queue's writer signals it as it drains: a sender that holds back while
 // the queue is high (Queued) resumes without polling.
 func (r *Router) WaitQueued(ctx context.Context, peer string, below int) error {
-	r.st.mu.Lock()
-	var c *gconn
-	if e := r.st.peers[peer]; e != nil {
-		c = e.conn
-	}
-	r.st.mu.Unlock()
+	c := r.conn(peer)
 	if c == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownPeer, peer)
 	}
@@ -280,13 +276,7 @@ func (r *Router) WaitQueued(ctx context.Context, peer string, below int) error {
 
 // Disconnect cuts a peer's connection (Gone will report it).
 func (r *Router) Disconnect(peer string) bool {
-	r.st.mu.Lock()
-	e := r.st.peers[peer]
-	var c *gconn
-	if e != nil {
-		c = e.conn
-	}
-	r.st.mu.Unlock()
+	c := r.conn(peer)
 	if c == nil {
 		return false
 	}

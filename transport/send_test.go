@@ -164,15 +164,23 @@ func TestSendAfterCut(t *testing.T) {
 	}
 }
 
+// knownPeer dials r as a raw NULL DEALER presenting id, which says hello so
+// that r knows it, and reads nothing until told to.
+func knownPeer(t *testing.T, r *Router, id string) *rawPeer {
+	t.Helper()
+	p := rawDial(t, r.Endpoint())
+	p.handshakeNULL(id)
+	p.sendMsg([]byte("hi"))
+	recvMsg(t, r.Recv(), 5*time.Second)
+	return p
+}
+
 // WaitQueued blocks while a peer's write queue is over the mark and
 // returns as the writer drains it below, without polling; it returns at
 // once below the mark, and with an error when the peer is cut.
 func TestWaitQueued(t *testing.T) {
 	r := listen(t, Options{WriteQueue: 64 << 20})
-	slow := rawDial(t, r.Endpoint())
-	slow.handshakeNULL("slow")
-	slow.sendMsg([]byte("hi"))
-	recvMsg(t, r.Recv(), 5*time.Second)
+	slow := knownPeer(t, r, "slow")
 	if err := r.WaitQueued(context.Background(), "slow", 1); err != nil {
 		t.Fatalf("empty queue: %v", err)
 	}
@@ -219,10 +227,7 @@ func TestWaitQueued(t *testing.T) {
 	}
 
 	// A peer that is cut ends the wait with an error.
-	stuck := rawDial(t, r.Endpoint())
-	stuck.handshakeNULL("stuck")
-	stuck.sendMsg([]byte("hi"))
-	recvMsg(t, r.Recv(), 5*time.Second)
+	knownPeer(t, r, "stuck")
 	fill("stuck")
 	cut := make(chan error, 1)
 	go func() { cut <- r.WaitQueued(context.Background(), "stuck", mark) }()
@@ -243,10 +248,7 @@ func TestWaitQueued(t *testing.T) {
 // once, whether it was written in place, queued or copied.
 func TestSendSplitOwned(t *testing.T) {
 	r := listen(t, Options{WriteQueue: 64 << 20})
-	p := rawDial(t, r.Endpoint())
-	p.handshakeNULL("p")
-	p.sendMsg([]byte("hi"))
-	recvMsg(t, r.Recv(), 5*time.Second)
+	p := knownPeer(t, r, "p")
 	const n = 64
 	sizes := []int{0, 100, smallWrite, smallWrite + 1, 300 << 10, 1 << 20}
 	var mu sync.Mutex
