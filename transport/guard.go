@@ -519,6 +519,7 @@ type writeQueue struct {
 	wake  chan struct{}
 	// waiters are closed once size drops below their mark (WaitQueued)
 	waiters []queueWaiter
+	closed  bool // the writer stopped: nothing is queued any more
 }
 
 type queueWaiter struct {
@@ -598,6 +599,10 @@ func (q *writeQueue) write(c *gconn, p []byte, owned, seal bool) (int, error) {
 	}
 	rest := p[n:]
 	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return n, c.closedErr()
+	}
 	if size := q.size + len(rest); size > q.limit {
 		q.mu.Unlock()
 		c.cut(ReasonWriteOverflow, fmt.Errorf("%d bytes queued, limit %d", size, q.limit))
@@ -646,6 +651,9 @@ type qbuf struct {
 // writer drains the queue until the connection is cut.
 func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 	defer wg.Done()
+	var bufs []qbuf
+	var releases []func() // handed-over tails of the batch being written
+	defer func() { q.shutdown(bufs, releases) }()
 	for {
 		select {
 		case <-q.wake:
@@ -654,7 +662,7 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 		}
 		for {
 			q.mu.Lock()
-			bufs := q.bufs
+			bufs = q.bufs
 			q.bufs = nil
 			q.mu.Unlock()
 			if len(bufs) == 0 {
@@ -662,8 +670,8 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 			}
 			for len(bufs) > 0 {
 				var batch net.Buffers
-				var written [][]byte  // boxed frames wholly in this batch
-				var releases []func() // handed-over tails wholly in this batch
+				var written [][]byte // boxed frames wholly in this batch
+				releases = releases[:0]
 				total := 0
 				for len(bufs) > 0 && total < writeBatch {
 					if bufs[0].seal {
@@ -703,8 +711,28 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 				for _, f := range releases {
 					f()
 				}
+				releases = releases[:0]
 				q.drained(total)
 			}
+		}
+	}
+}
+
+// shutdown ends the queue once its writer stops (the connection is cut):
+// nothing more is queued, and the handed-over tails it still holds (those
+// of an unfinished batch, those not taken yet) are released, never written.
+func (q *writeQueue) shutdown(bufs []qbuf, releases []func()) {
+	q.mu.Lock()
+	q.closed = true
+	bufs = append(bufs, q.bufs...)
+	q.bufs = nil
+	q.mu.Unlock()
+	for _, f := range releases {
+		f()
+	}
+	for _, b := range bufs {
+		if b.release != nil {
+			b.release()
 		}
 	}
 }

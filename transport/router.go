@@ -183,8 +183,7 @@ func (r *Router) SendSplit(peer string, head, tail []byte) error {
 // the connection's writer while the caller goes on (with the next chunk),
 // so reading and writing overlap. tail is the transport's until release
 // is called: once, when it is written, copied or no longer needed (an
-// error included). A tail still queued on a connection that is then cut
-// is dropped without release (the garbage collector takes it).
+// error, or a connection cut with the tail still queued).
 func (r *Router) SendSplitOwned(peer string, head, tail []byte, release func()) error {
 	if release == nil {
 		return r.sendSplit(peer, head, tail, nil)

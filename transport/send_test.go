@@ -9,6 +9,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -320,5 +321,37 @@ func TestSendSplitOwned(t *testing.T) {
 			t.Fatalf("tail %d never released", missing)
 		}
 		runtime.Gosched()
+	}
+
+	// Tails still queued when the connection is cut are released too (the
+	// server's pool gets its buffers back), each once.
+	knownPeer(t, r, "cut")
+	var releasedCut atomic.Int64
+	sent := 0
+	for ; r.Queued("cut") < 4<<20; sent++ {
+		if sent == 200 {
+			t.Fatalf("queue at %d bytes after %d sends", r.Queued("cut"), sent)
+		}
+		once := new(atomic.Int32)
+		if err := r.SendSplitOwned("cut", []byte("h"), make([]byte, 256<<10), func() {
+			if once.Add(1) > 1 {
+				t.Error("a tail released twice")
+			}
+			releasedCut.Add(1)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Disconnect("cut")
+	for deadline := time.Now().Add(10 * time.Second); releasedCut.Load() < int64(sent); runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d tails released after the cut", releasedCut.Load(), sent)
+		}
+	}
+	if err := r.SendSplitOwned("cut", []byte("h"), make([]byte, 256<<10), func() { releasedCut.Add(1) }); err == nil {
+		t.Fatal("a send to a cut peer succeeded")
+	}
+	if releasedCut.Load() != int64(sent)+1 {
+		t.Fatalf("a tail refused by a cut peer was not released (%d of %d)", releasedCut.Load(), sent+1)
 	}
 }
