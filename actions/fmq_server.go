@@ -557,23 +557,42 @@ func computeResync(c context.Context, tree *publish.Tree, req *resyncReq, log *s
 	// the order of their paths.
 	slices.SortStableFunc(res.jobs, func(a, b job) int { return strings.Compare(a.vpath, b.vpath) })
 	// The cache names files the client holds that are no longer published
-	// (deleted while it was away): delete them too, so the mirror is exact;
-	// deepest first, so that a directory goes after what it held.
+	// (deleted while it was away), or published as another kind (a
+	// directory now a link): delete them too, so the mirror is exact.
+	// Deletes go first (a path that changed kind is free for its new
+	// self), deepest first (a directory after what it held).
 	keys := make([]string, 0, len(abs))
 	for k := range abs {
 		keys = append(keys, k)
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(keys)))
+	var dels []job
 	for _, k := range keys {
 		if !publish.Matches(req.sub, k) || coveredBy(req.covered, k) || CheckVirtualPath(inbox.Unhide(k)) != nil { // hidden files are files too
 			continue
 		}
-		if !tree.Published(k) {
-			res.jobs = append(res.jobs, job{op: OpDelete, vpath: k})
+		if !tree.Published(k) || kindChanged(tree, k, abs[k]) {
+			dels = append(dels, job{op: OpDelete, vpath: k})
 			res.gone++
 		}
 	}
+	res.jobs = append(dels, res.jobs...)
 	return res
+}
+
+// kindChanged reports a cache entry (k, its value v) for a path the tree
+// publishes as another kind than the client holds: a directory or link
+// where it has a file, a file or link where it has a directory, ...
+func kindChanged(tree *publish.Tree, k, v string) bool {
+	_, isDir := tree.LookupDir(k)
+	_, isLink := tree.LookupLink(k)
+	switch {
+	case v == CacheDir:
+		return !isDir
+	case strings.HasPrefix(v, CacheLinkPrefix):
+		return !isLink
+	}
+	return isDir || isLink
 }
 
 // dirJob is the operation 7 of a directory.
@@ -611,9 +630,10 @@ func queueResync(ctx *interp.Ctx) error {
 	}
 	p.busy = false
 	queued := 0
+	before := p.gen // jobs queued from here on are this resync's own
 	for i := range res.jobs {
 		j := &res.jobs[i]
-		if old := p.pending[j.vpath]; old != nil && old.gen > res.req.gen {
+		if old := p.pending[j.vpath]; old != nil && old.gen > res.req.gen && old.gen <= before {
 			continue // a change queued since the request is newer news
 		}
 		switch j.op {
@@ -679,7 +699,10 @@ func (p *FMQServerPeer) enqueueJob(j *job) {
 	p.gen++
 	j.gen = p.gen
 	op, vpath := j.op, j.vpath
-	if old := p.pending[vpath]; old != nil {
+	if old := p.pending[vpath]; old != nil && (old.op != OpDelete || op == OpDelete) {
+		// Superseded. A delete followed by something else stays: the
+		// path may have changed kind (a directory replaced by a link),
+		// and the old one must go first.
 		old.dead = true
 		p.dead++
 		p.backlog -= old.remaining()

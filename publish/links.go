@@ -201,17 +201,26 @@ func dirChange(op Op, d Dir) Change {
 	return Change{Op: op, Kind: KindDir, VPath: d.VPath, Mode: d.Mode}
 }
 
-// orderChanges sorts a batch by virtual path (a directory before what it
-// holds), except that removed directories come last, deepest first: after
-// the deletes of what they held.
+// orderChanges sorts a batch: first the deletes of files and links, then
+// those of directories, deepest first (after what they held), then
+// everything else by virtual path (a directory before what it holds).
+// Deletes go first so that a path that changed kind (a directory replaced
+// by a link, a file by a directory) is free when its new self arrives.
 func orderChanges(out []Change) {
+	rank := func(c Change) int {
+		switch {
+		case c.Op == Deleted && c.Kind != KindDir:
+			return 0
+		case c.Op == Deleted:
+			return 1
+		}
+		return 2
+	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
-		ad, bd := a.Kind == KindDir && a.Op == Deleted, b.Kind == KindDir && b.Op == Deleted
-		if ad != bd {
-			return bd
-		}
-		if ad {
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra < rb
+		} else if ra == 1 {
 			return a.VPath > b.VPath
 		}
 		return a.VPath < b.VPath

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os/exec"
 	"context"
 	"os"
 	"path/filepath"
@@ -169,6 +170,16 @@ func TestLinksAndDirectoriesLive(t *testing.T) {
 	os.RemoveAll(filepath.Join(pub, "new"))
 	eventually(t, "new removed", logs, func() bool { return gone(filepath.Join(in, "new")) })
 
+	// A directory replaced by a link, then the link by a directory.
+	write(t, pub, "kind/a.txt", "a")
+	eventually(t, "kind/a.txt arrives", logs, func() bool { return readOr(filepath.Join(in, "kind", "a.txt")) == "a" })
+	os.RemoveAll(filepath.Join(pub, "kind"))
+	mustLink(t, "f.txt", filepath.Join(pub, "kind"))
+	eventually(t, "kind a link", logs, func() bool { return linkIs(filepath.Join(in, "kind"), "f.txt") })
+	os.Remove(filepath.Join(pub, "kind"))
+	os.MkdirAll(filepath.Join(pub, "kind", "sub"), 0o755)
+	eventually(t, "kind a directory again", logs, func() bool { return isDir(filepath.Join(in, "kind", "sub")) })
+
 }
 
 // A link made to lead out, or to nothing, while a client runs is reported
@@ -202,5 +213,35 @@ func TestBadLinksReportedLive(t *testing.T) {
 	cancel()
 	if code := <-done; code != exitPartial {
 		t.Errorf("live sync with reports: exit %d, want %d\n%s", code, exitPartial, logs.String())
+	}
+}
+
+// Paths that changed kind while the client was away (a directory now a
+// link, a link now a directory, a file now a directory) are replaced at
+// the next sync.
+func TestKindChangesAcrossSyncs(t *testing.T) {
+	pub, in := t.TempDir(), t.TempDir()
+	write(t, pub, "d/x.txt", "x")
+	write(t, pub, "f", "f")
+	mustLink(t, "d", filepath.Join(pub, "l"))
+	srv := startServed(t, "--publish", pub)
+	if code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Files != 2 || sum.Links != 1 {
+		t.Fatalf("exit %d, summary %+v\n%s", code, sum, errs)
+	}
+	srv.stop()
+	os.RemoveAll(filepath.Join(pub, "d"))
+	mustLink(t, "f", filepath.Join(pub, "d"))
+	os.Remove(filepath.Join(pub, "l"))
+	write(t, pub, "l/y.txt", "y")
+	os.Remove(filepath.Join(pub, "f"))
+	os.MkdirAll(filepath.Join(pub, "f"), 0o755)
+	srv = startServed(t, "--publish", pub)
+	code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in)
+	if code != exitOK {
+		t.Fatalf("exit %d, summary %+v\n%s", code, sum, errs)
+	}
+	if !linkIs(filepath.Join(in, "d"), "f") || readOr(filepath.Join(in, "l", "y.txt")) != "y" || !isDir(filepath.Join(in, "f")) {
+		out, _ := exec.Command("ls", "-lR", in).CombinedOutput()
+		t.Errorf("d must be a link to f, l a directory with y.txt, f a directory: %+v\n%s\n%s", sum, out, errs)
 	}
 }
