@@ -1,9 +1,9 @@
 package main
 
 import (
-	"os/exec"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
