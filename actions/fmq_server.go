@@ -558,26 +558,51 @@ func computeResync(c context.Context, tree *publish.Tree, req *resyncReq, log *s
 	slices.SortStableFunc(res.jobs, func(a, b job) int { return strings.Compare(a.vpath, b.vpath) })
 	// The cache names files the client holds that are no longer published
 	// (deleted while it was away), or published as another kind (a
-	// directory now a link): delete them too, so the mirror is exact.
-	// Deletes go first (a path that changed kind is free for its new
-	// self), deepest first (a directory after what it held).
+	// directory now a link): delete them too, so the mirror is exact,
+	// deepest first (a directory after what it held). A path that changed
+	// kind is deleted before everything else, so that it is free for its
+	// new self; the others after the rest, as before kinds.
 	keys := make([]string, 0, len(abs))
 	for k := range abs {
 		keys = append(keys, k)
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(keys)))
-	var dels []job
+	var kinds map[string]bool // paths that changed kind
+	for _, k := range keys {
+		if publish.Matches(req.sub, k) && tree.Published(k) && kindChanged(tree, k, abs[k]) {
+			if kinds == nil {
+				kinds = map[string]bool{}
+			}
+			kinds[k] = true
+		}
+	}
+	var first []job // deletes of what changed kind and of what it held
 	for _, k := range keys {
 		if !publish.Matches(req.sub, k) || coveredBy(req.covered, k) || CheckVirtualPath(inbox.Unhide(k)) != nil { // hidden files are files too
 			continue
 		}
-		if !tree.Published(k) || kindChanged(tree, k, abs[k]) {
-			dels = append(dels, job{op: OpDelete, vpath: k})
-			res.gone++
+		switch {
+		case kinds[k] || (kinds != nil && !tree.Published(k) && under(kinds, k)):
+			first = append(first, job{op: OpDelete, vpath: k})
+		case !tree.Published(k):
+			res.jobs = append(res.jobs, job{op: OpDelete, vpath: k})
+		default:
+			continue
+		}
+		res.gone++
+	}
+	res.jobs = append(first, res.jobs...)
+	return res
+}
+
+// under reports whether one of vpath's parents is in set.
+func under(set map[string]bool, vpath string) bool {
+	for d := path.Dir(vpath); d != "/" && d != "."; d = path.Dir(d) {
+		if set[d] {
+			return true
 		}
 	}
-	res.jobs = append(dels, res.jobs...)
-	return res
+	return false
 }
 
 // kindChanged reports a cache entry (k, its value v) for a path the tree
