@@ -46,7 +46,7 @@ const (
 // client that takes them (LINKS=1, DIRS=1) holds.
 const (
 	CacheLinkPrefix = "LINK:" // + the link's target
-	CacheDir        = "DIR"
+	CacheDir        = "DIR" // + ":" and the mode it was given, if any
 )
 
 // Checker verifies PLAIN credentials (transport.PasswordFile implements it).
@@ -533,11 +533,12 @@ func computeResync(c context.Context, tree *publish.Tree, req *resyncReq, log *s
 			if coveredBy(req.covered, d.VPath) {
 				continue
 			}
-			if abs[d.VPath] == CacheDir {
+			j := dirJob(d.VPath, d.Mode)
+			if v := abs[d.VPath]; v == CacheDir || v == CacheDir+":"+j.hdr["MODE"] {
 				res.skipped++
 				continue
 			}
-			res.jobs = append(res.jobs, dirJob(d.VPath, d.Mode))
+			res.jobs = append(res.jobs, j)
 		}
 	}
 	for _, l := range tree.Links(req.sub) {
@@ -612,7 +613,7 @@ func kindChanged(tree *publish.Tree, k, v string) bool {
 	_, isDir := tree.LookupDir(k)
 	_, isLink := tree.LookupLink(k)
 	switch {
-	case v == CacheDir:
+	case v == CacheDir || strings.HasPrefix(v, CacheDir+":"):
 		return !isDir
 	case strings.HasPrefix(v, CacheLinkPrefix):
 		return !isLink

@@ -239,6 +239,10 @@ type CacheEntry struct {
 	// server announced (Installed: fmq created it).
 	Kind string `json:"kind,omitempty"`
 	Link string `json:"link,omitempty"`
+	// Mode: for a directory, the mode the server announced (its MODE
+	// header), sent back in the cache hash so that a change of mode while
+	// the client was away is sent again.
+	Mode string `json:"mode,omitempty"`
 }
 
 // Open opens (creating it if needed) an inbox directory and loads its digest

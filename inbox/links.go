@@ -147,7 +147,8 @@ func (ib *Inbox) MakeDir(vp string, headers map[string]string) error {
 			ib.log.Warn("inbox: cannot set the mode", "path", vp, "err", err)
 		}
 	}
-	ib.remember(vp, CacheEntry{Kind: KindDir, Installed: made})
+	mode, _ := header(headers, "MODE")
+	ib.remember(vp, CacheEntry{Kind: KindDir, Installed: made, Mode: mode})
 	return nil
 }
 
@@ -247,6 +248,9 @@ func (ib *Inbox) cacheValueOf(f found) string {
 	e, ok := ib.cache[f.vpath]
 	ib.mu.Unlock()
 	if ok && e.Kind == KindDir {
+		if e.Mode != "" {
+			return "DIR:" + e.Mode
+		}
 		return "DIR"
 	}
 	return ""

@@ -116,7 +116,7 @@ func TestAnnouncedDirectories(t *testing.T) {
 	if err := ib.Delete("/a/b/f"); err != nil || !ib.isDir("a/b") {
 		t.Fatalf("Delete(/a/b/f): %v", err)
 	}
-	if v := ib.CacheFor("/")["/a/b"]; v != "DIR" {
+	if v := ib.CacheFor("/")["/a/b"]; v != "DIR:0550" {
 		t.Fatalf("CacheFor /a/b = %q", v)
 	}
 	if err := ib.Delete("/a/b"); err != nil || exists(filepath.Join(d, "a")) {

@@ -119,9 +119,11 @@ func TestEmptyDirectoriesMirrored(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(in, "a", "b")); err != nil || fi.Mode().Perm() != 0o750 {
 		t.Errorf("a/b: mode %v, %v; want 0750", fi.Mode().Perm(), err)
 	}
-	// The user puts a file of their own in one; the server removes them.
+	// The user puts a file of their own in one; the server removes them,
+	// and changes the mode of another.
 	write(t, in, "mine/notes.txt", "mine")
 	srv.stop()
+	os.Chmod(filepath.Join(pub, "empty"), 0o751)
 	for _, d := range []string{"gone", "mine", "a/b/c", "a/b"} {
 		if err := os.Remove(filepath.Join(pub, d)); err != nil {
 			t.Fatal(err)
@@ -134,6 +136,9 @@ func TestEmptyDirectoriesMirrored(t *testing.T) {
 	}
 	if !gone(filepath.Join(in, "gone")) || !gone(filepath.Join(in, "a", "b")) || !isDir(filepath.Join(in, "a")) || !isDir(filepath.Join(in, "empty")) {
 		t.Errorf("gone and a/b must go, a and empty stay")
+	}
+	if fi, err := os.Stat(filepath.Join(in, "empty")); err != nil || fi.Mode().Perm() != 0o751 {
+		t.Errorf("empty: mode %v, %v; want 0751 (changed while away)", fi.Mode().Perm(), err)
 	}
 	if readOr(filepath.Join(in, "mine", "notes.txt")) != "mine" {
 		t.Errorf("the user's file in a removed directory was lost")
