@@ -46,7 +46,7 @@ const (
 // client that takes them (LINKS=1, DIRS=1) holds.
 const (
 	CacheLinkPrefix = "LINK:" // + the link's target
-	CacheDir        = "DIR" // + ":" and the mode it was given, if any
+	CacheDir        = "DIR"   // + ":" and the mode it was given, if any
 )
 
 // Checker verifies PLAIN credentials (transport.PasswordFile implements it).
