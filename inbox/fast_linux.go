@@ -160,27 +160,19 @@ type rawFile struct {
 }
 
 func (r *rawFile) WriteAt(b []byte, off int64) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := unix.Pwrite(r.fd, b[n:], off+int64(n))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return n, err
-		}
-		if m == 0 {
-			return n, io.ErrShortWrite
-		}
-		n += m
-	}
-	return n, nil
+	return fullAt(b, off, io.ErrShortWrite, func(b []byte, off int64) (int, error) { return unix.Pwrite(r.fd, b, off) })
 }
 
 func (r *rawFile) ReadAt(b []byte, off int64) (int, error) {
+	return fullAt(b, off, io.EOF, func(b []byte, off int64) (int, error) { return unix.Pread(r.fd, b, off) })
+}
+
+// fullAt runs pwrite or pread (op) until all of b is done, retrying EINTR;
+// a call that moves nothing ends it with stop.
+func fullAt(b []byte, off int64, stop error, op func([]byte, int64) (int, error)) (int, error) {
 	n := 0
 	for n < len(b) {
-		m, err := unix.Pread(r.fd, b[n:], off+int64(n))
+		m, err := op(b[n:], off+int64(n))
 		if err == unix.EINTR {
 			continue
 		}
@@ -188,7 +180,7 @@ func (r *rawFile) ReadAt(b []byte, off int64) (int, error) {
 			return n, err
 		}
 		if m == 0 {
-			return n, io.EOF
+			return n, stop
 		}
 		n += m
 	}

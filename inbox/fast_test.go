@@ -33,6 +33,19 @@ func paths(t *testing.T, run func(t *testing.T, open func(t *testing.T, dir stri
 	}
 }
 
+// written begins vpath and writes c, leaving the transfer to Finish.
+func written(t *testing.T, ib *Inbox, vpath string, c []byte) *Partial {
+	t.Helper()
+	p, err := ib.Begin(vpath, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Write(0, c); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // outsideUntouched fails unless dir (outside the inbox) holds exactly the
 // names in want.
 func outsideUntouched(t *testing.T, dir string, want ...string) {
@@ -110,13 +123,7 @@ func TestSymlinkPlantedInParentDuringTransfer(t *testing.T) {
 		d, outside := t.TempDir(), t.TempDir()
 		ib := open(t, d)
 		c := []byte("content")
-		p, err := ib.Begin("/a/b/x", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Write(0, c); err != nil {
-			t.Fatal(err)
-		}
+		p := written(t, ib, "/a/b/x", c)
 		if err := os.RemoveAll(filepath.Join(d, "a")); err != nil {
 			t.Fatal(err)
 		}
@@ -169,13 +176,7 @@ func TestUserFileAppearingDuringTransfer(t *testing.T) {
 		d := t.TempDir()
 		ib := open(t, d)
 		c := []byte("server")
-		p, err := ib.Begin("/f", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Write(0, c); err != nil {
-			t.Fatal(err)
-		}
+		p := written(t, ib, "/f", c)
 		if err := os.WriteFile(filepath.Join(d, "f"), []byte("mine"), 0o644); err != nil {
 			t.Fatal(err)
 		}
