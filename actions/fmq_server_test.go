@@ -34,3 +34,42 @@ func TestErrorReportBeforeSyncedMarker(t *testing.T) {
 		t.Fatal("an error queued for a client that did not ask")
 	}
 }
+
+// A chunk buffer handed over to a sender (Handover) goes back to the pool
+// only when both its holders let go, the session and the sender, in either
+// order; a slice that is no chunk buffer of the server is not taken.
+func TestChunkHandover(t *testing.T) {
+	s := NewFMQServer(nil, nil)
+	lent := func(c *chunk) bool { _, ok := s.lent.Load(&c.b[:1][0]); return ok }
+	for _, senderFirst := range []bool{false, true} {
+		c := s.chunkBuf(1000)
+		release := s.Handover(c.b[:700])
+		if release == nil {
+			t.Fatal("a lent chunk buffer was not taken")
+		}
+		if senderFirst {
+			release()
+		} else {
+			s.putBuf(c)
+		}
+		if !lent(c) || c.refs.Load() != 1 {
+			t.Fatalf("after one holder let go: lent %v, refs %d", lent(c), c.refs.Load())
+		}
+		if senderFirst {
+			s.putBuf(c)
+		} else {
+			release()
+		}
+		if lent(c) || c.refs.Load() != 0 {
+			t.Fatalf("after both let go: lent %v, refs %d", lent(c), c.refs.Load())
+		}
+	}
+	if s.Handover(make([]byte, 10)) != nil || s.Handover(nil) != nil {
+		t.Fatal("a slice that is no chunk buffer was taken")
+	}
+	empty := s.chunkBuf(0) // an empty file's eof chunk
+	s.putBuf(empty)
+	if lent(empty) {
+		t.Fatal("an empty chunk stayed lent")
+	}
+}
