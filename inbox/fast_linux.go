@@ -46,6 +46,7 @@ import (
 // refuses a link leading out. Delete forgets what it removes. A directory
 // renamed elsewhere by a local process keeps receiving for at most dirMaxAge
 // (then the path is resolved again); the server cannot rename directories.
+// At most maxDirs descriptors are kept (plus those in use).
 
 // dirMaxAge bounds how long a directory descriptor is used before its path
 // is resolved again.
@@ -98,9 +99,35 @@ func (c *fastDirs) acquire(root *os.Root, rel string) (*dirRef, error) {
 	if old := c.m[rel]; old != nil {
 		c.dropLocked(rel, old)
 	}
+	if len(c.m) >= maxDirs {
+		c.sweepLocked(d.born)
+	}
 	c.m[rel] = d
 	c.mu.Unlock()
 	return d, nil
+}
+
+// maxDirs bounds the cached descriptors: a tree of many directories
+// keeps the ones in use and the most recent, not one per directory.
+const maxDirs = 64
+
+// sweepLocked drops the descriptors older than dirMaxAge and, if that is
+// not enough, every one not in use (a tree written directory by directory
+// needs only the current ones). c.mu is held.
+func (c *fastDirs) sweepLocked(now time.Time) {
+	for rel, d := range c.m {
+		if now.Sub(d.born) >= dirMaxAge {
+			c.dropLocked(rel, d)
+		}
+	}
+	if len(c.m) < maxDirs {
+		return
+	}
+	for rel, d := range c.m {
+		if d.refs == 0 {
+			c.dropLocked(rel, d)
+		}
+	}
 }
 
 // release lets go of d.
@@ -482,4 +509,11 @@ func (p *Partial) releaseFast() {
 		p.ib.fast.release(p.fast.dir)
 		p.fast = fastState{}
 	}
+}
+
+// size is the number of cached descriptors (tests).
+func (c *fastDirs) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
 }
