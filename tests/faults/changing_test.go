@@ -38,7 +38,7 @@ func TestFileChangesWhileSent(t *testing.T) {
 		seed     = 0xc4a9
 		versions = 14
 	)
-	pub, in := t.TempDir(), t.TempDir()
+	pub, in, scratch := t.TempDir(), t.TempDir(), t.TempDir()
 	live := filepath.Join(pub, "live.bin")
 	rng := rand.New(rand.NewPCG(seed, 3))
 	var mu sync.Mutex
@@ -49,12 +49,24 @@ func TestFileChangesWhileSent(t *testing.T) {
 		published[digest(b)] = v
 		mu.Unlock()
 		if inPlace {
+			// os.WriteFile truncates first: until its write lands the file
+			// is empty, a real state of it that a loaded machine may leave
+			// visible past the server's settle time. A client holding that
+			// empty file holds a published state, not a mix.
+			mu.Lock()
+			published[digest(nil)] = -1
+			mu.Unlock()
 			if err := os.WriteFile(live, b, 0o644); err != nil {
 				t.Error(err)
 			}
 			return
 		}
-		tmp := filepath.Join(pub, ".live.tmp")
+		// The new version is written outside the published tree (same file
+		// system) and renamed in: a temporary name inside it would be
+		// published too (hidden files are), and a rename of it moves the
+		// client's copy of whatever the temporary held, an empty file
+		// included, under the real name.
+		tmp := filepath.Join(scratch, "live.tmp")
 		if err := os.WriteFile(tmp, b, 0o644); err != nil {
 			t.Error(err)
 		}
@@ -96,6 +108,7 @@ func TestFileChangesWhileSent(t *testing.T) {
 		pauses[i] = time.Duration(20+rng.IntN(100)) * time.Millisecond
 		inPlace[i] = rng.IntN(2) == 0
 	}
+	defer func() { <-writerDone }() // it reports through t: never after the test
 	go func() {
 		defer close(writerDone)
 		for v := 1; v < versions; v++ {
