@@ -78,22 +78,31 @@ type FMQServer struct {
 	WaitBacklog func(ctx context.Context, peer string, below int) error
 }
 
-// Write backlog bounds of a client's connection (see FMQServer.Backlog).
+// Write backlog bounds of a client's connection (see FMQServer.Backlog). A
+// chunk is sent while the connection's queue is empty or holds at most
+// backlogHigh bytes with it; otherwise the session waits until the queue
+// is under backlogLow (or low enough for the chunk). With 1 MB chunks at
+// most one waits in the queue: what the server holds per client does not
+// grow with the length of a transfer (issue 8's memory target; the kernel's
+// socket buffer, not the queue, keeps the link busy meanwhile). It was
+// 4 MiB: a client that fell behind for a moment left four chunks queued
+// (copies, or buffers handed over), and the collector's goal doubled with
+// them.
 const (
-	backlogHigh = 4 << 20
-	backlogLow  = 1 << 20
+	backlogHigh = 1 << 20
+	backlogLow  = 512 << 10
 )
 
-// waitDrained returns once peer's write backlog is under backlogLow (or
-// ctx ends); it runs off the dispatch path. Without WaitBacklog, it polls.
-func (s *FMQServer) waitDrained(ctx context.Context, peer string) {
+// waitDrained returns once peer's write backlog is under below (or ctx
+// ends); it runs off the dispatch path. Without WaitBacklog, it polls.
+func (s *FMQServer) waitDrained(ctx context.Context, peer string, below int) {
 	if s.WaitBacklog != nil {
-		s.WaitBacklog(ctx, peer, backlogLow) // an error (peer gone): the next send says so
+		s.WaitBacklog(ctx, peer, below) // an error (peer gone): the next send says so
 		return
 	}
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
-	for s.Backlog(peer) >= backlogLow {
+	for s.Backlog(peer) >= below {
 		select {
 		case <-ctx.Done():
 			return
@@ -1060,13 +1069,15 @@ func (p *FMQServerPeer) step(ctx *interp.Ctx, out *filemq.Cheezburger, chunkMax,
 		if n <= 0 && size > p.curOff {
 			return false, nil // wait for credit
 		}
-		if b := p.srv.Backlog; b != nil && b(ctx.PeerID()) > backlogHigh {
+		if q := p.queued(ctx); q > 0 && q+int(n) > backlogHigh {
 			// The connection holds enough already: wait off the dispatch
-			// path for it to drain, then go on (send-more).
+			// path for it to drain (enough for this chunk), then go on
+			// (send-more).
 			if !p.more {
 				p.more = true
 				peer := ctx.PeerID()
-				ctx.Go("send-more", func(c context.Context) (any, error) { p.srv.waitDrained(c, peer); return nil, nil })
+				below := max(1, min(backlogLow, backlogHigh-int(n)+1))
+				ctx.Go("send-more", func(c context.Context) (any, error) { p.srv.waitDrained(c, peer, below); return nil, nil })
 			}
 			return false, nil
 		}
@@ -1192,6 +1203,15 @@ func logDeparture(ctx *interp.Ctx) error {
 func b2u(b bool) uint8 {
 	if b {
 		return 1
+	}
+	return 0
+}
+
+// queued is the number of bytes waiting in the client's write queue (0
+// without FMQServer.Backlog).
+func (p *FMQServerPeer) queued(ctx *interp.Ctx) int {
+	if b := p.srv.Backlog; b != nil {
+		return b(ctx.PeerID())
 	}
 	return 0
 }
