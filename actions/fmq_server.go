@@ -60,8 +60,10 @@ type Checker interface {
 type FMQServer struct {
 	Tree     *publish.Tree
 	Accounts Checker   // nil: no authentication (OHAI-OK at once, as the C server)
-	bufs     sync.Pool // *chunk
+	bufs     sync.Pool // *chunk, beyond the few kept in free
 	lent     sync.Map  // *chunk by its first byte, while lent (Handover)
+	freeMu   sync.Mutex
+	free     []*chunk // idle chunk buffers kept across collections (keptChunks)
 	// heavy bounds the resyncs (file hashing) running at once, so that
 	// they leave cores to the sessions' dispatches: half the cores, at least one.
 	heavy chan struct{}
@@ -127,8 +129,17 @@ type chunk struct {
 // chunkBuf lends a chunk buffer of n bytes to a session; putBuf gives its
 // reference back once the chunk is sent.
 func (s *FMQServer) chunkBuf(n int) *chunk {
-	c, ok := s.bufs.Get().(*chunk)
-	if !ok || cap(c.b) < n {
+	var c *chunk
+	s.freeMu.Lock()
+	if k := len(s.free); k > 0 {
+		c, s.free[k-1] = s.free[k-1], nil
+		s.free = s.free[:k-1]
+	}
+	s.freeMu.Unlock()
+	if c == nil {
+		c, _ = s.bufs.Get().(*chunk)
+	}
+	if c == nil || cap(c.b) < n {
 		c = &chunk{b: make([]byte, max(n, 1))}
 	}
 	c.b = c.b[:n]
@@ -140,9 +151,27 @@ func (s *FMQServer) chunkBuf(n int) *chunk {
 func (s *FMQServer) putBuf(c *chunk) {
 	if c.refs.Add(-1) == 0 {
 		s.lent.Delete(&c.b[:1][0])
-		s.bufs.Put(c)
+		s.freeMu.Lock()
+		if len(s.free) < keptChunks {
+			s.free = append(s.free, c)
+			c = nil
+		}
+		s.freeMu.Unlock()
+		if c != nil {
+			s.bufs.Put(c)
+		}
 	}
 }
+
+// keptChunks is the number of idle chunk buffers the server keeps across
+// garbage collections: a transfer's steady state (one chunk being read, one
+// waiting in the connection's queue) never allocates one. More (clients
+// served at once) come from and go back to a sync.Pool, which collections
+// empty. A sync.Pool alone kept one buffer per processor, and the one put
+// back by a connection's writer on one processor was not found by the
+// session reading on another: a long transfer allocated a fresh 1 MB
+// buffer every few chunks and the collector's goal grew with them.
+const keptChunks = 2
 
 // Handover takes a reference to the chunk buffer that tail (a chunk being
 // sent) starts, for a sender that writes it after Send returns instead of
