@@ -1,6 +1,9 @@
 package actions
 
-import "testing"
+import (
+	"runtime"
+	"testing"
+)
 
 // A read failure found when a file's turn comes is reported before the
 // synced marker already queued: a client that leaves at the marker (sync
@@ -71,5 +74,34 @@ func TestChunkHandover(t *testing.T) {
 	s.putBuf(empty)
 	if lent(empty) {
 		t.Fatal("an empty chunk stayed lent")
+	}
+}
+
+// A transfer's chunk buffers survive garbage collections: the two kept
+// idle come back (a sync.Pool alone gave a fresh 1 MB buffer after a
+// collection, or when put back on another processor), more go to the pool,
+// and a buffer handed over returns only when its last holder lets go.
+func TestChunkBuffersKeptAcrossCollections(t *testing.T) {
+	s := NewFMQServer(nil, nil)
+	a, b, c := s.chunkBuf(1_000_000), s.chunkBuf(1_000_000), s.chunkBuf(1_000_000)
+	release := s.Handover(a.b[:10])
+	if release == nil {
+		t.Fatal("Handover does not know a lent chunk buffer")
+	}
+	s.putBuf(a) // the session is done; the transport still holds it
+	s.putBuf(b)
+	s.putBuf(c)
+	if len(s.free) != 2 || s.free[0] != b || s.free[1] != c {
+		t.Fatalf("free list %p, want b %p and c %p (a is still handed over)", s.free, b, c)
+	}
+	release()
+	if len(s.free) != 2 {
+		t.Fatalf("%d idle buffers kept, want %d", len(s.free), keptChunks)
+	}
+	runtime.GC()
+	runtime.GC()
+	got := map[*chunk]bool{s.chunkBuf(500_000): true, s.chunkBuf(1_000_000): true}
+	if !got[b] || !got[c] {
+		t.Fatal("the kept chunk buffers did not come back after two collections")
 	}
 }
