@@ -78,11 +78,17 @@ type dirNode struct {
 	links  map[string]Link     // its links published as links, by name
 	subs   map[string]*dirNode // subdirectories, by name
 	gone   bool
+	// since is when the directory was first seen, mtime its modification
+	// time then: a new directory is published once it has been stable for
+	// the settle window, like a file (see noteDir).
+	since time.Time
+	mtime time.Time
 }
 
 type subInfo struct {
-	id   fileID
-	mode os.FileMode
+	id    fileID
+	mode  os.FileMode
+	mtime time.Time
 }
 
 type dirResult struct {
@@ -104,6 +110,8 @@ type scanner struct {
 	roots []*dirNode
 	byFS  map[string]*dirNode
 	cand  map[string]candidate // observed, not yet published (or not yet republished)
+	// dirCand are new directories waiting for the settle window.
+	dirCand map[*dirNode]bool
 	// reported are the names found unpublishable since the last apply
 	// (Reported changes: a link made to lead out, a file made unreadable
 	// by its name, reach the clients that ask for reports live).
@@ -112,7 +120,7 @@ type scanner struct {
 }
 
 func newScanner(t *Tree) *scanner {
-	s := &scanner{t: t, byFS: make(map[string]*dirNode), cand: make(map[string]candidate)}
+	s := &scanner{t: t, byFS: make(map[string]*dirNode), cand: make(map[string]candidate), dirCand: make(map[*dirNode]bool)}
 	for i, m := range t.mounts {
 		n := &dirNode{mount: i, vdir: m.Alias, fsPath: filepath.Clean(m.Dir),
 			files: map[string]Entry{}, links: map[string]Link{}, subs: map[string]*dirNode{}}
@@ -327,7 +335,7 @@ func (s *scanner) read(n *dirNode) dirResult {
 			e.UID, e.GID = ownerOf(fi)
 			res.files[name] = e
 		case fi.IsDir():
-			res.dirs[name] = subInfo{id: idOf(fi), mode: fi.Mode().Perm()}
+			res.dirs[name] = subInfo{id: idOf(fi), mode: fi.Mode().Perm(), mtime: fi.ModTime()}
 		}
 	}
 	return res
@@ -370,7 +378,7 @@ func (s *scanner) process(dirty []*dirNode, now time.Time, force bool) []Change 
 				delete(n.subs, name)
 			} else if si.mode != sub.mode {
 				sub.mode = si.mode
-				s.noteDir(sub, &ch)
+				s.noteDir(sub, now, force, &ch)
 			}
 		}
 	}
@@ -382,7 +390,7 @@ func (s *scanner) process(dirty []*dirNode, now time.Time, force bool) []Change 
 		}
 		s.applyFiles(n, results[i].files, now, &ch)
 		s.applyLinks(n, results[i].links, &ch)
-		s.noteDir(n, &ch)
+		s.noteDir(n, now, force, &ch)
 		queue = s.addSubs(n, results[i].dirs, queue)
 	}
 	// Phase 3: new subdirectories, recursively.
@@ -395,7 +403,7 @@ func (s *scanner) process(dirty []*dirNode, now time.Time, force bool) []Change 
 		}
 		s.applyFiles(n, res.files, now, &ch)
 		s.applyLinks(n, res.links, &ch)
-		s.noteDir(n, &ch)
+		s.noteDir(n, now, force, &ch)
 		queue = s.addSubs(n, res.dirs, queue)
 	}
 	if !force {
@@ -441,7 +449,7 @@ func (s *scanner) addSubs(n *dirNode, dirs map[string]subInfo, queue []*dirNode)
 		}
 		rel := relJoin(n.rel, name)
 		c := &dirNode{mount: n.mount, rel: rel, vdir: vjoin(s.t.mounts[n.mount].Alias, rel),
-			fsPath: filepath.Join(n.fsPath, name), id: si.id, mode: si.mode, depth: n.depth + 1, parent: n,
+			fsPath: filepath.Join(n.fsPath, name), id: si.id, mode: si.mode, mtime: si.mtime, depth: n.depth + 1, parent: n,
 			files: map[string]Entry{}, links: map[string]Link{}, subs: map[string]*dirNode{}}
 		n.subs[name] = c
 		s.byFS[c.fsPath] = c
@@ -472,18 +480,38 @@ func (s *scanner) applyLinks(n *dirNode, obs map[string]Link, ch *changeSet) {
 
 // noteDir publishes n as a directory (not a mount's own directory, nor an
 // fmq inbox, which is not published), or withdraws it once it turns out
-// to be an inbox.
-func (s *scanner) noteDir(n *dirNode, ch *changeSet) {
+// to be an inbox. A directory not published yet waits for the settle
+// window (unless forced), as a file does: a client creating an inbox makes
+// the directory, then its marker, and a directory published in between
+// would reach that very client as an empty directory inside its own inbox
+// (mirror/mirror).
+func (s *scanner) noteDir(n *dirNode, now time.Time, force bool, ch *changeSet) {
 	if n.parent == nil || n.gone {
 		return
 	}
+	if n.since.IsZero() {
+		n.since = now
+	}
 	if n.inbox {
+		delete(s.dirCand, n)
 		ch.dirs.del(n.vdir)
 		return
 	}
-	if d, ok := s.publishedDir(n.vdir, ch); !ok || d.Mode != n.mode {
+	d, ok := s.publishedDir(n.vdir, ch)
+	if !ok && !force && !s.dirStable(n, now) {
+		s.dirCand[n] = true
+		return
+	}
+	delete(s.dirCand, n)
+	if !ok || d.Mode != n.mode {
 		ch.dirs.put(n.vdir, Dir{VPath: n.vdir, Mode: n.mode})
 	}
+}
+
+// dirStable reports whether a new directory may be published at now: seen
+// for the settle window, or not modified within it.
+func (s *scanner) dirStable(n *dirNode, now time.Time) bool {
+	return now.Sub(n.since) >= s.t.settle || now.Sub(n.mtime) >= s.t.settle
 }
 
 // publishedDir returns the published directory vp as it will be after ch.
@@ -586,6 +614,15 @@ func (s *scanner) deadline() (time.Time, bool) {
 			best, found = d, true
 		}
 	}
+	for n := range s.dirCand {
+		d := n.since.Add(s.t.settle)
+		if m := n.mtime.Add(s.t.settle); m.Before(d) {
+			d = m
+		}
+		if !found || d.Before(best) {
+			best, found = d, true
+		}
+	}
 	return best, found
 }
 
@@ -610,8 +647,17 @@ func (s *scanner) recheck(now time.Time) {
 	}
 }
 
-// promote publishes the candidates that are stable (all of them with force).
+// promote publishes the candidates that are stable (all of them with force),
+// new directories included.
 func (s *scanner) promote(now time.Time, force bool, ch *changeSet) {
+	for n := range s.dirCand {
+		switch {
+		case n.gone || n.inbox:
+			delete(s.dirCand, n)
+		case force || s.dirStable(n, now):
+			s.noteDir(n, now, force, ch)
+		}
+	}
 	for vp, c := range s.cand {
 		if force || s.stable(c, now) {
 			ch.put(c.e)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -329,5 +330,41 @@ func TestWatchClosedAndNilCallback(t *testing.T) {
 	tr.Close()
 	if err := tr.Watch(context.Background(), func([]Change) {}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("closed: %v", err)
+	}
+}
+
+// A new directory waits for the settle window like a file: one that turns
+// out to be an fmq inbox (a client makes the directory, then its marker)
+// is never published, not even for an instant (it reached that client as
+// mirror/mirror), and a plain new directory is published once settled.
+func TestWatchNewDirectorySettlesFirst(t *testing.T) {
+	d, scratch := t.TempDir(), t.TempDir()
+	write(t, d, "a.txt", "a")
+	_, rec := startWatch(t, d, Options{Settle: 400 * time.Millisecond, Rescan: time.Hour})
+	// An old file moved in with the new directories is stable at once: its
+	// creation shows that the watcher has read them (still without marker).
+	write(t, scratch, "b.txt", "b")
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(scratch, "b.txt"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"mirror", "plain"} {
+		if err := os.Mkdir(filepath.Join(d, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(filepath.Join(scratch, "b.txt"), filepath.Join(d, "b.txt")); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.waitFor(t, "created /m/b.txt 1")
+	if slices.Contains(got, "created directory /m/plain") {
+		t.Fatalf("a new directory was published before its settle window: %q", got)
+	}
+	write(t, d, "mirror/.fmq-inbox", "0123456789abcdef0123456789abcdef")
+	got = rec.waitFor(t, "created directory /m/plain")
+	for _, c := range got {
+		if strings.Contains(c, "/m/mirror") {
+			t.Fatalf("the new inbox directory was published: %q", got)
+		}
 	}
 }
