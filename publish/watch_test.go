@@ -368,3 +368,22 @@ func TestWatchNewDirectorySettlesFirst(t *testing.T) {
 		}
 	}
 }
+
+// A file stable at once (an old modification time) in a new directory
+// brings the directory with it, in the same batch.
+func TestWatchStableFileBringsNewDirectory(t *testing.T) {
+	d, scratch := t.TempDir(), t.TempDir()
+	_, rec := startWatch(t, d, Options{Settle: time.Minute, Rescan: time.Hour})
+	write(t, scratch, "n/o.txt", "o")
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(scratch, "n/o.txt"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(d, "n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(scratch, "n/o.txt"), filepath.Join(d, "n/o.txt")); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, "created /m/n/o.txt 1", "created directory /m/n")
+}
