@@ -571,8 +571,8 @@ func computeResync(c context.Context, tree *publish.Tree, req *resyncReq, log *s
 			if coveredBy(req.covered, d.VPath) {
 				continue
 			}
-			j := dirJob(d.VPath, d.Mode)
-			if v := abs[d.VPath]; v == CacheDir || v == CacheDir+":"+j.hdr["MODE"] {
+			j := dirJob(d)
+			if v := abs[d.VPath]; v == CacheDir || v == CacheDir+":"+j.hdr["MODE"] || v == CacheDir+":"+j.hdr["MODE"]+"@"+j.hdr["MTIME"] {
 				res.skipped++
 				continue
 			}
@@ -659,9 +659,10 @@ func kindChanged(tree *publish.Tree, k, v string) bool {
 	return isDir || isLink
 }
 
-// dirJob is the operation 7 of a directory.
-func dirJob(vpath string, mode fs.FileMode) job {
-	return job{op: OpDir, vpath: vpath, hdr: map[string]string{"MODE": fmt.Sprintf("%04o", mode.Perm())}}
+// dirJob is the operation 7 of a directory: MODE, MTIME and the owner's
+// headers, as for a file.
+func dirJob(d publish.Dir) job {
+	return job{op: OpDir, vpath: d.VPath, hdr: publish.MetaHeaders(d.Mode, time.Unix(0, d.MTime), d.UID, d.GID)}
 }
 
 // linkJob is what a client subscribed to sub gets for link l: the link
@@ -674,7 +675,10 @@ func linkJob(sub string, l publish.Link, takesLinks bool) (j job, ok bool) {
 	case !publish.Matches(sub, l.TargetVPath):
 		return job{op: OpError, vpath: l.VPath, reason: "it is a symbolic link leading outside the subscription " + sub + " (not followed)"}, true
 	}
-	return job{op: OpLink, vpath: l.VPath, hdr: map[string]string{"LINK": l.Target}}, true
+	hdr := publish.MetaHeaders(0, time.Unix(0, l.MTime), l.UID, l.GID) // the link's own
+	delete(hdr, "MODE")                                                // a link has no mode of its own
+	hdr["LINK"] = l.Target
+	return job{op: OpLink, vpath: l.VPath, hdr: hdr}, true
 }
 
 func coveredBy(subs []string, vpath string) bool {
@@ -845,7 +849,7 @@ func queueChanges(ctx *interp.Ctx) error {
 			if c.Op == publish.Deleted {
 				p.enqueue(OpDelete, c.VPath, 0, 0)
 			} else {
-				j := dirJob(c.VPath, c.Mode)
+				j := dirJob(publish.Dir{VPath: c.VPath, Mode: c.Mode, MTime: c.ModTime.UnixNano(), UID: c.UID, GID: c.GID})
 				p.enqueueJob(&j)
 			}
 			continue
@@ -856,7 +860,8 @@ func queueChanges(ctx *interp.Ctx) error {
 				}
 				continue
 			}
-			p.queueLink(publish.Link{VPath: c.VPath, Target: c.Target, TargetVPath: c.TargetVPath})
+			p.queueLink(publish.Link{VPath: c.VPath, Target: c.Target, TargetVPath: c.TargetVPath,
+				MTime: c.ModTime.UnixNano(), UID: c.UID, GID: c.GID})
 			continue
 		}
 		if c.Op == publish.Deleted {

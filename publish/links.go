@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Kind says what a Change is about.
@@ -43,14 +44,20 @@ type Link struct {
 	// TargetVPath is the virtual path the link leads to (the mount's alias
 	// for a link to the published directory itself).
 	TargetVPath string
+	// MTime, UID, GID: the link's own modification time (Unix ns) and
+	// owner (-1: unknown), never its target's.
+	MTime    int64
+	UID, GID int
 }
 
 // Dir is a published directory (every directory under a mount, not the
 // mounts themselves): it lets a client create empty directories and remove
 // the ones the server removed.
 type Dir struct {
-	VPath string
-	Mode  os.FileMode // permission bits
+	VPath    string
+	Mode     os.FileMode // permission bits
+	MTime    int64       // modification time, Unix ns
+	UID, GID int         // owner (-1: unknown)
 }
 
 // linkInfo decides whether the symbolic link rel (slash path in mount m)
@@ -194,11 +201,12 @@ func (t *Tree) Published(vpath string) bool {
 
 // linkChange and dirChange build the changes of links and directories.
 func linkChange(op Op, l Link) Change {
-	return Change{Op: op, Kind: KindLink, VPath: l.VPath, Target: l.Target, TargetVPath: l.TargetVPath}
+	return Change{Op: op, Kind: KindLink, VPath: l.VPath, Target: l.Target, TargetVPath: l.TargetVPath,
+		ModTime: time.Unix(0, l.MTime), UID: l.UID, GID: l.GID}
 }
 
 func dirChange(op Op, d Dir) Change {
-	return Change{Op: op, Kind: KindDir, VPath: d.VPath, Mode: d.Mode}
+	return Change{Op: op, Kind: KindDir, VPath: d.VPath, Mode: d.Mode, ModTime: time.Unix(0, d.MTime), UID: d.UID, GID: d.GID}
 }
 
 // orderChanges sorts a batch: first the deletes of files and links, then

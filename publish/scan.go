@@ -55,6 +55,7 @@ type Change struct {
 	Target      string      // KindLink: the link's target (Link.Target)
 	TargetVPath string      // KindLink: where it leads (Link.TargetVPath)
 	Mode        os.FileMode // KindDir: permission bits
+	UID, GID    int         // KindDir, KindLink: owner (-1: unknown)
 	Reason      string      // Reported: why it is not published
 }
 
@@ -68,7 +69,9 @@ type dirNode struct {
 	vdir   string
 	fsPath string // physical path, as given to fsnotify
 	id     fileID
-	mode   os.FileMode       // permission bits
+	mode   os.FileMode // permission bits
+	uid    int         // owner (-1: unknown)
+	gid    int
 	inbox  bool              // an fmq inbox: seen and left out, its directory unpublished
 	warned bool              // the inbox was announced (warned once)
 	odd    map[string]string // names not published, and why
@@ -86,15 +89,33 @@ type dirNode struct {
 }
 
 type subInfo struct {
-	id    fileID
-	mode  os.FileMode
-	mtime time.Time
+	id       fileID
+	mode     os.FileMode
+	mtime    time.Time
+	uid, gid int
+}
+
+func subInfoOf(fi fs.FileInfo) subInfo {
+	si := subInfo{id: idOf(fi), mode: fi.Mode().Perm(), mtime: fi.ModTime()}
+	si.uid, si.gid = ownerOf(fi)
+	return si
+}
+
+// same reports whether a directory's mode, mtime and owner are n's.
+func (si subInfo) same(n *dirNode) bool {
+	return si.mode == n.mode && si.mtime.Equal(n.mtime) && si.uid == n.uid && si.gid == n.gid
+}
+
+// setOn records a directory's mode, mtime and owner on n.
+func (si subInfo) setOn(n *dirNode) {
+	n.mode, n.mtime, n.uid, n.gid = si.mode, si.mtime, si.uid, si.gid
 }
 
 type dirResult struct {
 	files map[string]Entry
 	links map[string]Link
 	dirs  map[string]subInfo
+	self  *subInfo // the directory itself (its mtime changes with what it holds)
 	err   error
 }
 
@@ -258,6 +279,10 @@ func (s *scanner) read(n *dirNode) dirResult {
 		return dirResult{err: err}
 	}
 	res := dirResult{files: make(map[string]Entry, len(ents)), links: map[string]Link{}, dirs: map[string]subInfo{}}
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		si := subInfoOf(fi)
+		res.self = &si
+	}
 	var odd map[string]string // names that cannot be published, and why
 	defer func() { s.reportOdd(n, odd) }()
 	for _, d := range ents {
@@ -318,6 +343,12 @@ func (s *scanner) read(n *dirNode) dirResult {
 				odd[name] = why
 				continue
 			}
+			if fi, err := d.Info(); err == nil { // the link's own (lstat)
+				l.MTime = fi.ModTime().UnixNano()
+				l.UID, l.GID = ownerOf(fi)
+			} else {
+				l.UID, l.GID = -1, -1
+			}
 			res.links[name] = l
 			continue
 		} else if typ.IsRegular() || typ.IsDir() {
@@ -335,7 +366,7 @@ func (s *scanner) read(n *dirNode) dirResult {
 			e.UID, e.GID = ownerOf(fi)
 			res.files[name] = e
 		case fi.IsDir():
-			res.dirs[name] = subInfo{id: idOf(fi), mode: fi.Mode().Perm(), mtime: fi.ModTime()}
+			res.dirs[name] = subInfoOf(fi)
 		}
 	}
 	return res
@@ -376,8 +407,8 @@ func (s *scanner) process(dirty []*dirNode, now time.Time, force bool) []Change 
 			if si, ok := results[i].dirs[name]; !ok || si.id != sub.id {
 				s.removeTree(sub, &ch)
 				delete(n.subs, name)
-			} else if si.mode != sub.mode {
-				sub.mode = si.mode
+			} else if !si.same(sub) {
+				si.setOn(sub)
 				s.noteDir(sub, now, force, &ch)
 			}
 		}
@@ -387,6 +418,9 @@ func (s *scanner) process(dirty []*dirNode, now time.Time, force bool) []Change 
 	for i, n := range dirty {
 		if n.gone || !s.usable(n, &results[i]) {
 			continue
+		}
+		if si := results[i].self; si != nil && si.id == n.id {
+			si.setOn(n) // a file made or removed in it changed its mtime
 		}
 		s.applyFiles(n, results[i].files, now, &ch)
 		s.applyLinks(n, results[i].links, &ch)
@@ -449,7 +483,7 @@ func (s *scanner) addSubs(n *dirNode, dirs map[string]subInfo, queue []*dirNode)
 		}
 		rel := relJoin(n.rel, name)
 		c := &dirNode{mount: n.mount, rel: rel, vdir: vjoin(s.t.mounts[n.mount].Alias, rel),
-			fsPath: filepath.Join(n.fsPath, name), id: si.id, mode: si.mode, mtime: si.mtime, depth: n.depth + 1, parent: n,
+			fsPath: filepath.Join(n.fsPath, name), id: si.id, mode: si.mode, mtime: si.mtime, uid: si.uid, gid: si.gid, depth: n.depth + 1, parent: n,
 			files: map[string]Entry{}, links: map[string]Link{}, subs: map[string]*dirNode{}}
 		n.subs[name] = c
 		s.byFS[c.fsPath] = c
@@ -503,8 +537,9 @@ func (s *scanner) noteDir(n *dirNode, now time.Time, force bool, ch *changeSet) 
 		return
 	}
 	delete(s.dirCand, n)
-	if !ok || d.Mode != n.mode {
-		ch.dirs.put(n.vdir, Dir{VPath: n.vdir, Mode: n.mode})
+	nd := Dir{VPath: n.vdir, Mode: n.mode, MTime: n.mtime.UnixNano(), UID: n.uid, GID: n.gid}
+	if !ok || d != nd {
+		ch.dirs.put(n.vdir, nd)
 	}
 }
 
