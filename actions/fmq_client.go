@@ -324,6 +324,9 @@ func storeChunk(ctx *interp.Ctx) error {
 				p.Synced[s] = true
 			}
 		}
+		// rsync sets a directory's times after what it holds: the
+		// resync of this subscription is complete.
+		p.Inbox.ApplyDirTimes()
 		if len(p.Synced) == len(p.Subs) && p.cur == nil {
 			ctx.Raise("synced")
 		}
@@ -331,7 +334,7 @@ func storeChunk(ctx *interp.Ctx) error {
 	case OpDelete:
 		return p.deleteFile(ctx, m.Filename, m.Headers["ORIGIN"])
 	case OpLink:
-		return p.makeLink(ctx, m.Filename, m.Headers["LINK"], m.Headers["ORIGIN"])
+		return p.makeLink(ctx, m.Filename, m.Headers)
 	case OpDir:
 		return p.makeDir(ctx, m.Filename, m.Headers)
 	case OpCreate:
@@ -393,7 +396,8 @@ func (p *FMQClientPeer) deleteFile(ctx *interp.Ctx, vpath, origin string) error 
 
 // makeLink applies a server's symbolic link (operation 6): its target must
 // stay inside a subscription holding the link, or it is refused.
-func (p *FMQClientPeer) makeLink(ctx *interp.Ctx, vpath, target, origin string) error {
+func (p *FMQClientPeer) makeLink(ctx *interp.Ctx, vpath string, headers map[string]string) error {
+	target := headers["LINK"]
 	if err := p.check(vpath); err != nil {
 		p.note(ctx, NoteRefused, fmt.Errorf("link refused: %w", err))
 		return nil
@@ -413,7 +417,7 @@ func (p *FMQClientPeer) makeLink(ctx *interp.Ctx, vpath, target, origin string) 
 	if p.excluded(ctx, vpath, "link") {
 		return nil
 	}
-	if err := p.Inbox.SetLink(vpath, target, origin); err != nil {
+	if err := p.Inbox.SetLinkMeta(vpath, target, headers["ORIGIN"], headers); err != nil {
 		p.noteStoreError(ctx, "link", err)
 		return nil
 	}

@@ -180,6 +180,7 @@ func (ib *Inbox) remember(vpath string, e CacheEntry) {
 		ib.cache[vpath] = e
 		ib.dirty = true
 	}
+	ib.touchParentLocked(vpath)
 	ib.mu.Unlock()
 	ib.maybeSave()
 }
@@ -214,6 +215,7 @@ func (ib *Inbox) forget(vpath string) {
 		delete(ib.cache, vpath)
 		ib.dirty = true
 	}
+	ib.touchParentLocked(vpath)
 	ib.mu.Unlock()
 	ib.maybeSave()
 }

@@ -214,6 +214,13 @@ type Inbox struct {
 	active   map[string]*Partial
 	closed   bool
 
+	// dirTimes are announced directories (inbox-relative) changed since
+	// their modification time was last set (dirtimes.go); dirTimer sets
+	// them once live changes settle; dirTimesMu serializes the setting.
+	dirTimes   map[string]struct{}
+	dirTimer   *time.Timer
+	dirTimesMu sync.Mutex
+
 	// fast caches directory descriptors for the fast path (fast_linux.go);
 	// nil where there is none.
 	fast *fastDirs
@@ -241,7 +248,9 @@ type CacheEntry struct {
 	Link string `json:"link,omitempty"`
 	// Mode: for a directory, the mode the server announced (its MODE
 	// header), sent back in the cache hash so that a change of mode while
-	// the client was away is sent again.
+	// the client was away is sent again. MTime, for a directory, is the
+	// modification time it announced (MTIME; 0: none), set on the
+	// directory after what it holds (ApplyDirTimes) and sent back too.
 	Mode string `json:"mode,omitempty"`
 }
 
@@ -298,6 +307,10 @@ func (ib *Inbox) Close() error {
 	for _, p := range active {
 		p.Abort(true)
 	}
+	ib.stopDirTimes()
+	ib.ApplyDirTimes()
+	ib.dirTimesMu.Lock() // a timer's call that started meanwhile finds the inbox closed
+	defer ib.dirTimesMu.Unlock()
 	err := ib.SaveCache()
 	ib.mu.Lock()
 	ib.closed = true

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -75,6 +76,12 @@ func LinkTarget(vp, target string) (string, error) {
 // is the server directory it comes from (ORIGIN header, "" without), as
 // for files (BeginFrom).
 func (ib *Inbox) SetLink(vp, target, origin string) error {
+	return ib.SetLinkMeta(vp, target, origin, nil)
+}
+
+// SetLinkMeta is SetLink that also gives the link the server's MTIME and
+// owner headers (its own, not its target's; the owner as for files).
+func (ib *Inbox) SetLinkMeta(vp, target, origin string, headers map[string]string) error {
 	if _, err := LinkTarget(vp, target); err != nil {
 		return err
 	}
@@ -94,6 +101,9 @@ func (ib *Inbox) SetLink(vp, target, origin string) error {
 		if fi.Mode()&os.ModeSymlink != 0 {
 			if cur, err := ib.root.Readlink(osPath(rel)); err == nil && cur == target {
 				if ib.mayReplaceInfo(vp, rel, "overwritten", origin, fi) == nil {
+					if m := parseMeta(headers); m.hasMTime && !fi.ModTime().Equal(m.mtime) {
+						ib.setLinkMeta(vp, rel, m)
+					}
 					return nil // already there
 				}
 			}
@@ -109,6 +119,7 @@ func (ib *Inbox) SetLink(vp, target, origin string) error {
 	if err := ib.root.Symlink(target, tmp); err != nil {
 		return fmt.Errorf("inbox: link %q: %w", vp, err)
 	}
+	ib.setLinkMeta(vp, partName(rel), parseMeta(headers)) // a rename keeps a link's mtime
 	if err := ib.root.Rename(tmp, osPath(rel)); err != nil {
 		ib.root.Remove(tmp)
 		return fmt.Errorf("inbox: link %q: %w", vp, err)
@@ -142,13 +153,28 @@ func (ib *Inbox) MakeDir(vp string, headers map[string]string) error {
 	ib.mu.Lock()
 	made := ib.made[rel]
 	ib.mu.Unlock()
-	if m := parseMeta(headers); made && m.hasMode && fi.Mode().Perm() != m.mode|0o700 {
+	m := parseMeta(headers)
+	if made {
+		uid, gid := ib.owner(m)
+		if cu, cg := fileOwner(fi); (uid >= 0 && uid != cu) || (gid >= 0 && gid != cg) {
+			ib.applyOwner(vp, m, func(uid, gid int) error { return ib.root.Lchown(osPath(rel), uid, gid) })
+			fi, _ = ib.root.Lstat(osPath(rel)) // a chown may clear mode bits
+		}
+	}
+	if made && m.hasMode && (fi == nil || fi.Mode().Perm() != m.mode|0o700) {
 		if err := ib.root.Chmod(osPath(rel), m.mode|0o700); err != nil {
 			ib.log.Warn("inbox: cannot set the mode", "path", vp, "err", err)
 		}
 	}
 	mode, _ := header(headers, "MODE")
-	ib.remember(vp, CacheEntry{Kind: KindDir, Installed: made, Mode: mode})
+	e := CacheEntry{Kind: KindDir, Installed: made, Mode: mode}
+	if m.hasMTime {
+		e.MTime = m.mtime.UnixNano() // set once what it holds has landed (ApplyDirTimes)
+	}
+	ib.remember(vp, e)
+	ib.mu.Lock()
+	ib.touchDirLocked(rel)
+	ib.mu.Unlock()
 	return nil
 }
 
@@ -248,7 +274,10 @@ func (ib *Inbox) cacheValueOf(f found) string {
 	e, ok := ib.cache[f.vpath]
 	ib.mu.Unlock()
 	if ok && e.Kind == KindDir {
-		if e.Mode != "" {
+		switch {
+		case e.Mode != "" && e.MTime != 0:
+			return "DIR:" + e.Mode + "@" + strconv.FormatInt(e.MTime, 10)
+		case e.Mode != "":
 			return "DIR:" + e.Mode
 		}
 		return "DIR"
