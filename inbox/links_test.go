@@ -4,7 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"testing"
+	"time"
 )
 
 func TestLinkTarget(t *testing.T) {
@@ -143,4 +146,64 @@ func TestAnnouncedDirectories(t *testing.T) {
 	if err := ib.MakeDir("/ln/x", nil); !errors.Is(err, ErrUnsafePath) || exists(filepath.Join(d, "mine", "x")) {
 		t.Fatalf("MakeDir through a link: %v", err)
 	}
+}
+
+// A directory's announced MTIME is set after what it holds landed
+// (ApplyDirTimes), deepest first; a directory the server did not announce
+// keeps its own time; a link gets its own MTIME, not its target.
+func TestDirectoryAndLinkTimes(t *testing.T) {
+	d := t.TempDir()
+	ib := open(t, d)
+	tDir, tSub, tLink := time.Unix(1_500_000_000, 111), time.Unix(1_500_000_100, 222), time.Unix(1_400_000_000, 333)
+	ns := func(tm time.Time) string { return strconv.FormatInt(tm.UnixNano(), 10) }
+	if err := ib.MakeDir("/a", map[string]string{"MODE": "0755", "MTIME": ns(tDir)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ib.MakeDir("/a/s", map[string]string{"MODE": "0755", "MTIME": ns(tSub)}); err != nil {
+		t.Fatal(err)
+	}
+	c := []byte("content")
+	if err := receive(t, ib, "/a/s/f", c, 0, 100, hdr(c)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ib.SetLinkMeta("/a/l", "s/f", "", map[string]string{"MTIME": ns(tLink)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := receive(t, ib, "/mine/g", c, 0, 100, hdr(c)); err != nil { // a parent never announced
+		t.Fatal(err)
+	}
+	mine := lmtimeOf(filepath.Join(d, "mine"))
+	ib.ApplyDirTimes()
+	wants := map[string]time.Time{"a": tDir, "a/s": tSub, "a/l": tLink, "mine": mine}
+	if runtime.GOOS != "linux" {
+		delete(wants, "a/l") // a link's own time is set on Linux only
+	}
+	for rel, want := range wants {
+		if got := lmtimeOf(filepath.Join(d, filepath.FromSlash(rel))); !got.Equal(want) {
+			t.Errorf("%s: mtime %v, want %v", rel, got, want)
+		}
+	}
+	if got := lmtimeOf(filepath.Join(d, "a", "s", "f")); got.Equal(tLink) {
+		t.Errorf("the link's time was set on its target")
+	}
+	if v := ib.CacheFor("/")["/a/s"]; v != "DIR:0755@"+ns(tSub) {
+		t.Errorf("CacheFor /a/s = %q", v)
+	}
+	// A change inside: the time is set again once changes settle.
+	if err := ib.Delete("/a/s/f"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !lmtimeOf(filepath.Join(d, "a", "s")).Equal(tSub); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a/s: mtime %v after a delete settled, want %v", lmtimeOf(filepath.Join(d, "a", "s")), tSub)
+		}
+	}
+}
+
+func lmtimeOf(p string) time.Time {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
 }
