@@ -99,4 +99,9 @@ func TestDirectoryAndLinkTimesKept(t *testing.T) {
 		return readOr(filepath.Join(in, "a", "b", "c", "new.txt")) == "new" && lmtime(filepath.Join(in, "a", "b", "c")).Equal(want)
 	})
 	same("live", all...)
+	// Live: a link's own time changed alone.
+	touched := base.Add(-48 * time.Hour)
+	lutimes(t, filepath.Join(pub, "a", "l"), touched)
+	eventually(t, "a/l takes its new mtime", logs, func() bool { return lmtime(filepath.Join(in, "a", "l")).Equal(touched) })
+	same("live link", all...)
 }
