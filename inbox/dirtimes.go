@@ -12,7 +12,7 @@ import (
 // again (a live change; a resync ends with ApplyDirTimes).
 const dirTimesSettle = 250 * time.Millisecond
 
-// touchDir notes that the directory holding vpath changed (a file, link or
+// touchDirLocked notes that the directory rel changed (a file, link or
 // directory made or removed in it): its modification time, if the server
 // announced one, is set again once changes settle, as rsync sets a
 // directory's times after what it holds. ib.mu is held.
@@ -106,4 +106,3 @@ func (ib *Inbox) setLinkMeta(vpath, rel string, m meta) {
 		ib.log.Debug("inbox: cannot set a link's modification time", "path", vpath, "err", err)
 	}
 }
-
