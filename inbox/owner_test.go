@@ -85,3 +85,31 @@ func TestOwnersAsRsync(t *testing.T) {
 	}
 	check("plain", os.Geteuid(), os.Getegid())
 }
+
+// A link gets its own owner (lchown, never its target's) and a directory
+// fmq made gets the server's, as root.
+func TestLinkAndDirectoryOwners(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give files away")
+	}
+	d := t.TempDir()
+	ib := open(t, d)
+	own := map[string]string{"UID": "23456", "GID": "23457"}
+	if err := ib.MakeDir("/dir", map[string]string{"MODE": "0755", "UID": "23456", "GID": "23457"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := receive(t, ib, "/dir/f", []byte("x"), 0, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ib.SetLinkMeta("/dir/l", "f", "", own); err != nil {
+		t.Fatal(err)
+	}
+	for rel, want := range map[string][2]int{"dir": {23456, 23457}, "dir/l": {23456, 23457}, "dir/f": {0, 0}} {
+		if u, g := ownerOfPath(t, filepath.Join(d, filepath.FromSlash(rel))); u != want[0] || g != want[1] {
+			t.Errorf("%s: owner %d:%d, want %d:%d", rel, u, g, want[0], want[1])
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(d, "dir")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("dir: mode %v %v after its chown, want 0755", fi, err)
+	}
+}
