@@ -71,8 +71,9 @@ func TestDirectoryAndLinkTimesKept(t *testing.T) {
 	if !lmtime(filepath.Join(in, "a", "f.txt")).Equal(lmtime(filepath.Join(pub, "a", "f.txt"))) {
 		t.Errorf("a/f.txt: the link's time was set on its target")
 	}
-	// Again, nothing changed: still the server's times.
-	if code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Files != 0 {
+	// Again, nothing changed: nothing sent (the cache names each directory
+	// with its mode and mtime), still the server's times.
+	if code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Files != 0 || sum.Dirs != 0 || sum.Links != 0 {
 		t.Fatalf("second sync: exit %d, summary %+v\n%s", code, sum, errs)
 	}
 	same("second sync", all...)
@@ -86,7 +87,7 @@ func TestDirectoryAndLinkTimesKept(t *testing.T) {
 	os.Chtimes(filepath.Join(pub, "a", "b"), later, later)
 	os.Chtimes(filepath.Join(pub, "empty"), later, later)
 	srv = startServed(t, "--publish", pub, "--settle", "50ms")
-	if code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Deleted != 1 {
+	if code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Deleted != 1 || sum.Dirs != 2 { // a/b and empty
 		t.Fatalf("after changes: exit %d, summary %+v\n%s", code, sum, errs)
 	}
 	same("after changes", all...)
