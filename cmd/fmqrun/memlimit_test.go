@@ -18,14 +18,14 @@ func TestClientMemoryLimit(t *testing.T) {
 	t.Setenv("GOGC", "")
 
 	setClientMemoryLimit(map[string]string{"window": "10000000"}, log).Stop()
-	if got, want := debug.SetMemoryLimit(-1), int64(8<<20+30_000_000); got != want {
+	if got, want := debug.SetMemoryLimit(-1), int64(8<<20+20_000_000); got != want {
 		t.Errorf("limit for a 10 MB window: %d, want %d", got, want)
 	}
 	if pct := debug.SetGCPercent(100); pct != -1 {
 		t.Errorf("GC percent %d, want -1 (off)", pct)
 	}
 	setClientMemoryLimit(nil, log).Stop() // the machine's default window
-	if got, want := debug.SetMemoryLimit(-1), int64(8<<20+12_000_000); got != want {
+	if got, want := debug.SetMemoryLimit(-1), int64(8<<20+8_000_000); got != want {
 		t.Errorf("limit for the default window: %d, want %d", got, want)
 	}
 

@@ -461,11 +461,14 @@ func humanBytes(n int64) string {
 // is bounded by the credit window (chunks in flight) plus fixed buffers,
 // while every received chunk is fresh garbage (zmq4 allocates each frame).
 // The collector runs when the heap reaches a soft memory limit of 8 MiB plus
-// three times the window (20.4 MB for the default window), not whenever it
+// twice the window (16.4 MB for the default window), not whenever it
 // doubles (GOGC off): with a live heap of a few MB, GOGC=100 collected
 // about 300 times per GiB received, and the collections with the sweeping,
 // scavenging and zeroing they cause were about a third of the client's CPU
-// (issue 14, bench/RESULTS.md). The limit never stays below twice the live
+// (issue 14, bench/RESULTS.md). Three times the window cost no less CPU
+// (1.16 against 1.12 CPU-s/GiB, same run) but broke the memory target
+// (peak RSS 2 GiB / 20 MiB file 1.30, against 1.11-1.22 here); once the
+// window (12.2 MB) doubled the client's CPU. The limit never stays below twice the live
 // heap (internal/memlimit follows it after every collection), so a client
 // with a large live set (a cache of a million files) is collected as under
 // GOGC=100 instead of pinning the collector at the limit. GOMEMLIMIT or
@@ -484,7 +487,7 @@ func setClientMemoryLimit(settings map[string]string, log *slog.Logger) *memlimi
 }
 
 // clientMemoryLimit is the client's soft memory limit for a credit window.
-func clientMemoryLimit(window int64) int64 { return 8<<20 + 3*window }
+func clientMemoryLimit(window int64) int64 { return 8<<20 + 2*window }
 
 // checkConnect validates a --connect endpoint: tcp://HOST:PORT.
 func checkConnect(ep string) error {
