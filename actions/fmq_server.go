@@ -46,6 +46,8 @@ const (
 // client that takes them (LINKS=1, DIRS=1) holds.
 const (
 	CacheLinkPrefix = "LINK:" // + the link's target
+	// CacheLinkTimed + the link's own mtime (ns) + ":" + its target.
+	CacheLinkTimed = "LINK@"
 	CacheDir        = "DIR"   // + ":" and the mode it was given, if any
 )
 
@@ -586,7 +588,7 @@ func computeResync(c context.Context, tree *publish.Tree, req *resyncReq, log *s
 		j, ok := linkJob(req.sub, l, req.links)
 		switch {
 		case !ok:
-		case j.op == OpLink && abs[l.VPath] == CacheLinkPrefix+l.Target:
+		case j.op == OpLink && (abs[l.VPath] == CacheLinkPrefix+l.Target || abs[l.VPath] == CacheLinkTimed+j.hdr["MTIME"]+":"+l.Target):
 			res.skipped++
 		case j.op == OpLink || req.errors:
 			res.jobs = append(res.jobs, j)
@@ -653,7 +655,7 @@ func kindChanged(tree *publish.Tree, k, v string) bool {
 	switch {
 	case v == CacheDir || strings.HasPrefix(v, CacheDir+":"):
 		return !isDir
-	case strings.HasPrefix(v, CacheLinkPrefix):
+	case strings.HasPrefix(v, CacheLinkPrefix), strings.HasPrefix(v, CacheLinkTimed):
 		return !isLink
 	}
 	return isDir || isLink

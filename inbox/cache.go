@@ -356,8 +356,8 @@ func (ib *Inbox) CacheFor(prefix string) map[string]string {
 			continue
 		}
 		if f.link || f.dir {
-			// Links as "LINK:target" (the server skips a link it
-			// publishes with that target); directories the server
+			// Links as "LINK@MTIME:target" (the server skips a link it
+			// publishes with that target and mtime); directories the server
 			// announced as "DIR:MODE" (it deletes those it removed,
 			// and sends again those whose mode changed).
 			if v := ib.cacheValueOf(f); v != "" {

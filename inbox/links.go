@@ -265,10 +265,16 @@ func (ib *Inbox) throughLinkParent(vp, dir string) error {
 // ("" for none).
 func (ib *Inbox) cacheValueOf(f found) string {
 	if f.link {
-		if t, err := ib.root.Readlink(osPath(f.rel)); err == nil {
-			return "LINK:" + t
+		t, err := ib.root.Readlink(osPath(f.rel))
+		if err != nil {
+			return ""
 		}
-		return ""
+		// With the link's own mtime, so that a link touched while the
+		// client was away is sent again (its target alone would match).
+		if fi, err := ib.root.Lstat(osPath(f.rel)); err == nil {
+			return "LINK@" + strconv.FormatInt(fi.ModTime().UnixNano(), 10) + ":" + t
+		}
+		return "LINK:" + t
 	}
 	ib.mu.Lock()
 	e, ok := ib.cache[f.vpath]

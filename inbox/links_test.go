@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -59,8 +60,13 @@ func TestSetLinkOwnership(t *testing.T) {
 		t.Fatalf("a file through /l: %v", err)
 	}
 	// In the cache hash, as links.
-	if v := ib.CacheFor("/")["/l"]; v != "LINK:real" {
-		t.Fatalf("CacheFor /l = %q", v)
+	// (with the link's own mtime: a link touched while away is sent again)
+	fi, err := os.Lstat(filepath.Join(d, "l"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, want := ib.CacheFor("/")["/l"], fmt.Sprintf("LINK@%d:real", fi.ModTime().UnixNano()); v != want {
+		t.Fatalf("CacheFor /l = %q, want %q", v, want)
 	}
 	// Deleted: the link, not what it leads to.
 	if err := ib.Delete("/l"); err != nil || exists(filepath.Join(d, "l")) || !exists(filepath.Join(d, "real", "f")) {

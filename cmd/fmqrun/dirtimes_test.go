@@ -86,8 +86,9 @@ func TestDirectoryAndLinkTimesKept(t *testing.T) {
 	later := base.Add(24 * time.Hour)
 	os.Chtimes(filepath.Join(pub, "a", "b"), later, later)
 	os.Chtimes(filepath.Join(pub, "empty"), later, later)
+	lutimes(t, filepath.Join(pub, "top"), later) // a link's own time, alone
 	srv = startServed(t, "--publish", pub, "--settle", "50ms")
-	if code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Deleted != 1 || sum.Dirs != 2 { // a/b and empty
+	if code, sum, errs := syncOnce(t, "--connect", srv.ep, "--inbox", in); code != exitOK || sum.Deleted != 1 || sum.Dirs != 2 || sum.Links != 1 { // a/b and empty; top
 		t.Fatalf("after changes: exit %d, summary %+v\n%s", code, sum, errs)
 	}
 	same("after changes", all...)
