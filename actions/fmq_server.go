@@ -48,7 +48,7 @@ const (
 	CacheLinkPrefix = "LINK:" // + the link's target
 	// CacheLinkTimed + the link's own mtime (ns) + ":" + its target.
 	CacheLinkTimed = "LINK@"
-	CacheDir        = "DIR"   // + ":" and the mode it was given, if any
+	CacheDir       = "DIR" // + ":" and the mode it was given, if any
 )
 
 // Checker verifies PLAIN credentials (transport.PasswordFile implements it).
