@@ -789,3 +789,62 @@ func TestServerIDKeepsOriginWhenDataMoves(t *testing.T) {
 		t.Error("files lost")
 	}
 }
+
+// relay --server-id names the relay's origin as serve --server-id does: a
+// downstream mirror follows the deletes of a relay whose inbox moved when
+// both carry the same name, and keeps the files of one without it (its
+// origin then comes from the inbox's path).
+func TestRelayServerIDKeepsOrigin(t *testing.T) {
+	pub, in, base := t.TempDir(), t.TempDir(), t.TempDir()
+	write(t, pub, "a.txt", "a")
+	write(t, pub, "b.txt", "b")
+	write(t, pub, "c.txt", "c")
+	up := startServed(t, "--publish", pub, "--settle", "50ms")
+	// relay runs a relay into inbox until its copy holds want, then serves
+	// one downstream sync --once from it and stops.
+	relay := func(stage, inbox string, want []string, args ...string) syncSummary {
+		t.Helper()
+		epFile := filepath.Join(t.TempDir(), "ep")
+		ctx, cancel := context.WithCancel(context.Background())
+		errb := &lockedBuffer{}
+		done := make(chan int, 1)
+		go func() {
+			done <- runMain(ctx, &Env{Stdout: errb, Stderr: errb}, append([]string{"relay", "--connect", up.ep, "--inbox", inbox,
+				"--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile}, args...))
+		}()
+		defer func() {
+			cancel()
+			if code := <-done; code != exitOK {
+				t.Errorf("%s: relay exit %d: %s", stage, code, errb.String())
+			}
+		}()
+		ep := strings.TrimSpace(waitFile(t, epFile))
+		// The relay serves what it has mirrored once its watcher has seen
+		// it: probe with a throwaway mirror until that holds want.
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			if _, sum, _ := syncOnce(t, "--connect", ep, "--inbox", t.TempDir()); sum.Files == int64(len(want)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the relay never served %v: %s", stage, want, errb.String())
+			}
+		}
+		code, sum, errs := syncOnce(t, "--connect", ep, "--inbox", in)
+		if code != exitOK {
+			t.Fatalf("%s: exit %d, %+v\n%s", stage, code, sum, errs)
+		}
+		return sum
+	}
+	relay("first", filepath.Join(base, "r1"), []string{"a.txt", "b.txt", "c.txt"}, "--server-id", "photos")
+	os.Remove(filepath.Join(pub, "a.txt"))
+	if sum := relay("inbox moved, same --server-id", filepath.Join(base, "r2"), []string{"b.txt", "c.txt"}, "--server-id", "photos"); sum.Deleted != 1 {
+		t.Errorf("the delete from the same named relay was not applied: %+v", sum)
+	}
+	os.Remove(filepath.Join(pub, "b.txt"))
+	if sum := relay("inbox moved, no --server-id", filepath.Join(base, "r3"), []string{"c.txt"}); sum.Deleted != 0 || sum.Kept != 1 {
+		t.Errorf("a delete from another origin was applied: %+v", sum)
+	}
+	if _, err := os.Stat(filepath.Join(in, "a.txt")); !os.IsNotExist(err) || readOr(filepath.Join(in, "b.txt")) != "b" || readOr(filepath.Join(in, "c.txt")) != "c" {
+		t.Errorf("the mirror does not hold what it should (a deleted, b kept, c): a.txt %v", err)
+	}
+}

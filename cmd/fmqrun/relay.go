@@ -33,6 +33,7 @@ func runRelay(ctx context.Context, env *Env, args []string) int {
 	alias := fs.String("alias", "/", "virtual path the mirrored tree is republished under")
 	passwords := fs.String("passwords", "", "downstream: require PLAIN authentication against this file")
 	printEP := fs.String("print-endpoint", "", "write the downstream endpoint to this file once serving")
+	serverID := fs.String("server-id", "", "downstream: name this relay for its clients' ownership records (as serve --server-id; default: derived from this machine and the inbox's path); give the same name to keep a downstream mirror's files when the relay's inbox moves")
 	serverMachine := fs.String("server-machine", "", "downstream server machine file (default: [server] machine of --config, else the embedded fmq_server.toml); --machine is the upstream client's")
 	var down serverCurveFlags
 	down.register(fs, "downstream-", "downstream: ")
@@ -93,6 +94,7 @@ func runRelay(ctx context.Context, env *Env, args []string) int {
 		Bind:      bindEP,
 		Settings:  settingStrings(cfg.Server.Settings),
 		Passwords: pick(*passwords != "", *passwords, cfg.Server.Passwords, ""),
+		ServerID:  pick(given["server-id"], *serverID, cfg.Server.ServerID, ""),
 		Settle:    200 * time.Millisecond,
 		Logger:    log.With("side", "downstream"),
 		// The relay's inbox is what it publishes.
