@@ -700,6 +700,9 @@ func (s *scanner) promote(now time.Time, force bool, ch *changeSet) {
 			// A file stable before its new directory (moved in with an old
 			// modification time) brings the directory with it: directories
 			// go before what they hold.
+			if len(s.dirCand) == 0 {
+				continue
+			}
 			fsDir := filepath.Dir(filepath.Join(filepath.Clean(s.t.mounts[c.e.mount].Dir), osRel(c.e.rel)))
 			for n := s.byFS[fsDir]; n != nil && s.dirCand[n]; n = n.parent {
 				s.noteDir(n, now, true, ch)

@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync"
 	"sync/atomic"
 )
 
@@ -22,8 +21,7 @@ import (
 type Follower struct {
 	base    int64
 	stopped atomic.Bool
-	mu      sync.Mutex
-	sample  []metrics.Sample
+	sample  []metrics.Sample // used by adjust only (the finalizer goroutine)
 	limit   atomic.Int64
 }
 
@@ -56,10 +54,9 @@ func (f *Follower) arm() {
 	})
 }
 
-// adjust sets the limit from the live heap the last collection marked.
+// adjust sets the limit from the live heap the last collection marked. It
+// runs on the runtime's one finalizer goroutine, one cycle at a time.
 func (f *Follower) adjust() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	metrics.Read(f.sample)
 	live := int64(0)
 	if f.sample[0].Value.Kind() == metrics.KindUint64 {
