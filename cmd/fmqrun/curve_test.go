@@ -21,33 +21,13 @@ func startServe(t *testing.T, args ...string) string {
 // (and must exit 0) at the end of the test.
 func startServing(t *testing.T, cmd string, args ...string) string {
 	t.Helper()
-	dir := t.TempDir()
-	epFile := filepath.Join(dir, "ep")
-	ctx, cancel := context.WithCancel(context.Background())
-	var errb lockedBuffer
-	done := make(chan int)
-	go func() {
-		done <- runMain(ctx, &Env{Stdout: &errb, Stderr: &errb}, append([]string{cmd, "--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile}, args...))
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("%s exit %d: %s", cmd, code, errb.String())
+	s := startCmd(t, cmd, args...)
+	t.Cleanup(func() { // before startCmd's own cleanup, which only stops it
+		if code := s.stop(); code != 0 {
+			t.Errorf("%s exit %d: %s", cmd, code, s.stderr.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(epFile); err == nil && len(b) > 0 {
-			return strings.TrimSpace(string(b))
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("%s exited %d: %s", cmd, code, errb.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	t.Fatalf("%s never wrote its endpoint", cmd)
-	return ""
+	return s.ep
 }
 
 func runSyncOnce(t *testing.T, args ...string) (int, string, string) {

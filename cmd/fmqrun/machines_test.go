@@ -142,29 +142,22 @@ func TestReloadRefusesBrokenContract(t *testing.T) {
 
 // --wire lines carry a timestamp and the peer; --wire-hex dumps frames.
 func TestWireLines(t *testing.T) {
-	dir := t.TempDir()
-	epFile := filepath.Join(dir, "ep")
+	srv := startCmd(t, "run", "nom_server.toml", "--wire-hex", "--no-reload")
+	ep := srv.ep
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var srvOut, srvErr lockedBuffer
-	done := make(chan int)
-	go func() {
-		done <- runMain(ctx, &Env{Stdout: &srvOut, Stderr: &srvErr}, []string{"run", "nom_server.toml",
-			"--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile, "--wire-hex", "--no-reload"})
-	}()
-	ep := waitFile(t, epFile)
 	var cliOut, cliErr lockedBuffer
 	if code := runMain(ctx, &Env{Stdout: &cliOut, Stderr: &cliErr}, []string{"run", "nom_client.toml", "--connect", ep, "--wire"}); code != 0 {
 		t.Fatalf("client exit %d: %s", code, cliErr.String())
 	}
-	cancel()
-	<-done
+	srv.stop()
+	srvOut := srv.stdout
 	cli := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d{6} peer=` + regexp.QuoteMeta(ep) + ` C: OHAI protocol="NOM"`)
 	if !cli.MatchString(cliOut.String()) {
 		t.Errorf("client wire lines lack timestamp and peer:\n%s", cliOut.String())
 	}
-	srv := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d{6} peer=\S+ S: OHAI-OK\n    00000000  aa a0 02 `)
-	if !srv.MatchString(srvOut.String()) {
+	srvLine := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d{6} peer=\S+ S: OHAI-OK\n    00000000  aa a0 02 `)
+	if !srvLine.MatchString(srvOut.String()) {
 		t.Errorf("server wire lines lack peer or hex dump:\n%s", srvOut.String())
 	}
 }

@@ -35,20 +35,12 @@ func waitFile(t *testing.T, path string) string {
 // TestNomEndToEndInProcess runs the nom server and client machines over
 // ZeroMQ on 127.0.0.1 in this process.
 func TestNomEndToEndInProcess(t *testing.T) {
-	dir := t.TempDir()
-	epFile := filepath.Join(dir, "ep")
+	srv := startCmd(t, "run", "../../machines/nom_server.toml", "--wire", "--no-reload")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var srvOut, srvErr lockedBuffer
-	srvDone := make(chan int)
-	go func() {
-		srvDone <- runMain(ctx, &Env{Stdout: &srvOut, Stderr: &srvErr}, []string{"run", "../../machines/nom_server.toml",
-			"--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile, "--wire", "--no-reload"})
-	}()
-	ep := waitFile(t, epFile)
 	var cliOut, cliErr lockedBuffer
 	code := runMain(ctx, &Env{Stdout: &cliOut, Stderr: &cliErr}, []string{"run", "../../machines/nom_client.toml",
-		"--connect", ep, "--set", "pieces=4", "--set", "nickname=grace", "--wire"})
+		"--connect", srv.ep, "--set", "pieces=4", "--set", "nickname=grace", "--wire"})
 	if code != 0 {
 		t.Fatalf("client exit %d\nstdout:\n%s\nstderr:\n%s", code, cliOut.String(), cliErr.String())
 	}
@@ -65,15 +57,11 @@ func TestNomEndToEndInProcess(t *testing.T) {
 			t.Errorf("client output lacks %q:\n%s", want, out)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(srvOut.String(), "served grace") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	eventually(t, "the server's notification for grace", srv.stderr, func() bool { return strings.Contains(srv.stdout.String(), "served grace") })
+	if code := srv.stop(); code != 0 {
+		t.Errorf("server exit %d: %s", code, srv.stderr.String())
 	}
-	cancel()
-	if code := <-srvDone; code != 0 {
-		t.Errorf("server exit %d: %s", code, srvErr.String())
-	}
-	so := srvOut.String()
+	so := srv.stdout.String()
 	for _, want := range []string{`C: OHAI protocol="NOM" version=1 nickname="grace"`, "notify ", "served grace: /cheezburger x4"} {
 		if !strings.Contains(so, want) {
 			t.Errorf("server output lacks %q:\n%s", want, so)

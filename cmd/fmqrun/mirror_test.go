@@ -16,22 +16,27 @@ import (
 	"unicode/utf8"
 )
 
-// served is an fmqrun serve running in this process.
+// served is an fmqrun command that serves (serve, relay, run), running in
+// this process.
 type served struct {
-	ep     string
-	stderr *lockedBuffer
-	stop   func() int
+	ep             string
+	stdout, stderr *lockedBuffer
+	stop           func() int // cancels it (once) and returns its exit code
 }
 
-func startServed(t *testing.T, args ...string) *served {
+func startServed(t *testing.T, args ...string) *served { return startCmd(t, "serve", args...) }
+
+// startCmd runs cmd bound to a free port of 127.0.0.1 until the test ends
+// (or stop), and waits for the endpoint it prints once serving.
+func startCmd(t *testing.T, cmd string, args ...string) *served {
 	t.Helper()
 	epFile := filepath.Join(t.TempDir(), "ep")
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &served{stderr: &lockedBuffer{}}
+	s := &served{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
 	done := make(chan int, 1)
 	go func() {
-		done <- runMain(ctx, &Env{Stdout: &lockedBuffer{}, Stderr: s.stderr},
-			append([]string{"serve", "--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile}, args...))
+		done <- runMain(ctx, &Env{Stdout: s.stdout, Stderr: s.stderr},
+			append([]string{cmd, "--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile}, args...))
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for s.ep == "" {
@@ -41,12 +46,13 @@ func startServed(t *testing.T, args ...string) *served {
 		}
 		select {
 		case code := <-done:
-			t.Fatalf("serve exited %d: %s", code, s.stderr.String())
+			cancel()
+			t.Fatalf("%s exited %d: %s", cmd, code, s.stderr.String())
 		default:
 		}
 		if time.Now().After(deadline) {
 			cancel()
-			t.Fatalf("serve not ready: %s", s.stderr.String())
+			t.Fatalf("%s not ready: %s", cmd, s.stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -804,21 +810,13 @@ func TestRelayServerIDKeepsOrigin(t *testing.T) {
 	// one downstream sync --once from it and stops.
 	relay := func(stage, inbox string, want []string, args ...string) syncSummary {
 		t.Helper()
-		epFile := filepath.Join(t.TempDir(), "ep")
-		ctx, cancel := context.WithCancel(context.Background())
-		errb := &lockedBuffer{}
-		done := make(chan int, 1)
-		go func() {
-			done <- runMain(ctx, &Env{Stdout: errb, Stderr: errb}, append([]string{"relay", "--connect", up.ep, "--inbox", inbox,
-				"--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile}, args...))
-		}()
+		r := startCmd(t, "relay", append([]string{"--connect", up.ep, "--inbox", inbox}, args...)...)
 		defer func() {
-			cancel()
-			if code := <-done; code != exitOK {
-				t.Errorf("%s: relay exit %d: %s", stage, code, errb.String())
+			if code := r.stop(); code != exitOK {
+				t.Errorf("%s: relay exit %d: %s", stage, code, r.stderr.String())
 			}
 		}()
-		ep := strings.TrimSpace(waitFile(t, epFile))
+		ep := r.ep
 		// The relay serves what it has mirrored once its watcher has seen
 		// it: probe with a throwaway mirror until that holds want.
 		for deadline := time.Now().Add(20 * time.Second); ; {
@@ -826,7 +824,7 @@ func TestRelayServerIDKeepsOrigin(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: the relay never served %v: %s", stage, want, errb.String())
+				t.Fatalf("%s: the relay never served %v: %s", stage, want, r.stderr.String())
 			}
 		}
 		code, sum, errs := syncOnce(t, "--connect", ep, "--inbox", in)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,17 +17,10 @@ func TestTutorialTally(t *testing.T) {
 	if code, out, errs := runCmd(t, "check", srvFile, cliFile); code != 0 || !strings.Contains(out, "ok as a pair") {
 		t.Fatalf("check: exit %d\n%s%s", code, out, errs)
 	}
-	dir := t.TempDir()
-	epFile := filepath.Join(dir, "ep")
+	srv := startCmd(t, "run", srvFile, "--no-reload", "--set", "max_adds=5")
+	ep := srv.ep
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var srvOut, srvErr lockedBuffer
-	done := make(chan int)
-	go func() {
-		done <- runMain(ctx, &Env{Stdout: &srvOut, Stderr: &srvErr}, []string{"run", srvFile,
-			"--bind", "tcp://127.0.0.1:0", "--print-endpoint", epFile, "--no-reload", "--set", "max_adds=5"})
-	}()
-	ep := waitFile(t, epFile)
 	client := func(sets ...string) (string, string) {
 		t.Helper()
 		var out, errb lockedBuffer
@@ -58,15 +50,11 @@ func TestTutorialTally(t *testing.T) {
 	if !strings.Contains(wire, "S: TOTAL count=5 sum=5") || strings.Contains(wire, "count=6") || !strings.Contains(log, `reason="that is enough adding"`) {
 		t.Errorf("greedy client: want 5 totals, then GOAWAY:\n%s\n%s", wire, log)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(srvErr.String(), "msg=bye") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	eventually(t, "the server's bye line", srv.stderr, func() bool { return strings.Contains(srv.stderr.String(), "msg=bye") })
+	if code := srv.stop(); code != 0 {
+		t.Errorf("server exit %d: %s", code, srv.stderr.String())
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("server exit %d: %s", code, srvErr.String())
-	}
-	if s := srvErr.String(); !strings.Contains(s, "msg=bye") || !strings.Contains(s, "name=grace count=4 sum=28") {
+	if s := srv.stderr.String(); !strings.Contains(s, "msg=bye") || !strings.Contains(s, "name=grace count=4 sum=28") {
 		t.Errorf("server log lacks the bye line:\n%s", s)
 	}
 }
