@@ -272,13 +272,9 @@ func TestNoDescriptorLeftOpen(t *testing.T) {
 	for _, p := range peers {
 		p.d.Close()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for openFDs(t) > fdBase && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := openFDs(t); n > fdBase {
-		t.Errorf("%d descriptors open after Close, %d before the server", n, fdBase)
-	}
+	waitUntil(t, func() bool { return openFDs(t) <= fdBase }, func() string {
+		return fmt.Sprintf("%d descriptors open after Close, %d before the server", openFDs(t), fdBase)
+	})
 }
 
 // MaxSessions caps established sessions: a client beyond it is cut at its
@@ -310,13 +306,7 @@ func TestMaxSessions(t *testing.T) {
 	a.send(&filemq.Hugz{})
 	a.expect("HUGZ-OK")
 	b.send(&filemq.Kthxbai{})
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.Engine().Stats().Instances != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the departed session stayed")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, func() bool { return srv.Engine().Stats().Instances == 1 }, func() string { return "the departed session stayed" })
 	d := dialRaw(t, srv.Endpoint(), "")
 	d.send(filemq.NewOhai())
 	d.expect("OHAI-OK")
@@ -392,11 +382,7 @@ func TestFloodedSessionGetsRTFM(t *testing.T) {
 	if st := srv.Engine().Stats(); st.Overflows != 1 {
 		t.Errorf("%d overflows, want 1", st.Overflows)
 	}
-	for deadline := time.Now().Add(10 * time.Second); srv.Engine().Stats().Instances != 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("sessions left: %v", srv.Engine().Peers())
-		}
-	}
+	waitUntil(t, func() bool { return srv.Engine().Stats().Instances == 0 }, func() string { return fmt.Sprintf("sessions left: %v", srv.Engine().Peers()) })
 }
 
 // readSched samples the runtime's scheduling latencies (how long

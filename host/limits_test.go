@@ -1,11 +1,11 @@
 package host
 
 import (
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fmq/fmq/codec/filemq"
 	"github.com/fmq/fmq/machines"
@@ -48,13 +48,9 @@ func TestClientLimitInTOML(t *testing.T) {
 	defer srv.Close()
 	waitSessions := func(n uint64) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for srv.Engine().Stats().Instances != n {
-			if time.Now().After(deadline) {
-				t.Fatalf("sessions %d, want %d", srv.Engine().Stats().Instances, n)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitUntil(t, func() bool { return srv.Engine().Stats().Instances == n }, func() string {
+			return fmt.Sprintf("sessions %d, want %d", srv.Engine().Stats().Instances, n)
+		})
 	}
 	a := dialRaw(t, srv.Endpoint(), "")
 	a.send(filemq.NewOhai())

@@ -3,6 +3,7 @@ package host
 import (
 	"os"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -15,4 +16,15 @@ func TestMain(m *testing.M) {
 		os.Exit(sinkMain(ep))
 	}
 	goleak.VerifyTestMain(m)
+}
+
+// waitUntil polls cond (every few ms, 10 s at most) and fails the test
+// with what(), which says what was waited for and what was seen.
+func waitUntil(t testing.TB, cond func() bool, what func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(what())
+		}
+	}
 }

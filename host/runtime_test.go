@@ -1,6 +1,7 @@
 package host
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -162,13 +163,8 @@ func TestWrongMessageActionEndsOneSession(t *testing.T) {
 	other.send(filemq.NewOhai())
 	other.expect("OHAI-OK")
 	victim.send(&filemq.Nom{Credit: 1000}) // the action asserts ICANHAZ: panics
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.Engine().Stats().Panics != 1 || srv.Engine().Stats().Instances != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("stats %+v", srv.Engine().Stats())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, func() bool { st := srv.Engine().Stats(); return st.Panics == 1 && st.Instances == 1 },
+		func() string { return fmt.Sprintf("stats %+v", srv.Engine().Stats()) })
 	other.send(&filemq.Hugz{})
 	other.expect("HUGZ-OK")
 	other.send(&filemq.Icanhaz{Path: "/", Options: map[string]string{"RESYNC": "1"}})
