@@ -80,7 +80,7 @@ func probe(t *testing.T, ep string, min int, busy func() bool) ([]time.Duration,
 // delay another client's OHAI-OK and HUGZ-OK.
 func TestGreedyAndPrefixClaimsDoNotStallOthers(t *testing.T) {
 	pub := t.TempDir()
-	const size = 48 << 20
+	const size = 96 << 20 // sparse: long enough a transfer for the probes, with the fast no-disk sink
 	bigFile(t, pub, "big1.bin", size)
 	bigFile(t, pub, "big2.bin", size)
 	srv := startTestServer(t, pub, nil)
@@ -103,7 +103,7 @@ func TestGreedyAndPrefixClaimsDoNotStallOthers(t *testing.T) {
 		defer close(greedyDone)
 		greedyRes, greedyErr = testutil.Sink(z, "/", 1<<30, nil)
 	}()
-	// Clients claiming a prefix of both files: the server hashes ~2 x 48 MiB per ICANHAZ.
+	// Clients claiming a prefix of both files: the server hashes ~2 x 96 MiB per ICANHAZ.
 	claim := map[string]string{
 		"/big1.bin": strings.Repeat("0", 40) + fmt.Sprintf("@%d", size-1),
 		"/big2.bin": strings.Repeat("0", 40) + fmt.Sprintf("@%d", size-1),
@@ -153,7 +153,10 @@ func TestGreedyAndPrefixClaimsDoNotStallOthers(t *testing.T) {
 	// 16-19 collections a run; the sink makes it 4-7), the server's copies
 	// of queued chunks (transport writeQueue), and hashing goroutines
 	// filling both processors.
-	if during < 20 {
+	// Stalled, a probe made during the transfer waited for all of it (0 or
+	// 1 completed); 10 is far above that and below what a loaded machine
+	// fits in the transfer (13 in 96 MiB at p90 8 ms, with the sink).
+	if during < 10 {
 		t.Errorf("only %d round trips completed while the greedy transfer ran", during)
 	}
 	limit := raceSlowdown*100*time.Millisecond + 4*pc(base, 100)
