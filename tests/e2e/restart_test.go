@@ -61,6 +61,10 @@ func TestServerRestart(t *testing.T) {
 			t.Fatalf("client %d never reached the big file's first eighth (%d bytes)", i, clients[i].Stats().Bytes.Load())
 		}
 	}
+	fails := make([]int64, len(clients))
+	for i, c := range clients {
+		fails[i] = c.DialFailures()
+	}
 	if err := closeSrv1(); err != nil {
 		t.Fatalf("closing the first server: %v", err)
 	}
@@ -71,7 +75,16 @@ func TestServerRestart(t *testing.T) {
 	for _, g := range gates {
 		g.Close() // held no more
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Restart only once every client has found the server gone: each has
+	// failed to redial it at least once (it is in its reconnect loop).
+	for i, c := range clients {
+		eventually(t, 30*time.Second, fmt.Sprintf("client %d to fail a redial", i), func() string {
+			if c.DialFailures() > fails[i] {
+				return ""
+			}
+			return fmt.Sprintf("%d failed dials", c.DialFailures()-fails[i])
+		})
+	}
 	srv2 := startServer(t, pub, bind, withSettings("chunk_size", "65536"))
 	for i, c := range clients {
 		waitClient(t, c, 60*time.Second, fmt.Sprintf("client %d", i))
