@@ -2,6 +2,7 @@ package interp_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -44,6 +45,20 @@ func loadSrc(t *testing.T, name, src string) (*interp.Machine, error) {
 	return interp.LoadBytes(name, []byte(src), loadOpts)
 }
 
+// posOf is "name:line:col" of the first occurrence of what in src, the
+// column moved on by skip bytes (1: what's second byte), so that expected
+// positions follow edits of the machine file.
+func posOf(t *testing.T, src, name, what string, skip int) string {
+	t.Helper()
+	i := strings.Index(src, what)
+	if i < 0 {
+		t.Fatalf("%s does not hold %q", name, what)
+	}
+	line := strings.Count(src[:i], "\n") + 1
+	col := i - strings.LastIndex(src[:i], "\n") + skip
+	return fmt.Sprintf("%s:%d:%d", name, line, col)
+}
+
 func edit(t *testing.T, path, old, new string) string {
 	t.Helper()
 	src := mustRead(t, path)
@@ -77,9 +92,10 @@ func TestCheckPairRefuses(t *testing.T) {
 		t.Fatalf("want 2 errors, got %v", err)
 	}
 	got := list.Error()
+	srvSrc := mustRead(t, "../machines/fmq_server.toml")
 	for _, want := range []string{
-		`srv.toml:49:45: the server sends ICANHAZ-OK, which fmq_client (cli.toml) handles in no state`,
-		`srv.toml:21:27: expiry 2s of the server is not longer than what keeps an idle client alive (fmq_client's heartbeat 2s)`,
+		posOf(t, srvSrc, "srv.toml", `"send ICANHAZ-OK"`, 1) + `: the server sends ICANHAZ-OK, which fmq_client (cli.toml) handles in no state`,
+		posOf(t, srvSrc, "srv.toml", `expiry     = { default = "60s"`, len(`expiry     = { default = `)+1) + `: expiry 2s of the server is not longer than what keeps an idle client alive (fmq_client's heartbeat 2s)`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in\n%s", want, got)
