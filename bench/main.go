@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench is the fmq benchmark harness (issue 7).
 //
 // It measures fmq (`fmqrun serve` and `fmqrun sync --once`) beside baselines
