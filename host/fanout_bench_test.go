@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/trace"
 	"strings"
 	"syscall"
@@ -188,9 +189,14 @@ func startSink(b *testing.B, ep, kind string) *sinkProc {
 // which must be the tree's). Metrics: the aggregate rate (MiB/s), the
 // server's CPU seconds per GiB delivered, its utilisation (CPU seconds
 // per wall second: 2 means both cores of a 2-core machine), the sinks'
-// own CPU seconds per GiB, and the machine's idle cores during the run
+// own CPU seconds per GiB, the machine's idle cores during the run
 // (Linux: when it is near 0, the machine, shared with the sinks and
-// whatever else runs, was the limit, not the server).
+// whatever else runs, was the limit, not the server), and the server's
+// share of the CPU that everything else left it (its CPU over its CPU
+// plus the idle time). On a machine with more than one core, the 8-sink
+// run is repeated with the server confined to one core (GOMAXPROCS 1,
+// the sessions then taking turns on it), the same-run baseline for what
+// running sessions in parallel adds.
 func BenchmarkFanoutSink(b *testing.B) {
 	pub := b.TempDir()
 	var total, files int64
@@ -219,55 +225,76 @@ func BenchmarkFanoutSink(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	for _, kind := range []string{"zmtp", "zmq4"} {
-		for _, n := range []int{1, 8} {
-			b.Run(fmt.Sprintf("sink=%s/clients=%d", kind, n), func(b *testing.B) {
-				var wall, cpu, sinkCPU, idle time.Duration
-				idleOK := true
-				var bytesOut int64
-				for i := 0; i < b.N; i++ {
-					sinks := make([]*sinkProc, n)
-					for k := range sinks {
-						sinks[k] = startSink(b, srv.Endpoint(), kind)
-					}
-					// the measured span, as a region of a go test -trace
-					region := trace.StartRegion(context.Background(), "fanout")
-					self0, _ := cpuSelfChildren()
-					idle0, ok0 := machineIdle()
-					t0 := time.Now()
-					for _, s := range sinks {
-						io.WriteString(s.stdin, "go\n")
-					}
-					for k, s := range sinks {
-						line, _ := s.out.ReadString('\n')
-						if err := s.cmd.Wait(); err != nil {
-							b.Fatalf("sink %d: %v", k, err)
-						}
-						var got, gotFiles, ns int64
-						if _, err := fmt.Sscan(strings.TrimSpace(line), &got, &gotFiles, &ns); err != nil || got != total || gotFiles != files {
-							b.Fatalf("sink %d received %q (bytes files cpu-ns), want %d bytes, %d files", k, line, total, files)
-						}
-						bytesOut += got
-						sinkCPU += time.Duration(ns)
-					}
-					wall += time.Since(t0)
-					region.End()
-					idle1, ok1 := machineIdle()
-					idle += idle1 - idle0
-					idleOK = idleOK && ok0 && ok1
-					self1, _ := cpuSelfChildren()
-					cpu += self1 - self0 // the server (and this benchmark's idle loop)
-				}
-				gib := float64(bytesOut) / (1 << 30)
-				b.ReportMetric(cpu.Seconds()/gib, "server-cpu-s/GiB")
-				b.ReportMetric(cpu.Seconds()/wall.Seconds(), "server-cores")
-				b.ReportMetric(sinkCPU.Seconds()/gib, "sink-cpu-s/GiB")
-				b.ReportMetric(float64(bytesOut)/(1<<20)/wall.Seconds(), "MiB/s")
-				if idleOK {
-					// what nobody used: near 0 means the machine was the limit
-					b.ReportMetric(idle.Seconds()/wall.Seconds(), "idle-cores")
-				}
-			})
+	type run struct {
+		kind  string
+		n     int
+		procs int // the server's GOMAXPROCS (0: as it is)
+	}
+	runs := []run{{"zmtp", 1, 0}, {"zmtp", 8, 0}, {"zmq4", 1, 0}, {"zmq4", 8, 0}}
+	if runtime.GOMAXPROCS(0) > 1 {
+		// today's server confined to one core, beside it: what the
+		// parallel sessions add on this machine
+		runs = append(runs, run{"zmtp", 8, 1})
+	}
+	for _, r := range runs {
+		kind, n := r.kind, r.n
+		name := fmt.Sprintf("sink=%s/clients=%d", kind, n)
+		if r.procs > 0 {
+			name += fmt.Sprintf("/server-procs=%d", r.procs)
 		}
+		b.Run(name, func(b *testing.B) {
+			if r.procs > 0 {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(r.procs))
+			}
+			var wall, cpu, sinkCPU, idle time.Duration
+			idleOK := true
+			var bytesOut int64
+			for i := 0; i < b.N; i++ {
+				sinks := make([]*sinkProc, n)
+				for k := range sinks {
+					sinks[k] = startSink(b, srv.Endpoint(), kind)
+				}
+				// the measured span, as a region of a go test -trace
+				region := trace.StartRegion(context.Background(), "fanout")
+				self0, _ := cpuSelfChildren()
+				idle0, ok0 := machineIdle()
+				t0 := time.Now()
+				for _, s := range sinks {
+					io.WriteString(s.stdin, "go\n")
+				}
+				for k, s := range sinks {
+					line, _ := s.out.ReadString('\n')
+					if err := s.cmd.Wait(); err != nil {
+						b.Fatalf("sink %d: %v", k, err)
+					}
+					var got, gotFiles, ns int64
+					if _, err := fmt.Sscan(strings.TrimSpace(line), &got, &gotFiles, &ns); err != nil || got != total || gotFiles != files {
+						b.Fatalf("sink %d received %q (bytes files cpu-ns), want %d bytes, %d files", k, line, total, files)
+					}
+					bytesOut += got
+					sinkCPU += time.Duration(ns)
+				}
+				wall += time.Since(t0)
+				region.End()
+				idle1, ok1 := machineIdle()
+				idle += idle1 - idle0
+				idleOK = idleOK && ok0 && ok1
+				self1, _ := cpuSelfChildren()
+				cpu += self1 - self0 // the server (and this benchmark's idle loop)
+			}
+			gib := float64(bytesOut) / (1 << 30)
+			b.ReportMetric(cpu.Seconds()/gib, "server-cpu-s/GiB")
+			b.ReportMetric(cpu.Seconds()/wall.Seconds(), "server-cores")
+			b.ReportMetric(sinkCPU.Seconds()/gib, "sink-cpu-s/GiB")
+			b.ReportMetric(float64(bytesOut)/(1<<20)/wall.Seconds(), "MiB/s")
+			if idleOK {
+				// what nobody used: near 0 means the machine was the limit
+				b.ReportMetric(idle.Seconds()/wall.Seconds(), "idle-cores")
+				// the share the server took of the CPU that the
+				// sinks and everything else left: near 1, the
+				// server was not what held the rate back
+				b.ReportMetric(cpu.Seconds()/(cpu+idle).Seconds(), "server-share-of-free")
+			}
+		})
 	}
 }
