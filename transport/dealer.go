@@ -198,15 +198,57 @@ func (d *Dealer) reader() {
 			}
 			return
 		}
-		if m.Type == zmq4.CmdMsg || len(m.Frames) != 1 {
+		msg, err := d.untag(m)
+		if err != nil {
+			d.st.conn.cut(ReasonBadFrame, err) // counted and logged by connClosed
+			return
+		}
+		if msg.Body == nil {
 			d.st.stats.add(func(s *Stats) { s.MsgsDropped++ })
 			continue
 		}
 		select {
-		case d.recv <- Msg{Body: m.Frames[0]}:
+		case d.recv <- msg:
 		case <-d.done:
+			if msg.Release != nil {
+				msg.Release()
+			}
 		}
 	}
+}
+
+// untag swaps the tagged frames zmq4 delivered for their bodies (see
+// tickets.go): a one-frame message gives its body (never nil), with a
+// Release when it is pooled; another (multipart) gives a nil Body, its
+// tickets taken and given back. An error is a broken ticket sequence.
+func (d *Dealer) untag(m zmq4.Msg) (Msg, error) {
+	tk := d.st.conn.tk
+	if m.Type == zmq4.CmdMsg {
+		return Msg{}, nil
+	}
+	if len(m.Frames) != 1 {
+		for _, f := range m.Frames {
+			_, l, err := tk.untag(f)
+			if err != nil {
+				return Msg{}, err
+			}
+			if l != nil {
+				l.release()
+			}
+		}
+		return Msg{}, nil
+	}
+	body, l, err := tk.untag(m.Frames[0])
+	if err != nil {
+		return Msg{}, err
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	if l == nil {
+		return Msg{Body: body}, nil
+	}
+	return Msg{Body: body, Release: l.release}, nil
 }
 
 // ---- dealerState: connOwner ----

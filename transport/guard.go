@@ -75,6 +75,10 @@ type gconn struct {
 	swallow swallower
 
 	in inState // touched only by zmq4's (single) reader
+	// tk, on a Dealer's connection, takes large message frames out of
+	// zmq4's stream into pooled buffers and tags every message frame
+	// (tickets.go); nil: frames pass as they are.
+	tk *tickets
 
 	mu          sync.Mutex
 	closed      bool
@@ -177,6 +181,7 @@ type inState struct {
 	parts    int
 	msgBytes uint64
 	cmd      [maxTrafficCmd]byte
+	tag      [9 + ticketLen]byte // a tagged frame's header and tag, or a ticket
 }
 
 // Read serves zmq4: first the synthetic handshake, then the peer's stream,
@@ -288,6 +293,9 @@ func (c *gconn) nextFrame() error {
 	in.inMsg = h.more()
 	if in.final {
 		in.parts, in.msgBytes = 0, 0
+	}
+	if c.tk != nil {
+		return c.tagFrame(h)
 	}
 	in.out = in.hdr[:hl]
 	in.body = h.Size

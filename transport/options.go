@@ -166,6 +166,8 @@ type Stats struct {
 	Pings        uint64            // ZMTP PING/PONG commands received (consumed by the guard; PINGs answered)
 	MsgsDropped  uint64            // multipart or command messages not delivered
 	GoneDropped  uint64            // Gone notifications lost because nobody read Gone()
+	Pooled       uint64            // large frames a Dealer read into pooled buffers (Msg.Release)
+	Recycled     uint64            // of those, given back by Msg.Release
 }
 
 // counters is the mutable form of Stats.

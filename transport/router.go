@@ -17,6 +17,11 @@ import (
 type Msg struct {
 	Peer string // routing identity on a Router, "" on a Dealer
 	Body []byte
+	// Release, when not nil, gives Body's buffer back to the transport's
+	// pool (a Dealer's large frames, see tickets.go): call it once, when
+	// nothing references Body (or a slice of it) any more. Never calling it
+	// is safe: the collector frees the buffer.
+	Release func()
 }
 
 // Router is a bound ROUTER socket for servers.
