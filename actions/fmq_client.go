@@ -507,14 +507,16 @@ func (p *FMQClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error
 		name := m.Filename
 		p.Stats.Current.Store(&name)
 	}
-	// The chunk aliases a frame the transport allocated for this message
-	// alone and nobody reuses: hand it over, so the inbox hashes (or
-	// checks) it while the next chunk is written.
+	// The chunk aliases the frame of this message, which nobody modifies
+	// until the frame is released: hand both over, so the inbox hashes (or
+	// checks) the chunk while the next one is written, and gives the frame
+	// back (to the transport's pool) once done with it.
+	release := ctx.Hold()
 	var err error
 	if p.cur.Verified() {
-		err = p.cur.WriteChunk(off, m.Chunk, m.Headers[chunksum.Header])
+		err = p.cur.WriteChunk(off, m.Chunk, m.Headers[chunksum.Header], release)
 	} else {
-		err = p.cur.WriteOwned(off, m.Chunk)
+		err = p.cur.WriteOwned(off, m.Chunk, release)
 	}
 	if err != nil {
 		p.skip = m.Filename

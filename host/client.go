@@ -378,6 +378,10 @@ type clientSink struct{ c *Client }
 
 func (s clientSink) Deliver(_ string, body []byte) { s.c.engine.Deliver("", body) }
 
+func (s clientSink) DeliverOwned(_ string, body []byte, release func()) {
+	s.c.engine.DeliverOwned("", body, release)
+}
+
 func (s clientSink) Forget(string) {
 	if err := s.c.engine.Call("lost", map[string]any{"reason": reasonTransportLost}); err != nil {
 		s.c.log.Warn("lost call failed", "err", err)

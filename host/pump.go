@@ -25,10 +25,20 @@ type Sink interface {
 	Forget(peer string)
 }
 
+// OwnedSink is a Sink that gives a frame's buffer back once done with it
+// (interp.Engine.DeliverOwned): the Pump hands it the frames that come
+// with a transport.Msg.Release. To another Sink such frames are delivered
+// with Deliver and left to the collector.
+type OwnedSink interface {
+	Sink
+	DeliverOwned(peer string, body []byte, release func())
+}
+
 var (
-	_ Source = (*transport.Router)(nil)
-	_ Source = (*transport.Dealer)(nil)
-	_ Sink   = (*interp.Engine)(nil)
+	_ Source    = (*transport.Router)(nil)
+	_ Source    = (*transport.Dealer)(nil)
+	_ Sink      = (*interp.Engine)(nil)
+	_ OwnedSink = (*interp.Engine)(nil)
 )
 
 // Pump is the one hosting pump between a socket and an engine, used by
@@ -47,6 +57,7 @@ var (
 // by then.
 func Pump(ctx context.Context, src Source, sink Sink) {
 	gone := src.Gone()
+	owned, _ := sink.(OwnedSink)
 	for {
 		select {
 		case peer := <-gone:
@@ -66,7 +77,11 @@ func Pump(ctx context.Context, src Source, sink Sink) {
 					}
 				}
 			}
-			sink.Deliver(msg.Peer, msg.Body)
+			if msg.Release != nil && owned != nil {
+				owned.DeliverOwned(msg.Peer, msg.Body, msg.Release)
+			} else {
+				sink.Deliver(msg.Peer, msg.Body)
+			}
 		case peer := <-gone:
 			sink.Forget(peer)
 		case <-ctx.Done():

@@ -791,7 +791,7 @@ func TestWriteOwnedHashesInOrder(t *testing.T) {
 		if i == 1 {
 			err = p.Write(int64(off), b) // a caller-owned buffer in the middle
 		} else {
-			err = p.WriteOwned(int64(off), b)
+			err = p.WriteOwned(int64(off), b, nil)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -809,7 +809,7 @@ func TestWriteOwnedHashesInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.WriteOwned(0, append([]byte(nil), content[:2*asyncHashMin]...)); err != nil {
+	if err := p.WriteOwned(0, append([]byte(nil), content[:2*asyncHashMin]...), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Finish(map[string]string{"SHA1": sha([]byte("other"))}); !errors.Is(err, ErrVerify) {
@@ -819,7 +819,7 @@ func TestWriteOwnedHashesInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.WriteOwned(0, append([]byte(nil), content[:2*asyncHashMin]...)); err != nil {
+	if err := p.WriteOwned(0, append([]byte(nil), content[:2*asyncHashMin]...), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Abort(true); err != nil {

@@ -58,10 +58,17 @@ type hashJob struct {
 	off    int64
 	want   chunksum.Digest
 	verify bool
+	// release, when set, is called once data is hashed (or checked): the
+	// caller's buffer is then no longer referenced (WriteOwned).
+	release func()
 }
 
-// run hashes or checks one chunk; on the hasher goroutine or in line.
+// run hashes or checks one chunk, then releases it; on the hasher
+// goroutine or in line.
 func (p *Partial) run(j hashJob) {
+	if j.release != nil {
+		defer j.release()
+	}
 	if !j.verify {
 		p.h.Write(j.data)
 		return
@@ -281,11 +288,13 @@ func (p *Partial) Write(offset int64, data []byte) error {
 }
 
 // WriteOwned is Write for a caller that hands data over: it must not modify
-// data afterwards (a chunk aliasing a freshly received frame qualifies). Large
-// chunks are then hashed on a goroutine of their own while the next chunk is
-// written, instead of in line.
-func (p *Partial) WriteOwned(offset int64, data []byte) error {
-	return p.write(offset, data, true, hashJob{})
+// data until release is called (a chunk aliasing a received frame
+// qualifies). Large chunks are then hashed on a goroutine of their own while
+// the next chunk is written, instead of in line. release (nil: none) is
+// called once, whatever the outcome, when the partial no longer references
+// data: after the hash, or at once when data is not written.
+func (p *Partial) WriteOwned(offset int64, data []byte, release func()) error {
+	return p.write(offset, data, true, hashJob{release: release})
 }
 
 // WriteChunk is WriteOwned for a partial made by BeginVerified: digest is
@@ -293,9 +302,14 @@ func (p *Partial) WriteOwned(offset int64, data []byte) error {
 // *VerifyError, the partial removed); a digest that does not match the
 // chunk is found by the check, which runs while the next chunk is written,
 // and fails the next WriteChunk or Finish the same way.
-func (p *Partial) WriteChunk(offset int64, data []byte, digest string) error {
+//
+// release is WriteOwned's.
+func (p *Partial) WriteChunk(offset int64, data []byte, digest string, release func()) error {
 	want, err := chunksum.Parse(digest)
 	if err != nil {
+		if release != nil {
+			release()
+		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.ended != nil {
@@ -306,7 +320,7 @@ func (p *Partial) WriteChunk(offset int64, data []byte, digest string) error {
 		}
 		return p.reject(&VerifyError{VPath: p.vpath, Header: chunksum.Header + " at offset " + strconv.FormatInt(offset, 10), Want: digest, Got: "(no digest)"})
 	}
-	return p.write(offset, data, true, hashJob{want: want, verify: true})
+	return p.write(offset, data, true, hashJob{want: want, verify: true, release: release})
 }
 
 // Verified reports whether the partial was made by BeginVerified.
@@ -325,29 +339,41 @@ func (p *Partial) reject(verr *VerifyError) error {
 }
 
 func (p *Partial) write(offset int64, data []byte, owned bool, j hashJob) error {
+	release := j.release
+	j.release = nil
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	handed, err := p.writeLocked(offset, data, owned, j, release)
+	if !handed && release != nil {
+		release() // data was not handed to run: nothing references it
+	}
+	return err
+}
+
+// writeLocked is write with p.mu held; handed: data went to run, which
+// calls release.
+func (p *Partial) writeLocked(offset int64, data []byte, owned bool, j hashJob, release func()) (handed bool, _ error) {
 	if p.ended != nil {
-		return p.ended
+		return false, p.ended
 	}
 	if p.verified != j.verify {
-		return fmt.Errorf("inbox: %q: WriteChunk is for partials made by BeginVerified, and only it", p.vpath)
+		return false, fmt.Errorf("inbox: %q: WriteChunk is for partials made by BeginVerified, and only it", p.vpath)
 	}
 	if offset != p.size {
-		return &OrderError{VPath: p.vpath, Want: p.size, Got: offset}
+		return false, &OrderError{VPath: p.vpath, Want: p.size, Got: offset}
 	}
 	if bad := p.badChunk.Load(); bad != nil { // found by the hasher since the last write
-		return p.reject(bad)
+		return false, p.reject(bad)
 	}
 	if len(data) == 0 {
 		if j.verify {
 			p.hashWait()
 			p.run(hashJob{data: data, off: offset, want: j.want, verify: true})
 			if bad := p.badChunk.Load(); bad != nil {
-				return p.reject(bad)
+				return false, p.reject(bad)
 			}
 		}
-		return nil
+		return false, nil
 	}
 	n, err := p.f.WriteAt(data, offset)
 	if err == nil && n < len(data) {
@@ -365,9 +391,9 @@ func (p *Partial) write(offset int64, data []byte, owned bool, j hashJob) error 
 		werr := &WriteError{VPath: p.vpath, Offset: offset, Kept: kept, Err: err}
 		p.end(werr)
 		p.ib.log.Warn("inbox: write failed", "path", p.vpath, "offset", offset, "err", err)
-		return werr
+		return false, werr
 	}
-	j.data, j.off = data, offset
+	j.data, j.off, j.release = data, offset, release
 	switch {
 	case owned && (len(data) >= asyncHashMin || p.hashq != nil):
 		p.hashAsync(j) // once started, every owned chunk goes through it: order kept
@@ -376,7 +402,7 @@ func (p *Partial) write(offset int64, data []byte, owned bool, j hashJob) error 
 		p.run(j)
 	}
 	p.size += int64(n)
-	return nil
+	return true, nil
 }
 
 // end marks the transfer over and frees the file's slot. p.mu is held.

@@ -28,7 +28,7 @@ func receiveVerified(t *testing.T, ib *Inbox, vpath string, content []byte, from
 		if i == corrupt {
 			chunk[0] ^= 1 // damaged after the server's digest
 		}
-		if err := p.WriteChunk(off, chunk, d); err != nil {
+		if err := p.WriteChunk(off, chunk, d, nil); err != nil {
 			return err
 		}
 		i++
@@ -70,7 +70,7 @@ func TestVerifiedTransfer(t *testing.T) {
 	}
 	// A zero-length file is one empty chunk with its digest.
 	p, _ = ib.BeginVerified("/empty", 0)
-	if err := p.WriteChunk(0, nil, chunksum.Of(nil).String()); err != nil {
+	if err := p.WriteChunk(0, nil, chunksum.Of(nil).String(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Finish(hdr(nil)); err != nil {
@@ -78,7 +78,7 @@ func TestVerifiedTransfer(t *testing.T) {
 	}
 	// Mixing the two kinds of writes is refused.
 	p, _ = ib.BeginVerified("/mix", 0)
-	if err := p.WriteOwned(0, []byte("x")); err == nil {
+	if err := p.WriteOwned(0, []byte("x"), nil); err == nil {
 		t.Error("WriteOwned on a verified partial accepted")
 	}
 	p.Abort(false)
@@ -121,7 +121,7 @@ func TestVerifiedFailures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := p.WriteChunk(0, []byte("abc"), bad); !errors.Is(err, ErrVerify) {
+		if err := p.WriteChunk(0, []byte("abc"), bad, nil); !errors.Is(err, ErrVerify) {
 			t.Fatalf("digest %q: %v", bad, err)
 		}
 	}

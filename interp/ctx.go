@@ -200,6 +200,25 @@ func (c *Ctx) CancelWakeup(event string) {
 	}
 }
 
+// Hold takes over the release of the frame being handled, for an action
+// that keeps part of the message beyond its own call (a chunk or octets
+// field aliases the frame; strings and numbers are copies): the engine will
+// not give the frame's buffer back after the dispatch (Engine.DeliverOwned),
+// and the action calls the function returned, once, when nothing
+// references the frame any more; not calling it only leaves the buffer to
+// the collector. It never returns nil (a no-op when the frame has no
+// release, or when it was taken already).
+func (c *Ctx) Hold() func() {
+	r := c.d.release
+	if r == nil {
+		return noRelease
+	}
+	c.d.release = nil
+	return r
+}
+
+func noRelease() {}
+
 // Terminate ends the instance once the current action list completes.
 func (c *Ctx) Terminate() { c.inst.dead = true }
 

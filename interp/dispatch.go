@@ -35,8 +35,11 @@ type disp struct {
 	rx  []codec.Message // decode scratch by message id
 	gt  *Transition     // the transition whose guard is being evaluated (for a panic report)
 
-	n, pub      counters
-	own         bool // the engine's own dispatcher: stores into Engine.sdStats
+	n, pub counters
+	own    bool // the engine's own dispatcher: stores into Engine.sdStats
+	// release gives back the frame being dispatched (DeliverOwned), once
+	// its dispatch is over, unless an action took it (Ctx.Hold).
+	release     func()
 	cold        bool // a counter other than frames, events, sent moved
 	unpublished int
 }
@@ -147,7 +150,13 @@ func (d *disp) tick(now time.Time) {
 	}
 	for i := range cmds {
 		if e.departed {
-			break // the connection is gone: what came after is dropped
+			// The connection is gone: what came after is dropped.
+			for _, c := range cmds[i:] {
+				if c.release != nil {
+					c.release()
+				}
+			}
+			break
 		}
 		d.command(cmds[i])
 	}
@@ -210,7 +219,12 @@ func (d *disp) command(c command) {
 		}
 	case cmdFrame:
 		d.unpublished++
+		d.release = c.release
 		d.input("", c.body)
+		if r := d.release; r != nil { // no action took it over (Ctx.Hold)
+			d.release = nil
+			r()
+		}
 		if e.hasReady.Load() {
 			d.runReady() // its ctx.Later and ctx.Go events, as Input does
 		}

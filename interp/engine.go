@@ -173,6 +173,8 @@ type command struct {
 	event string
 	value any
 	body  []byte // cmdFrame
+	// release gives body back once handled (DeliverOwned); nil: none.
+	release func()
 }
 
 const (

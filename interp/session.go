@@ -72,7 +72,27 @@ func (e *Engine) Deliver(peer string, body []byte) {
 	}
 }
 
-func (e *Engine) deliverClient(body []byte) {
+// DeliverOwned is Deliver for a frame whose buffer the caller wants back:
+// release (called at most once, from the engine's goroutine) says that
+// nothing of the engine or its actions references body any more. The
+// engine calls it once the frame's dispatch is over (the macrostep its
+// actions ran in), unless an action took it over with Ctx.Hold, or when it
+// drops the frame (the client departed, the engine stopped). It may never
+// be called (a server's frames, an engine that stopped with the frame
+// still queued): the collector then frees the buffer. Decoded messages
+// alias their frame (chunk and octets fields), so the release is what an
+// action that keeps such a field must take over.
+func (e *Engine) DeliverOwned(peer string, body []byte, release func()) {
+	if e.role != RoleClient || release == nil {
+		e.Deliver(peer, body)
+		return
+	}
+	e.deliverClientOwned(body, release)
+}
+
+func (e *Engine) deliverClient(body []byte) { e.deliverClientOwned(body, nil) }
+
+func (e *Engine) deliverClientOwned(body []byte, release func()) {
 	e.mu.Lock()
 	for e.backlog >= clientBacklog && !e.closed {
 		e.mu.Unlock()
@@ -84,10 +104,13 @@ func (e *Engine) deliverClient(body []byte) {
 	}
 	if e.closed {
 		e.mu.Unlock()
+		if release != nil {
+			release()
+		}
 		return
 	}
 	e.backlog++
-	e.cmds = append(e.cmds, command{kind: cmdFrame, body: body})
+	e.cmds = append(e.cmds, command{kind: cmdFrame, body: body, release: release})
 	e.mu.Unlock()
 	select {
 	case e.wake <- struct{}{}:
