@@ -308,8 +308,10 @@ func (d *disp) frame(inst *instance, body []byte) {
 	if len(body) > keepFrame && msg != nil {
 		// A large frame grew the scratch message (a big cache map, long
 		// lists): let it go rather than keep it for the dispatcher's life.
+		// (body's bytes are not read after the dispatch: an action may
+		// have released the frame, Ctx.Hold.)
 		msg.Reset()
-		d.rx[body[2]] = nil
+		d.rx[msg.Info().ID] = nil
 		d.ctx.msg = nil
 	}
 }
