@@ -93,6 +93,10 @@ type Options struct {
 	CurveClient *CurveClient
 	// Logger receives drop and disconnect records. Default slog.Default().
 	Logger *slog.Logger
+
+	// ticketMin (tests) replaces the smallest frame a Dealer reads into a
+	// pooled buffer (default ticketMin, tickets.go).
+	ticketMin int
 }
 
 func (o Options) withDefaults() Options {

@@ -47,6 +47,15 @@ type tickets struct {
 	next  uint64 // sequence number of the next pushed
 	taken uint64 // sequence number the next take expects
 	st    *counters
+	min   uint64 // smallest frame taken out (ticketMin)
+}
+
+func newTickets(st *counters, opt *Options) *tickets {
+	t := &tickets{st: st, min: ticketMin}
+	if opt.ticketMin > 0 {
+		t.min = uint64(opt.ticketMin)
+	}
+	return t
 }
 
 // lease is one pooled body on its way to the Dealer's user.
@@ -127,7 +136,7 @@ func (c *gconn) tagFrame(h frameHeader) error {
 	in := &c.in
 	flags := h.Flags & flagMore
 	t := in.tag[:0]
-	if h.Size >= ticketMin {
+	if h.Size >= c.tk.min {
 		buf := recvPool.get(int(h.Size))
 		if _, err := io.ReadFull(c.br, buf); err != nil {
 			recvPool.put(buf)

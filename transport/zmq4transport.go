@@ -102,7 +102,7 @@ func (guardTransport) Dial(ctx context.Context, dialer ztransport.Dialer, addr s
 		c.cut(reason, err)
 		return nil, err
 	}
-	c.tk = &tickets{st: &ds.stats}
+	c.tk = newTickets(&ds.stats, &ds.opt)
 	c.mu.Lock()
 	c.established = true
 	c.mu.Unlock()
