@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,22 +107,28 @@ func (ib *Inbox) SaveCache() error {
 		ib.mu.Unlock()
 		return nil
 	}
-	cf := cacheFile{Version: cacheVersion, Files: make(map[string]CacheEntry, len(ib.cache))}
+	// A snapshot under the lock (entries copied into a slice, cheaper than
+	// a map), encoded outside it.
+	files := make([]cacheItem, 0, len(ib.cache))
 	for k, v := range ib.cache {
-		cf.Files[k] = v
+		files = append(files, cacheItem{k, v})
 	}
+	dirs := make([]string, 0, len(ib.made))
 	for d := range ib.made {
-		cf.Dirs = append(cf.Dirs, d)
+		dirs = append(dirs, d)
 	}
-	sort.Strings(cf.Dirs)
 	ib.dirty = false
 	ib.lastSave = time.Now()
 	ib.mu.Unlock()
 
-	data, err := json.MarshalIndent(cf, "", "\t")
-	if err == nil {
-		err = ib.writeAtomic(CacheFile, append(data, '\n'))
+	sorted := make([]*cacheItem, len(files)) // sorting pointers moves less
+	for i := range files {
+		sorted[i] = &files[i]
 	}
+	slices.SortFunc(sorted, func(a, b *cacheItem) int { return strings.Compare(a.path, b.path) })
+	sort.Strings(dirs)
+	data := appendCacheFile(make([]byte, 0, 64+len(files)*200), sorted, dirs)
+	err := ib.writeAtomic(CacheFile, data)
 	if err != nil {
 		ib.mu.Lock()
 		ib.dirty = true
@@ -129,6 +136,82 @@ func (ib *Inbox) SaveCache() error {
 		return fmt.Errorf("inbox: save digest cache %s: %w", ib.cachePath(), err)
 	}
 	return nil
+}
+
+// cacheItem is one digest cache entry and its virtual path.
+type cacheItem struct {
+	path string
+	e    CacheEntry
+}
+
+// appendCacheFile appends the digest cache as json.MarshalIndent(cacheFile,
+// "", "\t") would write it, plus a newline, without reflection: saved every
+// few seconds during a sync, a cache of 10,000 files took ~75 ms and 10 MB
+// of garbage through encoding/json, on the session's goroutine. files are
+// sorted by path (encoding/json's order of map keys), dirs sorted.
+// TestCacheEncodingMatchesJSON holds it to encoding/json, field by field.
+func appendCacheFile(b []byte, files []*cacheItem, dirs []string) []byte {
+	b = append(b, "{\n\t\"version\": "...)
+	b = strconv.AppendInt(b, cacheVersion, 10)
+	b = append(b, ",\n\t\"files\": {"...)
+	for i, f := range files {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n\t\t"...)
+		b = appendJSONString(b, f.path)
+		b = append(b, ": {\n\t\t\t\"size\": "...)
+		b = strconv.AppendInt(b, f.e.Size, 10)
+		b = append(b, ",\n\t\t\t\"mtime_ns\": "...)
+		b = strconv.AppendInt(b, f.e.MTime, 10)
+		b = append(b, ",\n\t\t\t\"sha1\": "...)
+		b = appendJSONString(b, f.e.SHA1)
+		if f.e.Installed {
+			b = append(b, ",\n\t\t\t\"installed\": true"...)
+		}
+		for _, kv := range [...]struct{ k, v string }{
+			{"origin", f.e.Origin}, {"kind", f.e.Kind}, {"link", f.e.Link}, {"mode", f.e.Mode},
+		} {
+			if kv.v != "" {
+				b = append(b, ",\n\t\t\t\""...)
+				b = append(b, kv.k...)
+				b = append(b, "\": "...)
+				b = appendJSONString(b, kv.v)
+			}
+		}
+		b = append(b, "\n\t\t}"...)
+	}
+	if len(files) > 0 {
+		b = append(b, "\n\t"...)
+	}
+	b = append(b, '}')
+	if len(dirs) > 0 {
+		b = append(b, ",\n\t\"dirs\": ["...)
+		for i, d := range dirs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, "\n\t\t"...)
+			b = appendJSONString(b, d)
+		}
+		b = append(b, "\n\t]"...)
+	}
+	return append(b, "\n}\n"...)
+}
+
+// appendJSONString appends s quoted as encoding/json quotes it: plain
+// printable ASCII as is, anything else (escapes, HTML characters, UTF-8,
+// invalid bytes) through encoding/json itself.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func (ib *Inbox) writeAtomic(name string, data []byte) error {
