@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -127,6 +128,21 @@ func BenchmarkSaveCache10k(b *testing.B) {
 		ib.mu.Unlock()
 		if err := ib.SaveCache(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestEndedErrorText: the error a partial keeps once ended reads as the
+// fmt.Errorf it replaces and is ErrFinished.
+func TestEndedErrorText(t *testing.T) {
+	for _, how := range []string{"finished", "aborted", "deleted by the server during the transfer"} {
+		vp := "/d/\"odd\"\tname\u00e9"
+		var err error = &endedError{vp, how}
+		if want := fmt.Errorf("%w: %q "+how, ErrFinished, vp).Error(); err.Error() != want {
+			t.Errorf("got %q, want %q", err.Error(), want)
+		}
+		if !errors.Is(err, ErrFinished) {
+			t.Errorf("%v is not ErrFinished", err)
 		}
 	}
 }

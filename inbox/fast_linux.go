@@ -499,7 +499,7 @@ func (p *Partial) finishFast(headers map[string]string, sum string) (bool, error
 	if statErr == nil {
 		ib.remember(p.vpath, CacheEntry{Size: st.Size, MTime: st.Mtim.Nano(), SHA1: sum, Installed: true, Origin: p.origin})
 	}
-	p.end(fmt.Errorf("%w: %q finished", ErrFinished, p.vpath))
+	p.end(&endedError{p.vpath, "finished"})
 	return true, nil
 }
 

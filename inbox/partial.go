@@ -406,6 +406,15 @@ func (p *Partial) writeLocked(offset int64, data []byte, owned bool, j hashJob, 
 }
 
 // end marks the transfer over and frees the file's slot. p.mu is held.
+// endedError is why a partial's transfer ended (ErrFinished: finished,
+// aborted, deleted), formatted only if asked: one is made for every file.
+type endedError struct{ vpath, how string }
+
+func (e *endedError) Error() string {
+	return ErrFinished.Error() + ": " + strconv.Quote(e.vpath) + " " + e.how
+}
+func (e *endedError) Unwrap() error { return ErrFinished }
+
 func (p *Partial) end(reason error) {
 	p.hashWait()
 	p.ended = reason
@@ -572,7 +581,7 @@ func (p *Partial) Finish(headers map[string]string) error {
 	if statErr == nil {
 		ib.remember(p.vpath, CacheEntry{Size: fi.Size(), MTime: fi.ModTime().UnixNano(), SHA1: sum, Installed: true, Origin: p.origin})
 	}
-	p.end(fmt.Errorf("%w: %q finished", ErrFinished, p.vpath))
+	p.end(&endedError{p.vpath, "finished"})
 	return nil
 }
 
@@ -599,7 +608,7 @@ func (p *Partial) Abort(keep bool) error {
 	var err error
 	if p.ended == nil {
 		err = p.f.Close()
-		p.end(fmt.Errorf("%w: %q aborted", ErrFinished, p.vpath))
+		p.end(&endedError{p.vpath, "aborted"})
 	}
 	if !keep {
 		p.ib.mu.Lock()
@@ -620,7 +629,7 @@ func (p *Partial) cancel() {
 	defer p.mu.Unlock()
 	if p.ended == nil {
 		p.f.Close()
-		p.end(fmt.Errorf("%w: %q deleted by the server during the transfer", ErrFinished, p.vpath))
+		p.end(&endedError{p.vpath, "deleted by the server during the transfer"})
 	}
 }
 
