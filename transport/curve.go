@@ -19,6 +19,9 @@ package transport
 //     queue boxes them on its writer goroutine, in queue order, so nonces
 //     go out in order and the sender's goroutine does no crypto; a Dealer
 //     boxes them as it writes.
+// MESSAGE boxes (crypto_box after precomputation, i.e. crypto_secretbox
+// with the session key) go through internal/secretbox, whose AVX-512
+// Salsa20 is about 4x x/crypto's; the handshake's few boxes use x/crypto.
 // The server keeps nothing per client between WELCOME and INITIATE but its
 // short-term key and a cookie key, both wiped once INITIATE is checked; the
 // client wipes its short-term secret and the cookie once READY arrives.
@@ -34,6 +37,8 @@ import (
 
 	"golang.org/x/crypto/nacl/box"
 	"golang.org/x/crypto/nacl/secretbox"
+
+	msgbox "github.com/fmq/fmq/internal/secretbox"
 )
 
 const mechCURVE = "CURVE"
@@ -370,7 +375,7 @@ func (k *curveCodec) seal(plain []byte) []byte {
 	var nonce [24]byte
 	copy(nonce[:], k.sendPrefix)
 	binary.BigEndian.PutUint64(nonce[16:], n)
-	return box.SealAfterPrecomputation(frame, plain, &nonce, &k.shared)
+	return msgbox.Seal(frame, plain, &nonce, &k.shared)
 }
 
 // sealFrame boxes a frame given as plaintext flags (1 MORE, 2 COMMAND) and body.
@@ -510,7 +515,7 @@ func (k *curveCodec) next() error {
 	if cap(k.obuf) < need || cap(k.obuf) > keepBuf {
 		k.obuf = make([]byte, 9, need)
 	}
-	plain, ok := box.OpenAfterPrecomputation(k.obuf[:9], body[16:], &nonce, &k.shared)
+	plain, ok := msgbox.Open(k.obuf[:9], body[16:], &nonce, &k.shared)
 	if !ok {
 		return protoErr(ReasonBadBox, "CURVE MESSAGE %d does not open (tampered, or another key)", n)
 	}
