@@ -15,3 +15,10 @@ var useAVX512 = cpu.X86.HasAVX512F
 //
 //go:noescape
 func salsa16x(out, in *byte, n int, state *[16]uint32)
+
+// poly8x runs Poly1305 over n bytes (a multiple of 128, at least 128) of
+// msg in 8 lanes and leaves each lane's limbs (radix 2^26, each below
+// 2^26 + 2^12) in lanes, to be folded by the caller; see polyKeys.
+//
+//go:noescape
+func poly8x(lanes *[5][8]uint64, msg *byte, n int, keys *polyKeys)
