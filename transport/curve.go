@@ -12,8 +12,8 @@ package transport
 //     last one) before one byte of it goes up; the plaintext frame is then
 //     checked like any NULL frame. A bad box, a replayed nonce or a
 //     truncated command cuts that connection only. A goroutine per
-//     connection opens the next MESSAGE while the one before is consumed
-//     (at most three frames in plaintext per connection);
+//     connection opens the next MESSAGE (in place) while the one before is
+//     consumed (two frame buffers per connection);
 //   - writes: zmq4's plaintext frames are collected whole and sent as one
 //     MESSAGE each (our PONGs too, as command frames). A Router's write
 //     queue boxes them on its writer goroutine, in queue order, so nonces
@@ -295,9 +295,8 @@ type curveCodec struct {
 	// reader side
 	src  *bufio.Reader
 	hdr  [9]byte
-	cbuf []byte // a MESSAGE body
-	obuf []byte // the plaintext frame handed up: header + body
-	out  []byte // what of obuf is still to be read
+	cbuf []byte // a MESSAGE body, opened in place into the plaintext frame
+	out  []byte // the plaintext frame (header + body) in cbuf
 	// With startReader, MESSAGEs are opened ahead on their own goroutine
 	// (overlapping the crypto with what the reader above does).
 	ahead chan openedFrame
@@ -389,10 +388,13 @@ type openedFrame struct {
 	err        error
 }
 
-// curveAhead is how many opened MESSAGEs may wait for the reader above;
-// with the one being opened and the one being read, a connection holds at
-// most three frames in plaintext.
-const curveAhead = 1
+// curveAhead is how many opened MESSAGEs may wait for the reader above
+// besides the one handed over: none, so a connection holds two frame
+// buffers (the one being read up, the one being received and opened);
+// the reader above only copies, so the opener rarely waits for it. Every
+// buffer held raises the client's heap under its soft memory limit, and
+// with it how often the collector runs.
+const curveAhead = 0
 
 // keepBuf is the largest buffer a connection keeps between frames (fmq's
 // chunks fit); a larger frame's buffers are left to the collector, so idle
@@ -410,14 +412,16 @@ func (k *curveCodec) startReader(done <-chan struct{}) {
 
 func (k *curveCodec) readAhead() {
 	for {
-		select {
-		case k.obuf = <-k.free:
+		select { // a buffer the reader above has drained, if any
+		case k.cbuf = <-k.free:
 		default:
-			k.obuf = nil
+			k.cbuf = nil
 		}
 		err := k.next()
+		f := openedFrame{buf: k.cbuf, frame: k.out, err: err}
+		k.cbuf = nil // the reader above's now
 		select {
-		case k.ahead <- openedFrame{buf: k.obuf, frame: k.out, err: err}:
+		case k.ahead <- f:
 		case <-k.done:
 			return
 		}
@@ -509,17 +513,14 @@ func (k *curveCodec) next() error {
 	var nonce [24]byte
 	copy(nonce[:], k.recvPrefix)
 	copy(nonce[16:], body[8:16])
-	// obuf: 9 bytes of room, then flags + body; the header is written to
-	// end where the body starts, over the flags byte.
-	need := 9 + int(h.Size) - 16 - box.Overhead
-	if cap(k.obuf) < need || cap(k.obuf) > keepBuf {
-		k.obuf = make([]byte, 9, need)
-	}
-	plain, ok := msgbox.Open(k.obuf[:9], body[16:], &nonce, &k.shared)
+	// Opened in place: the plaintext (flags + body) replaces the
+	// ciphertext at body[32:], once the tag holds; the 9 bytes before it
+	// (nonce and tag, used up) are room for the plaintext frame's header,
+	// written to end where the body starts, over the flags byte.
+	plain, ok := msgbox.Open(body[32-9:32], body[16:], &nonce, &k.shared)
 	if !ok {
 		return protoErr(ReasonBadBox, "CURVE MESSAGE %d does not open (tampered, or another key)", n)
 	}
-	k.obuf = plain[:0]
 	k.recvNonce = n
 	pf := plain[9]
 	size := len(plain) - 10
