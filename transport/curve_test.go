@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -236,4 +237,84 @@ func TestCurveTamperedFrames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nonceLog records the short nonces of the CURVE MESSAGEs one direction
+// of a connection carries.
+type nonceLog struct {
+	mu     sync.Mutex
+	nonces []uint64
+}
+
+func (l *nonceLog) edit(_ int, f []byte) [][]byte {
+	if body := f[headerLen(f[0]):]; bytes.HasPrefix(body, msgCommand) && len(body) >= 16 {
+		l.mu.Lock()
+		l.nonces = append(l.nonces, binary.BigEndian.Uint64(body[8:16]))
+		l.mu.Unlock()
+	}
+	return [][]byte{f}
+}
+
+// check: the MESSAGE nonces go up by one from first, never repeat or skip.
+func (l *nonceLog) check(t *testing.T, dir string, first uint64, count int) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.nonces) < count {
+		t.Fatalf("%s: %d MESSAGEs seen, want at least %d", dir, len(l.nonces), count)
+	}
+	for i, n := range l.nonces {
+		if n != first+uint64(i) {
+			t.Fatalf("%s: MESSAGE %d has nonce %d, want %d (nonces %v...)", dir, i, n, first+uint64(i), l.nonces[:min(i+3, len(l.nonces))])
+		}
+	}
+}
+
+// Every MESSAGE of a connection has its own nonce, in send order, both
+// ways, while several goroutines send at once (the Router's writer boxes
+// what they queue) and frames of every size class go by.
+func TestCurveNoncesInOrderNeverReused(t *testing.T) {
+	srv, cli := curvePair(t)
+	r := listen(t, Options{CurveServer: &CurveServer{Keys: srv}})
+	var up, down nonceLog
+	upRelay := &zmtpProxy{edit: up.edit}
+	downRelay := &zmtpProxy{edit: down.edit}
+	ep := testutil.StartProxy(t, r.Endpoint(), upRelay.relay, downRelay.relay).Endpoint
+	d := dial(t, ep, Options{CurveClient: &CurveClient{ServerKey: srv.Public, Keys: cli}})
+	const senders, each = 4, 30
+	sizes := []int{0, 10, 255, 256, 4000, 70000, 1 << 20}
+	if err := d.Send([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	peer := recvMsg(t, r.Recv(), 10*time.Second).Peer
+	var wg sync.WaitGroup
+	for s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				body := bytes.Repeat([]byte{byte(s), byte(i)}, sizes[(s+i)%len(sizes)]/2+1)
+				if err := r.SendSplit(peer, body[:1], body[1:]); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range senders * each {
+		m := recvMsg(t, d.Recv(), 20*time.Second)
+		if len(m.Body) < 2 || !bytes.Equal(m.Body, bytes.Repeat(m.Body[:2], len(m.Body)/2)) {
+			t.Fatalf("message %d: %d bytes, not one of ours", i, len(m.Body))
+		}
+	}
+	wg.Wait()
+	for i := range each { // and the other way, sizes mixed too
+		if err := d.Send(make([]byte, sizes[i%len(sizes)])); err != nil {
+			t.Fatal(err)
+		}
+		recvMsg(t, r.Recv(), 20*time.Second)
+	}
+	// The server's READY took nonce 1, the client's HELLO 1 and INITIATE 2.
+	down.check(t, "server to client", 2, senders*each)
+	up.check(t, "client to server", 3, 1+each)
 }
