@@ -508,9 +508,9 @@ func (p *FMQClientPeer) writeChunk(ctx *interp.Ctx, m *filemq.Cheezburger) error
 		p.Stats.Current.Store(&name)
 	}
 	// The chunk aliases the frame of this message, which nobody modifies
-	// until the frame is released: hand both over, so the inbox hashes (or
-	// checks) the chunk while the next one is written, and gives the frame
-	// back (to the transport's pool) once done with it.
+	// until the frame is released: hand both over, so the inbox can hash
+	// the chunk (whole-file SHA-1) while the next one is written, and gives
+	// the frame back (to the transport's pool) once done with it.
 	release := ctx.Hold()
 	var err error
 	if p.cur.Verified() {

@@ -47,8 +47,7 @@ type Partial struct {
 	// verified: every chunk carries its own digest (BeginVerified); h is
 	// nil and the file's SHA-1 comes from the SHA1 header at Finish.
 	verified bool
-	// badChunk is the first chunk whose digest did not match (set by the
-	// hasher while the writer goes on).
+	// badChunk is the first chunk whose digest did not match.
 	badChunk atomic.Pointer[VerifyError]
 }
 
@@ -122,8 +121,7 @@ func (ib *Inbox) Begin(vpath string, offset int64) (*Partial, error) {
 
 // BeginVerified is Begin for a transfer whose every chunk carries its own
 // digest (the CHUNK-DIGEST extension, spec/filemq.md 7.2): chunks are given
-// with WriteChunk and checked against their digests (large ones on a
-// goroutine of their own, while the next is written) instead of feeding a
+// with WriteChunk and checked against their digests instead of feeding a
 // whole-file SHA-1, so a resumed partial's prefix is not read again (the
 // server checked its SHA1@N before resuming), and Finish records the SHA1
 // header, which it then requires, as the file's digest in the cache.
@@ -298,10 +296,9 @@ func (p *Partial) WriteOwned(offset int64, data []byte, release func()) error {
 }
 
 // WriteChunk is WriteOwned for a partial made by BeginVerified: digest is
-// the chunk's XXH3 header. A missing or malformed digest fails at once (a
-// *VerifyError, the partial removed); a digest that does not match the
-// chunk is found by the check, which runs while the next chunk is written,
-// and fails the next WriteChunk or Finish the same way.
+// the chunk's XXH3 header. A missing or malformed digest, or one that does
+// not match the chunk (checked in line, before the chunk is written), fails
+// at once: a *VerifyError, the partial removed.
 //
 // release is WriteOwned's.
 func (p *Partial) WriteChunk(offset int64, data []byte, digest string, release func()) error {
@@ -365,14 +362,17 @@ func (p *Partial) writeLocked(offset int64, data []byte, owned bool, j hashJob, 
 	if bad := p.badChunk.Load(); bad != nil { // found by the hasher since the last write
 		return false, p.reject(bad)
 	}
-	if len(data) == 0 {
-		if j.verify {
-			p.hashWait()
-			p.run(hashJob{data: data, off: offset, want: j.want, verify: true})
-			if bad := p.badChunk.Load(); bad != nil {
-				return false, p.reject(bad)
-			}
+	if j.verify {
+		// A chunk digest (XXH3, memory speed) is checked in line, before
+		// the chunk is written: handing it to the hasher goroutine cost the
+		// client more in wake-ups than the check itself (bench/RESULTS.md,
+		// "Client receive path").
+		p.run(hashJob{data: data, off: offset, want: j.want, verify: true})
+		if bad := p.badChunk.Load(); bad != nil {
+			return false, p.reject(bad)
 		}
+	}
+	if len(data) == 0 {
 		return false, nil
 	}
 	n, err := p.f.WriteAt(data, offset)
@@ -392,6 +392,10 @@ func (p *Partial) writeLocked(offset int64, data []byte, owned bool, j hashJob, 
 		p.end(werr)
 		p.ib.log.Warn("inbox: write failed", "path", p.vpath, "offset", offset, "err", err)
 		return false, werr
+	}
+	if j.verify {
+		p.size += int64(n)
+		return false, nil // checked above
 	}
 	j.data, j.off, j.release = data, offset, release
 	switch {
