@@ -56,6 +56,18 @@ func (s datasetSpec) DiskBytes() int64 {
 	return n + int64(len(dirs)+1)*block
 }
 
+// smallDiskBytes is DiskBytes of the files smaller than bigFile (what a
+// discarded destination keeps in the trash) and of the directories.
+func (s datasetSpec) smallDiskBytes() int64 {
+	small := datasetSpec{Name: s.Name}
+	for _, f := range s.Files {
+		if f.Size < bigFile {
+			small.Files = append(small.Files, f)
+		}
+	}
+	return small.DiskBytes()
+}
+
 // manifest records what a generated data set holds, for verifying copies.
 type manifest struct {
 	Files map[string]manifestEntry // by slash-separated relative path

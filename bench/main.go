@@ -232,12 +232,21 @@ func workloadNeeds(w string, specs map[string]datasetSpec, s Sizes) (sets []stri
 	return nil, 0
 }
 
-// spaceNeeded sums the data sets of the selected workloads and the largest
-// destination, plus 10% and 256 MiB of margin.
+// spaceNeeded sums the data sets of the selected workloads, the largest
+// destination and the small files of the destinations kept in the trash
+// until the end (discard; counted for 4 rounds: the default warm-up and 3
+// runs), plus 10% and 256 MiB of margin.
 func spaceNeeded(workloads []string, s Sizes) (need, data, dest int64) {
 	specs := datasetSpecs(s)
 	seen := map[string]bool{}
+	var kept int64
 	for _, w := range workloads {
+		switch w {
+		case "tree", "small":
+			kept += 3 * 4 * specs[w].smallDiskBytes() // rsync, cp, fmq
+		case "fanout":
+			kept += int64(2*(1+s.FanOut+s.FanOutMax)) * 4 * specs["tree"].smallDiskBytes()
+		}
 		sets, d := workloadNeeds(w, specs, s)
 		for _, ds := range sets {
 			if !seen[ds] {
@@ -247,7 +256,7 @@ func spaceNeeded(workloads []string, s Sizes) (need, data, dest int64) {
 		}
 		dest = max(dest, d)
 	}
-	need = (data+dest)*11/10 + 256*mib
+	need = (data+dest+kept)*11/10 + 256*mib
 	return need, data, dest
 }
 
@@ -306,6 +315,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 		return nil, err
 	}
 	defer func() {
+		// The destinations of the runs (discard), outside any timing.
+		if err := h.emptyTrash(); err != nil {
+			log.Warn("could not empty the trash", "dir", h.work, "err", err)
+		}
 		if cfg.Keep {
 			log.Info("work dir kept", "dir", h.work)
 			return
@@ -410,7 +423,7 @@ func standingNotes(h *harness) []string {
 	notes := []string{
 		"All contenders run on 127.0.0.1 in the same invocation, interleaved repetition by repetition (A, B, C, A, B, C, ...), so drift hits them alike.",
 		"Time is wall time from the client's start (fork/exec, or the dial for the in-process raw TCP copy) to the client's exit with the tree complete; servers (fmqrun serve, rsync daemon) are started and ready before the clock starts.",
-		"Page cache: the data sets are generated once per run and stay cached (warm) for all contenders equally; destinations are removed between repetitions and sync(2) is called before every timed run, so one run's write-back does not land in the next. Nobody fsyncs.",
+		"Page cache: the data sets are generated once per run and stay cached (warm) for all contenders equally; a run's destination is moved out of the way after it (its files of 1 MiB or more removed, the rest removed when the harness ends: a removal of thousands of files just before a run made its file creations scan the freed inodes, on ext4 without a journal), and sync(2) is called before every timed run, so one run's write-back does not land in the next. Nobody fsyncs.",
 		"Every copy is checked after the timed run (file set, sizes" + map[bool]string{true: ", SHA-256 digests", false: ""}[h.cfg.Verify] + "); a copy that differs makes its row an error. Hidden names (.*) in a destination are ignored.",
 		"Ratios are contender / baseline times, except where the target says otherwise: the large-file ratio is fmq's throughput as a share of raw TCP's (baseline time / fmq time), memory ratios are peak RSS big / small.",
 		"Data content is seeded pseudo-random (ChaCha8, seed from the file path): incompressible, no zero runs, identical in every run.",
