@@ -70,6 +70,7 @@ type Client struct {
 	engine *interp.Engine
 	dealer atomic.Pointer[transport.Dealer]
 	opened atomic.Pointer[transport.Dealer] // the connection OHAI was sent on
+	latest atomic.Pointer[transport.Dealer] // the latest connection, kept once closed (TransportStats)
 	topt   transport.Options                // dial options (identity, credentials, limits)
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -312,6 +313,7 @@ func (c *Client) connections(ctx context.Context) {
 			return
 		}
 		c.connected.Store(true)
+		c.latest.Store(d)
 		began := time.Now()
 		progress := c.progress()
 		c.dealer.Store(d)
@@ -561,6 +563,16 @@ func (c *Client) fail(err error) {
 
 // Stats are the client's live counters.
 func (c *Client) Stats() *actions.ClientStats { return c.peer.Stats }
+
+// TransportStats returns the counters of the latest connection (its
+// frames received into pooled buffers and given back, its drops), zero
+// before the first.
+func (c *Client) TransportStats() transport.Stats {
+	if d := c.latest.Load(); d != nil {
+		return d.Stats()
+	}
+	return transport.Stats{}
+}
 
 // Inbox is the client's inbox.
 func (c *Client) Inbox() *inbox.Inbox { return c.ib }

@@ -55,6 +55,11 @@ func TestSmokeSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.Close()
+	// The chunks of big.bin came in pooled buffers, each given back once
+	// written and checked (the engine and the client's inbox are done).
+	if st := cl.TransportStats(); st.Pooled < 3 || st.Recycled != st.Pooled {
+		t.Errorf("%d chunk frames pooled, %d given back (want >= 3, all)", st.Pooled, st.Recycled)
+	}
 	for _, f := range []string{"hello.txt", "sub/b.bin", "sub/deep/big.bin", "empty"} {
 		a, _ := os.ReadFile(filepath.Join(pub, f))
 		b, err := os.ReadFile(filepath.Join(in, f))
