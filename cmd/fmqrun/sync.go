@@ -458,9 +458,13 @@ func humanBytes(n int64) string {
 }
 
 // setClientMemoryLimit fits the Go collector to a client: what it holds
-// is bounded by the credit window (chunks in flight) plus fixed buffers,
-// while every received chunk is fresh garbage (zmq4 allocates each frame).
-// The collector runs when the heap reaches a soft memory limit of 8 MiB plus
+// is bounded by the credit window (chunks in flight) plus fixed buffers.
+// Chunk frames come in pooled buffers (transport/tickets.go: one collection
+// per GiB received instead of ~300), but small frames are still fresh
+// garbage (zmq4 allocates them), and the pooled chunks in flight are live
+// heap: at 8 MiB + 1 x window the collector ran continuously again (1.15
+// against 0.67 CPU-s/GiB, and GOGC=100 0.72, same run: bench/RESULTS.md,
+// "Client receive path"). The collector runs when the heap reaches a soft memory limit of 8 MiB plus
 // twice the window (16.4 MB for the default window), not whenever it
 // doubles (GOGC off): with a live heap of a few MB, GOGC=100 collected
 // about 300 times per GiB received, and the collections with the sweeping,
