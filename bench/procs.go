@@ -28,7 +28,7 @@ func maxRSS(ps *os.ProcessState) int64 {
 		return 0
 	}
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok && ru != nil {
-		return ru.Maxrss * 1024
+		return int64(ru.Maxrss) * 1024
 	}
 	return 0
 }

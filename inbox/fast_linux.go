@@ -260,7 +260,7 @@ func (i *rawInfo) Sys() any           { return nil }
 
 func statInfo(st *unix.Stat_t, name string) *rawInfo {
 	i := &rawInfo{name: name, size: st.Size, mode: fs.FileMode(st.Mode & 0o777),
-		mtime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec)}
+		mtime: time.Unix(int64(st.Mtim.Sec), int64(st.Mtim.Nsec))}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		i.mode |= fs.ModeDir
