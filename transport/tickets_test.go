@@ -20,6 +20,13 @@ func rawRouter(t testing.TB, opt Options) (*Dealer, net.Conn) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	return rawRouterOn(t, ln, opt)
+}
+
+// rawRouterOn is rawRouter on a listener of the caller's (a fuzz target
+// keeps one: a listener per input would exhaust the ephemeral ports).
+func rawRouterOn(t testing.TB, ln net.Listener, opt Options) (*Dealer, net.Conn) {
+	t.Helper()
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -249,8 +256,13 @@ func FuzzDealerRead(f *testing.F) {
 	f.Add(append([]byte{0, 200}, pattern(200, 1)...), uint8(100))
 	f.Add(append(binary.BigEndian.AppendUint64([]byte{flagLong}, 300), pattern(300, 2)...), uint8(1))
 	f.Add([]byte{flagCommand, 5, 4, 'P', 'I', 'N', 'G'}, uint8(3))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { ln.Close() })
 	f.Fuzz(func(t *testing.T, stream []byte, min uint8) {
-		d, c := rawRouter(t, Options{ticketMin: int(min) + 1, MaxFrame: 1 << 12})
+		d, c := rawRouterOn(t, ln, Options{ticketMin: int(min) + 1, MaxFrame: 1 << 12})
 		// The messages a correct reader delivers: whole single-frame
 		// messages before the first frame it must refuse.
 		var want [][]byte
