@@ -304,6 +304,7 @@ type curveCodec struct {
 	done  <-chan struct{}
 	// the consumer's side (Read): the frame being read and its buffer
 	rbuf, rout []byte
+	held       bool // a frame was taken from ahead: its buffer goes back
 	err        error
 
 	// writer side: the plaintext frame zmq4 is writing
@@ -405,17 +406,27 @@ const keepBuf = 2<<20 + 64
 // when the stream fails (the connection's raw side closed) or done closes.
 func (k *curveCodec) startReader(done <-chan struct{}) {
 	k.ahead = make(chan openedFrame, curveAhead)
-	k.free = make(chan []byte, 1)
+	k.free = make(chan []byte, curveBufs)
 	k.done = done
 	go k.readAhead()
 }
 
+// curveBufs is how many frame buffers go round between the opener and the
+// reader above: the one being received and opened, the one being read up.
+const curveBufs = 2
+
 func (k *curveCodec) readAhead() {
+	fresh := curveBufs // buffers not made yet
 	for {
-		select { // a buffer the reader above has drained, if any
-		case k.cbuf = <-k.free:
-		default:
-			k.cbuf = nil
+		if fresh > 0 {
+			fresh--
+			k.cbuf = nil // next makes it
+		} else {
+			select { // wait for a buffer the reader above is done with
+			case k.cbuf = <-k.free:
+			case <-k.done:
+				return
+			}
 		}
 		err := k.next()
 		f := openedFrame{buf: k.cbuf, frame: k.out, err: err}
@@ -448,16 +459,21 @@ func (k *curveCodec) Read(p []byte) (int, error) {
 		if k.err != nil {
 			return 0, k.err
 		}
-		if k.rbuf != nil && cap(k.rbuf) <= keepBuf {
-			select { // a drained buffer goes back to the opener
-			case k.free <- k.rbuf[:0]:
-			default:
+		if k.held {
+			// A drained buffer goes back to the opener (nil: one it must
+			// make anew, a frame's own above keepBuf), so exactly
+			// curveBufs go round and the opener never makes one while
+			// one is on its way back.
+			b := k.rbuf[:0]
+			if cap(b) > keepBuf {
+				b = nil
 			}
+			k.free <- b // never blocks: the channel holds curveBufs
 		}
-		k.rbuf = nil
+		k.rbuf, k.held = nil, false
 		select {
 		case f := <-k.ahead:
-			k.rbuf, k.rout, k.err = f.buf, f.frame, f.err
+			k.rbuf, k.rout, k.err, k.held = f.buf, f.frame, f.err, true
 		case <-k.done:
 			return 0, errCurveClosed
 		}
