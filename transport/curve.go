@@ -315,13 +315,16 @@ type curveCodec struct {
 	wcmd  bool
 	plain []byte // flags byte + body
 
-	// buffers of plaintexts and of boxed frames, given back once used
-	plainBufs, sealBufs bufCache
+	wsize int // the frame's body size
+
+	// buffers of plaintexts (heads, whole frames) and of boxed frames,
+	// given back once used
+	headBufs, plainBufs, sealBufs bufCache
 }
 
 func newCurveCodec(shared *[32]byte, send, recv string, sendNonce, recvNonce uint64, maxFrame int) *curveCodec {
 	return &curveCodec{shared: *shared, sendPrefix: send, recvPrefix: recv, sendNonce: sendNonce, recvNonce: recvNonce, maxFrame: maxFrame,
-		plainBufs: make(bufCache, 2), sealBufs: make(bufCache, 2)}
+		headBufs: make(bufCache, 8), plainBufs: make(bufCache, 2), sealBufs: make(bufCache, 2)}
 }
 
 // bufCache keeps a few buffers (of at most keepBuf bytes) for reuse, so a
@@ -360,8 +363,12 @@ func (k *curveCodec) nextNonce() uint64 {
 
 // seal boxes one plaintext (flags byte + body) as a complete MESSAGE frame.
 // The frame's buffer comes from sealBufs; give it back once written.
-func (k *curveCodec) seal(plain []byte) []byte {
-	size := msgOverhead - 1 + len(plain)
+func (k *curveCodec) seal(plain []byte) []byte { return k.seal2(plain, nil) }
+
+// seal2 is seal of the plaintext plain followed by tail (a body kept by
+// reference, boxed from where it is).
+func (k *curveCodec) seal2(plain, tail []byte) []byte {
+	size := msgOverhead - 1 + len(plain) + len(tail)
 	frame := k.sealBufs.get(9 + size)
 	if size > 255 {
 		frame = append(frame, flagLong)
@@ -375,8 +382,30 @@ func (k *curveCodec) seal(plain []byte) []byte {
 	var nonce [24]byte
 	copy(nonce[:], k.sendPrefix)
 	binary.BigEndian.PutUint64(nonce[16:], n)
-	return msgbox.Seal(frame, plain, &nonce, &k.shared)
+	return msgbox.Seal2(frame, plain, tail, &nonce, &k.shared)
 }
+
+// plainMsg is one outbound frame in plaintext: plain (flags byte, then
+// the body or its head; from headBufs or plainBufs, see putPlain) and,
+// when the body's rest was handed over, tail by reference with the
+// release that gives it back once boxed.
+type plainMsg struct {
+	plain, tail []byte
+	release     func()
+}
+
+// putPlain gives a plaintext buffer back to its cache.
+func (k *curveCodec) putPlain(b []byte) {
+	if cap(b) <= headCap {
+		k.headBufs.put(b)
+	} else {
+		k.plainBufs.put(b)
+	}
+}
+
+// headCap is the capacity of a plaintext buffer that holds a frame's
+// flags and head only (or all of a small frame).
+const headCap = smallWrite + 1
 
 // sealFrame boxes a frame given as plaintext flags (1 MORE, 2 COMMAND) and body.
 func (k *curveCodec) sealFrame(flags byte, body []byte) []byte {
@@ -569,10 +598,13 @@ func noEOF(err error) error {
 	return err
 }
 
-// write takes bytes of zmq4's plaintext stream and hands each completed
-// frame, as plaintext (flags byte + body, which emit then owns), to emit;
-// the gconn's wmu is held.
-func (k *curveCodec) write(p []byte, emit func(plain []byte) error) error {
+// write takes bytes of the plaintext stream (zmq4's, or Router/Dealer
+// sends') and hands each completed frame to emit, which then owns it; the
+// gconn's wmu is held. keep(p), for a large p that ends a frame's body,
+// says whether p may be kept by reference (with the release that gives it
+// back, if any): then it goes up as the frame's tail instead of being
+// copied.
+func (k *curveCodec) write(p []byte, keep func(p []byte) (release func(), ok bool), emit func(m plainMsg) error) error {
 	for len(p) > 0 {
 		if k.wn == 0 || k.wn < headerLen(k.whdr[0]) {
 			k.whdr[k.wn] = p[0]
@@ -585,7 +617,7 @@ func (k *curveCodec) write(p []byte, emit func(plain []byte) error) error {
 			if err != nil {
 				return err
 			}
-			k.wbody = h.Size
+			k.wbody, k.wsize = h.Size, int(h.Size)
 			k.wmore, k.wcmd = h.more(), h.command()
 			var f byte
 			if k.wmore {
@@ -594,8 +626,28 @@ func (k *curveCodec) write(p []byte, emit func(plain []byte) error) error {
 			if k.wcmd {
 				f |= 0x02
 			}
-			k.plain = append(k.plainBufs.get(1+int(h.Size)), f)
+			// A large body may come by reference: start with a head
+			// buffer, grown into a whole frame's if it must be copied.
+			k.plain = append(k.headBufs.get(headCap), f)
 		} else {
+			var release func()
+			kept := false
+			if uint64(len(p)) == k.wbody && len(p) > smallWrite {
+				release, kept = keep(p)
+			}
+			if kept {
+				m := plainMsg{plain: k.plain, tail: p, release: release}
+				k.wn, k.wbody, k.plain, p = 0, 0, nil, nil
+				if err := emit(m); err != nil {
+					return err
+				}
+				continue
+			}
+			if need := 1 + k.wsize; cap(k.plain) < need {
+				b := append(k.plainBufs.get(need), k.plain...)
+				k.putPlain(k.plain)
+				k.plain = b
+			}
 			n := min(uint64(len(p)), k.wbody)
 			k.plain = append(k.plain, p[:n]...)
 			k.wbody -= n
@@ -605,7 +657,7 @@ func (k *curveCodec) write(p []byte, emit func(plain []byte) error) error {
 			k.wn = 0
 			plain := k.plain
 			k.plain = nil
-			if err := emit(plain); err != nil {
+			if err := emit(plainMsg{plain: plain}); err != nil {
 				return err
 			}
 		}

@@ -402,37 +402,53 @@ func (c *gconn) writeLocked(p []byte) (int, error) {
 // emit sends bytes of the outbound stream; c.wmu held.
 func (c *gconn) emit(p []byte) (int, error) {
 	if c.queue != nil {
-		return c.queue.write(c, p, false, false)
+		return c.queue.write(c, p, false)
 	}
 	return c.writeDirect(p)
 }
 
-// curveWrite boxes zmq4's plaintext stream frame by frame and answers a
-// pending PING between messages; c.wmu held.
+// curveWrite boxes the plaintext stream frame by frame and answers a
+// pending PING between messages; c.wmu held. A large tail handed over
+// (Router.SendSplitOwned), or any large body with KeepBodies, is boxed
+// from where it is, never copied.
 func (c *gconn) curveWrite(p []byte) error {
-	return c.curve.write(p, func(plain []byte) error {
-		if err := c.emitPlain(plain); err != nil {
+	keep := func(p []byte) (func(), bool) {
+		if c.lend != nil && c.lend.release != nil {
+			r := c.lend.release
+			c.lend.release = nil // ours now: given back once boxed
+			return r, true
+		}
+		return nil, c.opt.KeepBodies
+	}
+	return c.curve.write(p, keep, func(m plainMsg) error {
+		if err := c.emitPlain(m); err != nil {
 			return err
 		}
 		if c.pendingPong != nil && !c.curve.wmore {
 			pong := c.pendingPong
 			c.pendingPong = nil
-			return c.emitPlain(append([]byte{0x02}, pong[2:]...))
+			return c.emitPlain(plainMsg{plain: append([]byte{0x02}, pong[2:]...)})
 		}
 		return nil
 	})
 }
 
-// emitPlain sends one CURVE plaintext (flags byte + body, ours to keep):
-// a queue's writer goroutine boxes it (the nonce order is the queue's), a
+// emitPlain sends one CURVE plaintext (ours, its tail until released): a
+// queue's writer goroutine boxes it (the nonce order is the queue's), a
 // direct writer boxes it here; c.wmu held.
-func (c *gconn) emitPlain(plain []byte) error {
+func (c *gconn) emitPlain(m plainMsg) error {
 	if c.queue != nil {
-		_, err := c.queue.write(c, plain, true, true)
+		err := c.queue.writePlain(c, m)
+		if err != nil && m.release != nil {
+			m.release() // not queued
+		}
 		return err
 	}
-	frame := c.curve.seal(plain)
-	c.curve.plainBufs.put(plain)
+	frame := c.curve.seal2(m.plain, m.tail)
+	c.curve.putPlain(m.plain)
+	if m.release != nil {
+		m.release()
+	}
 	_, err := c.writeDirect(frame)
 	c.curve.sealBufs.put(frame)
 	return err
@@ -449,7 +465,7 @@ func (c *gconn) pong(context []byte) {
 			c.pendingPong = frame
 			return
 		}
-		c.emitPlain(append([]byte{0x02}, frame[2:]...))
+		c.emitPlain(plainMsg{plain: append([]byte{0x02}, frame[2:]...)})
 		return
 	}
 	if !c.swallow.done || !c.outbound.boundary() {
@@ -579,9 +595,8 @@ const (
 )
 
 // write queues p; c.wmu held (one Write at a time per connection). owned:
-// p is ours to keep, never copied; seal: p is a CURVE plaintext the writer
-// goroutine boxes (so it is never written in place).
-func (q *writeQueue) write(c *gconn, p []byte, owned, seal bool) (int, error) {
+// p is ours to keep, never copied.
+func (q *writeQueue) write(c *gconn, p []byte, owned bool) (int, error) {
 	q.mu.Lock()
 	if c.isClosed() {
 		q.mu.Unlock()
@@ -590,7 +605,7 @@ func (q *writeQueue) write(c *gconn, p []byte, owned, seal bool) (int, error) {
 	idle := q.size == 0
 	q.mu.Unlock()
 	n := 0
-	if idle && fastWrite > 0 && !seal {
+	if idle && fastWrite > 0 {
 		// Fast path: nothing queued, so the writer goroutine is idle and we
 		// may write in place, without copying, for at most fastWrite. What
 		// the socket does not take by then is queued.
@@ -617,8 +632,6 @@ func (q *writeQueue) write(c *gconn, p []byte, owned, seal bool) (int, error) {
 		return n, c.closedErr()
 	}
 	switch k := len(q.bufs); {
-	case seal:
-		q.bufs = append(q.bufs, qbuf{b: rest, seal: true})
 	case len(rest) > smallWrite && c.lend != nil && c.lend.release != nil:
 		// A tail handed over (Router.SendSplitOwned): kept, not copied,
 		// and released by the writer once written.
@@ -645,14 +658,42 @@ func (q *writeQueue) write(c *gconn, p []byte, owned, seal bool) (int, error) {
 	return len(p), nil
 }
 
+// writePlain queues a CURVE plaintext for the writer goroutine to box
+// (so it is never written in place); c.wmu held. On error nothing is
+// queued (m's release is the caller's).
+func (q *writeQueue) writePlain(c *gconn, m plainMsg) error {
+	n := len(m.plain) + len(m.tail)
+	q.mu.Lock()
+	if c.isClosed() || q.closed {
+		q.mu.Unlock()
+		return c.closedErr()
+	}
+	if size := q.size + n; size > q.limit {
+		q.mu.Unlock()
+		c.cut(ReasonWriteOverflow, fmt.Errorf("%d bytes queued, limit %d", size, q.limit))
+		return c.closedErr()
+	}
+	q.bufs = append(q.bufs, qbuf{b: m.plain, tail: m.tail, release: m.release, seal: true})
+	q.size += n
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
 // qbuf is a queued write: a copy we own (small writes, coalesced), a
-// caller's body kept by reference, or a CURVE plaintext to box.
+// caller's body kept by reference, or a CURVE plaintext to box (b, then
+// tail by reference).
 type qbuf struct {
 	b     []byte
 	owned bool
 	seal  bool
+	tail  []byte
 	frame []byte // a boxed frame's whole buffer, given back once written
-	// release gives a handed-over tail back once written (SendSplitOwned)
+	// release gives a handed-over tail back once written (SendSplitOwned),
+	// or, for a plaintext, once boxed
 	release func()
 }
 
@@ -684,12 +725,15 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 				for len(bufs) > 0 && total < writeBatch {
 					if bufs[0].seal {
 						// boxed here, in queue order: nonces go out in order
-						plain := bufs[0].b
-						frame := c.curve.seal(plain)
-						c.curve.plainBufs.put(plain)
+						pb := bufs[0]
+						frame := c.curve.seal2(pb.b, pb.tail)
+						c.curve.putPlain(pb.b)
+						if pb.release != nil {
+							pb.release() // boxed: the tail is not needed any more
+						}
 						bufs[0] = qbuf{b: frame, frame: frame}
 						q.mu.Lock()
-						q.size += len(frame) - len(plain)
+						q.size += len(frame) - len(pb.b) - len(pb.tail)
 						q.mu.Unlock()
 					}
 					b := bufs[0].b

@@ -51,6 +51,13 @@ func grow(in []byte, n int) (head, tail []byte) {
 // Seal appends the box of message (tag, then ciphertext) to out and
 // returns the result. message must not overlap the appended part.
 func Seal(out, message []byte, nonce *[24]byte, key *[32]byte) []byte {
+	return Seal2(out, message, nil, nonce, key)
+}
+
+// Seal2 is Seal of the message a followed by b, read where they are (a
+// small head and a large body need not be joined first). Neither may
+// overlap the appended part.
+func Seal2(out, a, b []byte, nonce *[24]byte, key *[32]byte) []byte {
 	var subKey [32]byte
 	var counter [16]byte
 	setup(&subKey, &counter, nonce, key)
@@ -58,15 +65,30 @@ func Seal(out, message []byte, nonce *[24]byte, key *[32]byte) []byte {
 	var polyKey [32]byte
 	copy(polyKey[:], fb[:32])
 
-	ret, dst := grow(out, len(message)+Overhead)
+	ret, dst := grow(out, len(a)+len(b)+Overhead)
 	tagOut := dst[:Overhead]
 	ct := dst[Overhead:]
-	n := min(len(message), 32)
-	for i, x := range message[:n] {
-		ct[i] = fb[32+i] ^ x
+	// The head: a, then as much of b as ends it on a keystream block
+	// boundary (32 bytes of block 0, then whole blocks), copied into place
+	// and encrypted there; the rest of b is encrypted from where it is.
+	head := 32
+	if len(a) > 32 {
+		head += (len(a) - 32 + 63) &^ 63
+	}
+	head = min(head, len(a)+len(b))
+	nb := max(head-len(a), 0)
+	copy(ct, a)
+	copy(ct[len(a):head], b[:nb])
+	n := min(head, 32)
+	for i := range n {
+		ct[i] ^= fb[32+i]
 	}
 	counter[8] = 1
-	xorKeyStream(ct[n:], message[n:], &counter, &subKey)
+	xorKeyStream(ct[n:head], ct[n:head], &counter, &subKey)
+	if rest := b[nb:]; len(rest) > 0 {
+		binary.LittleEndian.PutUint64(counter[8:], 1+uint64(head-32)/64)
+		xorKeyStream(ct[head:], rest, &counter, &subKey)
+	}
 
 	var tag [Overhead]byte
 	polySum(&tag, ct, &polyKey)

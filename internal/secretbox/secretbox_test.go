@@ -190,3 +190,26 @@ func BenchmarkKeystream(b *testing.B) {
 		xorKeyStream(buf, buf, &counter, &key)
 	}
 }
+
+// Seal2 of any split of a message is Seal of the whole.
+func TestSeal2AnySplit(t *testing.T) {
+	paths(t, func(t *testing.T) {
+		r := rand.NewChaCha8([32]byte{5})
+		var key [32]byte
+		var nonce [24]byte
+		fill(r, key[:])
+		fill(r, nonce[:])
+		for _, n := range []int{0, 1, 32, 33, 100, 2000, 70000} {
+			msg := fill(r, make([]byte, n))
+			want := nacl.Seal([]byte("x"), msg, &nonce, &key)
+			for _, cut := range []int{0, 1, 31, 32, 33, 95, 96, 97, 159, 160, 161, 1000, 4097, n / 2, n} {
+				if cut > n {
+					continue
+				}
+				if got := Seal2([]byte("x"), msg[:cut], msg[cut:], &nonce, &key); !bytes.Equal(got, want) {
+					t.Fatalf("%d bytes cut at %d: Seal2 differs from nacl/secretbox", n, cut)
+				}
+			}
+		}
+	})
+}
