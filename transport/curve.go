@@ -12,8 +12,9 @@ package transport
 //     last one) before one byte of it goes up; the plaintext frame is then
 //     checked like any NULL frame. A bad box, a replayed nonce or a
 //     truncated command cuts that connection only. A goroutine per
-//     connection opens the next MESSAGE (in place) while the one before is
-//     consumed (two frame buffers per connection);
+//     connection receives and checks the next MESSAGE while the one before
+//     is read up, decrypted straight into the reader's buffer (two frame
+//     buffers per connection);
 //   - writes: zmq4's plaintext frames are collected whole and sent as one
 //     MESSAGE each (our PONGs too, as command frames). A Router's write
 //     queue boxes them on its writer goroutine, in queue order, so nonces
@@ -295,17 +296,17 @@ type curveCodec struct {
 	// reader side
 	src  *bufio.Reader
 	hdr  [9]byte
-	cbuf []byte // a MESSAGE body, opened in place into the plaintext frame
-	out  []byte // the plaintext frame (header + body) in cbuf
-	// With startReader, MESSAGEs are opened ahead on their own goroutine
-	// (overlapping the crypto with what the reader above does).
+	cbuf []byte      // a MESSAGE body
+	cur  openedFrame // the MESSAGE next opened
+	// With startReader, MESSAGEs are received and checked ahead on their
+	// own goroutine (overlapping that with what the reader above does).
 	ahead chan openedFrame
 	free  chan []byte
 	done  <-chan struct{}
-	// the consumer's side (Read): the frame being read and its buffer
-	rbuf, rout []byte
-	held       bool // a frame was taken from ahead: its buffer goes back
-	err        error
+	// the consumer's side (Read): the frame being read
+	rd   openedFrame
+	held bool // rd was taken from ahead: its buffer goes back
+	err  error
 
 	// writer side: the plaintext frame zmq4 is writing
 	whdr  [9]byte
@@ -412,16 +413,28 @@ func (k *curveCodec) sealFrame(flags byte, body []byte) []byte {
 	return k.seal(append([]byte{flags}, body...))
 }
 
-// openedFrame is a MESSAGE opened ahead: buf holds frame (header + body).
+// openedFrame is a MESSAGE whose box holds, as the reader above reads it:
+// the plaintext frame's header, then its body, decrypted straight into
+// the reader's buffer as it is read (from ct, in buf): the plaintext is
+// never written anywhere else, and nothing of it exists before the whole
+// box is known to be genuine.
 type openedFrame struct {
-	buf, frame []byte
-	err        error
+	buf  []byte
+	hdr  [9]byte
+	hl   int    // header length
+	ct   []byte // the body's ciphertext
+	st   msgbox.Stream
+	read int // header and body bytes read up
+	err  error
 }
+
+// left is how many bytes of the frame are still to be read.
+func (f *openedFrame) left() int { return f.hl + len(f.ct) - f.read }
 
 // curveAhead is how many opened MESSAGEs may wait for the reader above
 // besides the one handed over: none, so a connection holds two frame
-// buffers (the one being read up, the one being received and opened);
-// the reader above only copies, so the opener rarely waits for it. Every
+// buffers (the one being read up, the one being received and checked);
+// the reader above only decrypts, so the opener rarely waits for it. Every
 // buffer held raises the client's heap under its soft memory limit, and
 // with it how often the collector runs.
 const curveAhead = 0
@@ -458,11 +471,14 @@ func (k *curveCodec) readAhead() {
 			}
 		}
 		err := k.next()
-		f := openedFrame{buf: k.cbuf, frame: k.out, err: err}
+		f := k.cur
+		f.err = err
 		k.cbuf = nil // the reader above's now
+		k.cur.st.Wipe()
 		select {
 		case k.ahead <- f:
 		case <-k.done:
+			f.st.Wipe()
 			return
 		}
 		if err != nil {
@@ -475,14 +491,16 @@ func (k *curveCodec) readAhead() {
 var errCurveClosed = errors.New("transport: connection closed")
 
 // Read serves the guard's frame reader the peer's frames in plaintext ZMTP
-// framing, one opened MESSAGE at a time.
+// framing, one opened MESSAGE at a time, decrypting into p.
 func (k *curveCodec) Read(p []byte) (int, error) {
-	for len(k.rout) == 0 {
+	for k.rd.left() == 0 {
+		k.rd.st.Wipe()
 		if k.ahead == nil {
 			if err := k.next(); err != nil {
 				return 0, err
 			}
-			k.rout = k.out
+			k.rd = k.cur
+			k.cur.st.Wipe()
 			continue
 		}
 		if k.err != nil {
@@ -493,27 +511,37 @@ func (k *curveCodec) Read(p []byte) (int, error) {
 			// make anew, a frame's own above keepBuf), so exactly
 			// curveBufs go round and the opener never makes one while
 			// one is on its way back.
-			b := k.rbuf[:0]
+			b := k.rd.buf[:0]
 			if cap(b) > keepBuf {
 				b = nil
 			}
 			k.free <- b // never blocks: the channel holds curveBufs
 		}
-		k.rbuf, k.held = nil, false
+		k.rd, k.held = openedFrame{}, false
 		select {
 		case f := <-k.ahead:
-			k.rbuf, k.rout, k.err, k.held = f.buf, f.frame, f.err, true
+			k.rd, k.err, k.held = f, f.err, true
 		case <-k.done:
 			return 0, errCurveClosed
 		}
 	}
-	n := copy(p, k.rout)
-	k.rout = k.rout[n:]
+	f := &k.rd
+	if f.read < f.hl {
+		n := copy(p, f.hdr[f.read:f.hl])
+		f.read += n
+		return n, nil
+	}
+	off := f.read - f.hl
+	n := min(len(p), len(f.ct)-off)
+	f.st.XORAt(p[:n], f.ct[off:off+n], uint64(1+off)) // message byte 0 is the flags
+	f.read += n
 	return n, nil
 }
 
+// next receives the next MESSAGE into cbuf and checks it: k.cur is the
+// frame to read, or empty if it fails.
 func (k *curveCodec) next() error {
-	k.out = nil // nothing of a frame that fails may be read
+	k.cur = openedFrame{} // nothing of a frame that fails may be read
 	flags, err := k.src.ReadByte()
 	if err != nil {
 		return err
@@ -537,9 +565,10 @@ func (k *curveCodec) next() error {
 	if uint64(cap(k.cbuf)) < h.Size {
 		k.cbuf = make([]byte, h.Size)
 	}
-	body := k.cbuf[:h.Size]
-	if cap(k.cbuf) > keepBuf {
-		k.cbuf = nil // this frame's only
+	buf := k.cbuf
+	body := buf[:h.Size]
+	if cap(buf) > keepBuf {
+		k.cbuf, buf = nil, nil // this frame's only
 	}
 	if _, err := io.ReadFull(k.src, body); err != nil {
 		return noEOF(err)
@@ -558,35 +587,31 @@ func (k *curveCodec) next() error {
 	var nonce [24]byte
 	copy(nonce[:], k.recvPrefix)
 	copy(nonce[16:], body[8:16])
-	// Opened in place: the plaintext (flags + body) replaces the
-	// ciphertext at body[32:], once the tag holds; the 9 bytes before it
-	// (nonce and tag, used up) are room for the plaintext frame's header,
-	// written to end where the body starts, over the flags byte.
-	plain, ok := msgbox.Open(body[32-9:32], body[16:], &nonce, &k.shared)
+	// The tag is checked over the whole box here; the body is decrypted
+	// only as it is read (Read), straight into the reader's buffer.
+	st, ok := msgbox.OpenStream(body[16:], &nonce, &k.shared)
 	if !ok {
 		return protoErr(ReasonBadBox, "CURVE MESSAGE %d does not open (tampered, or another key)", n)
 	}
 	k.recvNonce = n
-	pf := plain[9]
-	size := len(plain) - 10
-	out := byte(0)
-	if pf&0x01 != 0 {
-		out |= flagMore
+	var pf [1]byte
+	st.XORAt(pf[:], body[32:33], 0)
+	f := openedFrame{buf: buf, ct: body[33:], st: st}
+	if pf[0]&0x01 != 0 {
+		f.hdr[0] |= flagMore
 	}
-	if pf&0x02 != 0 {
-		out |= flagCommand
+	if pf[0]&0x02 != 0 {
+		f.hdr[0] |= flagCommand
 	}
-	start := 9
-	if size > 255 {
-		start = 1
-		plain[1] = out | flagLong
-		binary.BigEndian.PutUint64(plain[2:10], uint64(size))
+	if size := len(f.ct); size > 255 {
+		f.hdr[0] |= flagLong
+		binary.BigEndian.PutUint64(f.hdr[1:9], uint64(size))
+		f.hl = 9
 	} else {
-		start = 8
-		plain[8] = out
-		plain[9] = byte(size)
+		f.hdr[1] = byte(size)
+		f.hl = 2
 	}
-	k.out = plain[start:]
+	k.cur = f
 	return nil
 }
 

@@ -174,3 +174,75 @@ func wipe(b []byte) {
 		b[i] = 0
 	}
 }
+
+// Stream is a box whose tag has been checked (OpenStream), decrypted piece
+// by piece where the plaintext is wanted: no plaintext exists before the
+// whole box is known to be genuine, and none is written twice.
+type Stream struct {
+	subKey [32]byte
+	nonce  [8]byte
+	first  [64]byte // keystream block 0 (bytes 32-63 cover the message's first 32)
+}
+
+// OpenStream checks box (tag, then ciphertext) and returns the stream that
+// decrypts its ciphertext (XORAt); false if the box does not hold.
+func OpenStream(box []byte, nonce *[24]byte, key *[32]byte) (s Stream, ok bool) {
+	if len(box) < Overhead {
+		return Stream{}, false
+	}
+	var counter [16]byte
+	setup(&s.subKey, &counter, nonce, key)
+	copy(s.nonce[:], counter[:8])
+	s.first = firstBlock(&counter, &s.subKey)
+	var polyKey [32]byte
+	copy(polyKey[:], s.first[:32])
+	var tag [Overhead]byte
+	copy(tag[:], box[:Overhead])
+	ok = polyVerify(&tag, box[Overhead:], &polyKey)
+	wipe(polyKey[:])
+	if !ok {
+		s.Wipe()
+		return Stream{}, false
+	}
+	return s, true
+}
+
+// XORAt decrypts src, the ciphertext of the message's bytes from off on,
+// into dst (which may be src itself, or not overlap it).
+func (s *Stream) XORAt(dst, src []byte, off uint64) {
+	dst = dst[:len(src)]
+	k := 32 + off // position in the keystream
+	for len(src) > 0 && k < 64 {
+		dst[0] = src[0] ^ s.first[k]
+		dst, src, k = dst[1:], src[1:], k+1
+	}
+	if len(src) == 0 {
+		return
+	}
+	if r := k % 64; r != 0 { // up to the next block boundary
+		var blk [64]byte
+		c := s.counter(k / 64)
+		salsa.XORKeyStream(blk[:], blk[:], &c, &s.subKey)
+		n := min(64-int(r), len(src))
+		for i := range n {
+			dst[i] = src[i] ^ blk[int(r)+i]
+		}
+		dst, src, k = dst[n:], src[n:], k+uint64(n)
+	}
+	if len(src) > 0 {
+		c := s.counter(k / 64)
+		xorKeyStream(dst, src, &c, &s.subKey)
+	}
+}
+
+func (s *Stream) counter(block uint64) (c [16]byte) {
+	copy(c[:8], s.nonce[:])
+	binary.LittleEndian.PutUint64(c[8:], block)
+	return c
+}
+
+// Wipe clears the stream's keys.
+func (s *Stream) Wipe() {
+	wipe(s.subKey[:])
+	wipe(s.first[:])
+}

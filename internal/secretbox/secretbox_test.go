@@ -213,3 +213,44 @@ func TestSeal2AnySplit(t *testing.T) {
 		}
 	})
 }
+
+// A Stream decrypts a box in pieces of any size, in place or not, to what
+// Open gives, and refuses a box Open refuses.
+func TestStreamPieces(t *testing.T) {
+	paths(t, func(t *testing.T) {
+		cs := rand.NewChaCha8([32]byte{6})
+		r := rand.New(cs)
+		var key [32]byte
+		var nonce [24]byte
+		fill(cs, key[:])
+		fill(cs, nonce[:])
+		for _, n := range []int{0, 1, 31, 32, 33, 64, 100, 1024, 5000, 70001} {
+			msg := fill(cs, make([]byte, n))
+			box := Seal(nil, msg, &nonce, &key)
+			s, ok := OpenStream(box, &nonce, &key)
+			if !ok {
+				t.Fatalf("%d bytes: does not open", n)
+			}
+			got := make([]byte, n)
+			ct := box[Overhead:]
+			for off := 0; off < n; {
+				k := min(n-off, 1+r.IntN(3000))
+				if r.IntN(2) == 0 { // in place
+					copy(got[off:off+k], ct[off:off+k])
+					s.XORAt(got[off:off+k], got[off:off+k], uint64(off))
+				} else {
+					s.XORAt(got[off:off+k], ct[off:off+k], uint64(off))
+				}
+				off += k
+			}
+			if !bytes.Equal(got, msg) {
+				t.Fatalf("%d bytes: decrypted in pieces differs", n)
+			}
+			bad := bytes.Clone(box)
+			bad[len(bad)-1] ^= 1
+			if _, ok := OpenStream(bad, &nonce, &key); ok {
+				t.Fatalf("%d bytes: a flipped box opened", n)
+			}
+		}
+	})
+}
