@@ -80,6 +80,61 @@ type FMQServer struct {
 	// (transport.Router.WaitQueued), so a held-back session resumes at once
 	// instead of polling Backlog.
 	WaitBacklog func(ctx context.Context, peer string, below int) error
+	// SendFiles, when set, lets a session send a chunk of a large file to a
+	// client that checks chunk digests (CHUNK-DIGEST) as a file section: the
+	// chunk's digest comes from the version's table (publish.Reader.
+	// ChunkDigest), the chunk is not read, the message's chunk is a
+	// placeholder of zeros, and the sender, which must call TakeSection
+	// for every split send, writes it from the file (sendfile). Set it only
+	// with such a sender, without a wire trace of the frames (it would show
+	// the placeholder) and without CURVE (which reads the chunk anyway).
+	SendFiles bool
+	sections  sync.Map // peer -> *pendingSection: the section of the chunk being sent
+}
+
+// pendingSection is a chunk sent as a file section, from step until the
+// sender takes it (TakeSection) or the session lets it go (release).
+type pendingSection struct {
+	sec *publish.Section
+	ph  *byte // the first byte of the chunk's placeholder
+}
+
+// sectionMin is the smallest chunk sent as a file section: well above the
+// engine's threshold for split sends (64 KiB), under which the message,
+// placeholder included, is encoded as a whole and TakeSection never sees it.
+const sectionMin = 256 << 10
+
+// placeholders holds zeros, the content of a message whose chunk is a file
+// section (never written: the sender writes the section in its place; a
+// placeholder sent by mistake fails the client's chunk digest check).
+var placeholders atomic.Pointer[[]byte]
+
+func placeholder(n int) []byte {
+	if p := placeholders.Load(); p != nil && len(*p) >= n {
+		return (*p)[:n]
+	}
+	b := make([]byte, max(n, 1<<20))
+	placeholders.Store(&b)
+	return b[:n]
+}
+
+// TakeSection returns the file section that tail stands for, when tail is
+// the placeholder of the chunk peer's session is sending (SendFiles); the
+// caller sends the section in its place and releases it. nil: tail is
+// content to send as is.
+func (s *FMQServer) TakeSection(peer string, tail []byte) *publish.Section {
+	if len(tail) == 0 {
+		return nil
+	}
+	v, ok := s.sections.Load(peer)
+	if !ok {
+		return nil
+	}
+	ps := v.(*pendingSection)
+	if ps.ph != &tail[0] || int64(len(tail)) != ps.sec.N || !s.sections.CompareAndDelete(peer, v) {
+		return nil
+	}
+	return ps.sec
 }
 
 // Write backlog bounds of a client's connection (see FMQServer.Backlog). A
@@ -997,11 +1052,18 @@ func (p *FMQServerPeer) startDispatch(ctx *interp.Ctx) {
 	p.spent, p.msgs = 0, 0
 }
 
-// release returns the chunk buffer of the message just sent (or failed).
+// release returns the chunk buffer of the message just sent (or failed),
+// and lets go of its file section unless the sender took it.
 func (p *FMQServerPeer) release() {
 	if p.fl.bp != nil {
 		p.srv.putBuf(p.fl.bp)
 		p.fl.bp = nil
+	}
+	if ps := p.fl.sec; ps != nil {
+		p.fl.sec = nil
+		if p.srv.sections.CompareAndDelete(p.fl.peer, ps) {
+			ps.sec.Release()
+		}
 	}
 }
 
@@ -1028,8 +1090,10 @@ func (p *FMQServerPeer) sent() (fileDone bool) {
 
 // flight is the message step prepared, until it is sent.
 type flight struct {
-	bp      *chunk // the chunk's buffer (from FMQServer's pool)
-	got     int64  // content bytes
+	bp      *chunk          // the chunk's buffer (from FMQServer's pool)
+	sec     *pendingSection // or the chunk's file section (SendFiles)
+	peer    string          // the peer sec is registered for
+	got     int64           // content bytes
 	eof     bool
 	content bool
 }
@@ -1117,9 +1181,37 @@ func (p *FMQServerPeer) step(ctx *interp.Ctx, out *filemq.Cheezburger, chunkMax,
 			}
 			return false, nil
 		}
-		bp := p.srv.chunkBuf(int(n))
-		buf := bp.b
-		got, eof, err := p.cur.ReadChunk(buf, p.curOff)
+		var (
+			bp   *chunk
+			ps   *pendingSection
+			buf  []byte
+			got  int
+			eof  bool
+			err  error
+			dig  chunksum.Digest
+			have bool // dig is the chunk's digest, from the version's table
+		)
+		if p.ChunkDigest {
+			dig, have = p.cur.ChunkDigest(p.curOff, n)
+		}
+		if have && p.srv.SendFiles && n >= sectionMin {
+			// Sent from the file: the client checks it against dig, which
+			// describes the version the change check below vouches for.
+			var sec *publish.Section
+			sec, eof, err = p.cur.Section(p.curOff, n)
+			if err == nil {
+				buf, got = placeholder(int(n)), int(n)
+				ps = &pendingSection{sec: sec, ph: &buf[0]}
+				p.srv.sections.Store(ctx.PeerID(), ps)
+			} else if errors.Is(err, publish.ErrNoSection) {
+				err = nil
+			}
+		}
+		if ps == nil && err == nil {
+			bp = p.srv.chunkBuf(int(n))
+			buf = bp.b
+			got, eof, err = p.cur.ReadChunk(buf, p.curOff)
+		}
 		if eof && got > 0 && !p.InlineEOF {
 			eof = false // C style: the file ends with a zero-length eof chunk, sent next
 		}
@@ -1130,7 +1222,13 @@ func (p *FMQServerPeer) step(ctx *interp.Ctx, out *filemq.Cheezburger, chunkMax,
 			eofHdr, err = p.cur.Headers()
 		}
 		if err != nil {
-			p.srv.putBuf(bp)
+			if bp != nil {
+				p.srv.putBuf(bp)
+			}
+			if ps != nil {
+				p.srv.sections.CompareAndDelete(ctx.PeerID(), ps)
+				ps.sec.Release()
+			}
 			vpath := p.cur.VPath()
 			p.cur.Close()
 			p.cur = nil
@@ -1170,7 +1268,10 @@ func (p *FMQServerPeer) step(ctx *interp.Ctx, out *filemq.Cheezburger, chunkMax,
 				delete(h, "BACKLOG")
 			}
 			if p.ChunkDigest {
-				h[chunksum.Header] = chunksum.Of(buf[:got]).String()
+				if !have {
+					dig = chunksum.Of(buf[:got])
+				}
+				h[chunksum.Header] = dig.String()
 			}
 			if p.Origin && (eof || p.first) {
 				h["ORIGIN"] = p.origin(p.cur.VPath())
@@ -1184,6 +1285,9 @@ func (p *FMQServerPeer) step(ctx *interp.Ctx, out *filemq.Cheezburger, chunkMax,
 		p.spent += int64(got) + 256
 		p.msgs++
 		p.fl = flight{bp: bp, got: int64(got), eof: eof, content: true}
+		if ps != nil {
+			p.fl.sec, p.fl.peer = ps, ctx.PeerID()
+		}
 		return true, nil
 	}
 }

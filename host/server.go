@@ -111,6 +111,10 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	shared := actions.NewFMQServer(tree, accounts)
 	shared.Backlog = router.Queued         // hold content back while a client's connection is full,
 	shared.WaitBacklog = router.WaitQueued // and resume as soon as it drained
+	// Chunks of large files straight from the file (sendfile) where the
+	// connection sends the bytes as they are: not under CURVE, and not
+	// while frames are traced with their content.
+	shared.SendFiles = cfg.WireTo == nil && topt.CurveServer == nil
 	eng, err := interp.NewServer(m, interp.Options{
 		Sender:   chunkSender{router, shared}, // Send copies what it queues: the engine reuses its buffer
 		Settings: cfg.Settings,
@@ -164,6 +168,10 @@ type chunkSender struct {
 }
 
 func (s chunkSender) SendSplit(peer string, head, tail []byte) error {
+	if sec := s.srv.TakeSection(peer, tail); sec != nil {
+		// A chunk to send from its file (actions.FMQServer.SendFiles).
+		return s.Router.SendSection(peer, head, transport.Section{File: sec.File, Off: sec.Off, N: sec.N, Release: sec.Release})
+	}
 	if release := s.srv.Handover(tail); release != nil {
 		return s.Router.SendSplitOwned(peer, head, tail, release)
 	}

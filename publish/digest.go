@@ -45,15 +45,17 @@ func (k statKey) published() statKey {
 }
 
 type digestEntry struct {
-	key statKey
-	sum string
+	key   statKey
+	sum   string
+	table *chunkTable // nil: none (small file, or hashed as read)
 }
 
 type digestCall struct {
-	done chan struct{}
-	key  statKey
-	sum  string
-	err  error
+	done  chan struct{}
+	key   statKey
+	sum   string
+	table *chunkTable
+	err   error
 }
 
 // hashBufSize is the read size used when hashing.
@@ -102,7 +104,7 @@ func hashPrefix(f *os.File, h hash.Hash, n int64) error {
 
 // hashPrefixStop is hashPrefix that gives up with ErrClosed once stop is
 // closed.
-func hashPrefixStop(f *os.File, h hash.Hash, n int64, stop <-chan struct{}) error {
+func hashPrefixStop(f *os.File, h io.Writer, n int64, stop <-chan struct{}) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -144,8 +146,8 @@ func (t *Tree) Digest(vpath string) (string, error) {
 	key := keyOf(fi)
 	c, leader := t.joinDigest(vpath, key)
 	if leader {
-		sum, err := hashVersion(f, vpath, key, nil)
-		t.finishDigest(vpath, c, sum, err)
+		sum, table, err := hashVersion(f, vpath, key, t.chunkGrid(), nil)
+		t.finishDigest(vpath, c, sum, table, err)
 	}
 	<-c.done
 	return c.sum, c.err
@@ -158,7 +160,7 @@ func (t *Tree) joinDigest(vpath string, key statKey) (c *digestCall, leader bool
 	t.dmu.Lock()
 	defer t.dmu.Unlock()
 	if d, ok := t.digests[vpath]; ok && d.key == key {
-		c = &digestCall{done: make(chan struct{}), key: key, sum: d.sum}
+		c = &digestCall{done: make(chan struct{}), key: key, sum: d.sum, table: d.table}
 		close(c.done)
 		return c, false
 	}
@@ -172,11 +174,11 @@ func (t *Tree) joinDigest(vpath string, key statKey) (c *digestCall, leader bool
 }
 
 // finishDigest records a leader's result and wakes the waiters.
-func (t *Tree) finishDigest(vpath string, c *digestCall, sum string, err error) {
-	c.sum, c.err = sum, err
+func (t *Tree) finishDigest(vpath string, c *digestCall, sum string, table *chunkTable, err error) {
+	c.sum, c.table, c.err = sum, table, err
 	t.dmu.Lock()
 	if err == nil {
-		t.digests[vpath] = digestEntry{key: c.key, sum: sum}
+		t.digests[vpath] = digestEntry{key: c.key, sum: sum, table: table}
 	}
 	if t.inflight[vpath] == c {
 		delete(t.inflight, vpath)
@@ -186,19 +188,37 @@ func (t *Tree) finishDigest(vpath string, c *digestCall, sum string, err error) 
 }
 
 // hashVersion hashes the open file f, which must stay version key
-// throughout. stop, when closed, abandons the work (ErrClosed).
-func hashVersion(f *os.File, vpath string, key statKey, stop <-chan struct{}) (string, error) {
+// throughout: its SHA-1 and, for a file of asyncDigestMin or more, its
+// chunk digest table of the given grid (chunks.go). stop, when closed,
+// abandons the work (ErrClosed).
+func hashVersion(f *os.File, vpath string, key statKey, grid int64, stop <-chan struct{}) (string, *chunkTable, error) {
 	h := sha1.New()
-	err := hashPrefixStop(f, h, key.size, stop)
+	if key.size < asyncDigestMin {
+		grid = 0
+	}
+	th := newTableHasher(h, key.size, grid)
+	err := hashPrefixStop(f, th, key.size, stop)
 	if err == nil {
 		err = checkSame(f, vpath, key)
 	} else if err == io.ErrUnexpectedEOF {
 		err = &ChangedError{VPath: vpath, Reason: "shrank while hashing"}
 	}
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return hexSum(h), nil
+	return hexSum(h), th.table(), nil
+}
+
+// chunkGrid is the grid of the chunk digest tables (Options.ChunkGrid).
+func (t *Tree) chunkGrid() int64 {
+	switch g := t.opt.ChunkGrid; {
+	case g == 0:
+		return DefaultChunkGrid
+	case g < 0:
+		return 0
+	default:
+		return g
+	}
 }
 
 // asyncDigestMin is the smallest file whose digest a Reader leaves to a
@@ -218,26 +238,26 @@ func (t *Tree) digestAsync(vpath string, key statKey) *digestCall {
 	t.hashers.Add(1)
 	go func() {
 		defer t.hashers.Done()
-		sum, err := t.hashPublished(vpath, key)
-		t.finishDigest(vpath, c, sum, err)
+		sum, table, err := t.hashPublished(vpath, key)
+		t.finishDigest(vpath, c, sum, table, err)
 	}()
 	return c
 }
 
 // hashPublished opens vpath and hashes it if it is still version key.
-func (t *Tree) hashPublished(vpath string, key statKey) (string, error) {
+func (t *Tree) hashPublished(vpath string, key statKey) (string, *chunkTable, error) {
 	if t.isClosed() {
-		return "", ErrClosed
+		return "", nil, ErrClosed
 	}
 	_, f, fi, err := t.openFile(vpath)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	defer f.Close()
 	if k := keyOf(fi); k != key {
-		return "", &ChangedError{VPath: vpath, Reason: changeReason(key, k)}
+		return "", nil, &ChangedError{VPath: vpath, Reason: changeReason(key, k)}
 	}
-	return hashVersion(f, vpath, key, t.done)
+	return hashVersion(f, vpath, key, t.chunkGrid(), t.done)
 }
 
 // checkSame verifies that an open file still has the given key.

@@ -115,6 +115,10 @@ type Options struct {
 	// directories (Tree.Origin): they then depend on it and the mounts'
 	// aliases, not on the machine and the directories' paths.
 	ServerID string
+	// ChunkGrid is the chunk size of the chunk digest tables made with a
+	// large file's SHA-1 (Reader.ChunkDigest): 0 = DefaultChunkGrid (the
+	// server's default chunk size); negative = no tables.
+	ChunkGrid int64
 
 	// testReady, if set, is called once Watch has registered its watches.
 	testReady func()

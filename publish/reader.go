@@ -44,13 +44,15 @@ type Reader struct {
 	vpath  string
 	fsPath string // physical path, to detect replacement
 	f      *os.File
-	fd     int // f's descriptor, for the fast change check
+	ref    *fileRef // f, shared with the sections handed out (Section)
+	fd     int      // f's descriptor, for the fast change check
 	key    statKey
 	info   fs.FileInfo
 	h      hash.Hash
 	hashed int64       // bytes [0, hashed) have been fed to h (or read, when known is set)
 	known  string      // digest from the tree's cache for this exact file version: no hashing
 	call   *digestCall // the shared background digest of this version (large files): no hashing here
+	table  *chunkTable // the version's chunk digests, once known (ChunkDigest)
 	tree   *Tree       // to record the digest once computed
 	closed bool
 }
@@ -81,13 +83,14 @@ func (t *Tree) OpenAt(vpath string, n int64) (*Reader, error) {
 		return nil, fmt.Errorf("%w: %q: offset %d, size %d", ErrRange, vpath, n, fi.Size())
 	}
 	r := &Reader{vpath: vpath, fsPath: filepath.Join(t.mounts[e.mount].Dir, osRel(e.rel)),
-		f: f, fd: int(f.Fd()), key: key, info: fi, tree: t}
+		f: f, ref: &fileRef{f: f}, fd: int(f.Fd()), key: key, info: fi, tree: t}
+	r.ref.refs.Store(1)
 	t.dmu.Lock()
 	if d, ok := t.digests[vpath]; ok && d.key == key {
 		// This version of the file was hashed already (an earlier transfer,
 		// a resync Decide): fan-out to many clients hashes it once. The
 		// per-chunk change check still guards the version.
-		r.known = d.sum
+		r.known, r.table = d.sum, d.table
 	}
 	t.dmu.Unlock()
 	if r.known != "" {
@@ -285,5 +288,5 @@ func (r *Reader) Close() error {
 		return nil
 	}
 	r.closed = true
-	return r.f.Close()
+	return r.ref.release()
 }

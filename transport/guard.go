@@ -693,8 +693,9 @@ type qbuf struct {
 	tail  []byte
 	frame []byte // a boxed frame's whole buffer, given back once written
 	// release gives a handed-over tail back once written (SendSplitOwned),
-	// or, for a plaintext, once boxed
+	// or, for a plaintext, once boxed; or a section's file (SendSection)
 	release func()
+	sec     *Section // a file section, written with sendfile; b is nil
 }
 
 // writer drains the queue until the connection is cut.
@@ -718,11 +719,24 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 				break
 			}
 			for len(bufs) > 0 {
+				if s := bufs[0].sec; s != nil {
+					// A file section: written on its own, from the file,
+					// after what was queued before it.
+					if err := c.sectionOut(s, q); err != nil {
+						return
+					}
+					if f := bufs[0].release; f != nil {
+						bufs[0].release = nil
+						f()
+					}
+					bufs = bufs[1:]
+					continue
+				}
 				var batch net.Buffers
 				var written [][]byte // boxed frames wholly in this batch
 				releases = releases[:0]
 				total := 0
-				for len(bufs) > 0 && total < writeBatch {
+				for len(bufs) > 0 && total < writeBatch && bufs[0].sec == nil {
 					if bufs[0].seal {
 						// boxed here, in queue order: nonces go out in order
 						pb := bufs[0]
