@@ -39,7 +39,7 @@ type chunkTable struct {
 
 // lookup returns the digest of [off, off+n) when it is one chunk of t.
 func (t *chunkTable) lookup(off, n int64) (chunksum.Digest, bool) {
-	if t == nil || n <= 0 || off%t.grid != 0 || off >= t.size || n != min(t.grid, t.size-off) {
+	if t == nil || n <= 0 || off < 0 || off%t.grid != 0 || off >= t.size || n != min(t.grid, t.size-off) {
 		return chunksum.Digest{}, false
 	}
 	return t.sums[off/t.grid], true

@@ -172,6 +172,10 @@ type Stats struct {
 	GoneDropped  uint64            // Gone notifications lost because nobody read Gone()
 	Pooled       uint64            // large frames a Dealer read into pooled buffers (Msg.Release)
 	Recycled     uint64            // of those, given back by Msg.Release
+	// Sections: file sections sent from their file (Router.SendSection,
+	// sendfile); SectionsShort: those whose file had become shorter,
+	// padded with zeros.
+	Sections, SectionsShort uint64
 }
 
 // counters is the mutable form of Stats.

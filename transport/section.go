@@ -115,6 +115,7 @@ func (c *gconn) sendSection(head []byte, s *Section) (ok bool, err error) {
 	if err != nil {
 		return true, err
 	}
+	c.owner.counters().add(func(st *Stats) { st.Sections++ })
 	c.outbound.skipBody(uint64(s.N))
 	if c.pendingPong != nil && c.outbound.boundary() {
 		pong := c.pendingPong
@@ -183,6 +184,7 @@ func (c *gconn) sectionOut(s *Section, q *writeQueue) error {
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) && !short {
 			short = true
+			c.owner.counters().add(func(st *Stats) { st.SectionsShort++ })
 			c.log.Warn("file shorter than the section being sent; zeros sent in place of the rest",
 				"peer", c.remote, "file", s.File.Name(), "missing", left)
 			continue
