@@ -111,10 +111,6 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	shared := actions.NewFMQServer(tree, accounts)
 	shared.Backlog = router.Queued         // hold content back while a client's connection is full,
 	shared.WaitBacklog = router.WaitQueued // and resume as soon as it drained
-	// Chunks of large files straight from the file (sendfile) where the
-	// connection sends the bytes as they are: not under CURVE, and not
-	// while frames are traced with their content.
-	shared.SendFiles = cfg.WireTo == nil && topt.CurveServer == nil
 	eng, err := interp.NewServer(m, interp.Options{
 		Sender:   chunkSender{router, shared}, // Send copies what it queues: the engine reuses its buffer
 		Settings: cfg.Settings,
@@ -133,6 +129,10 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		tree.Close()
 		return nil, err
 	}
+	// Chunks of large files straight from the file (sendfile) where the
+	// engine hands chunks to chunkSender as they lie (no wire trace of
+	// whole frames) and the connection sends bytes as they are (not CURVE).
+	shared.SendFiles = eng.SplitSends() && topt.CurveServer == nil
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, tree: tree, router: router, engine: eng, cancel: cancel}
 	s.wg.Add(3)

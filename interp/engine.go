@@ -335,6 +335,12 @@ func newEngine(m *Machine, role string, opts Options) (*Engine, error) {
 // Machine returns the machine new instances start with.
 func (e *Engine) Machine() *Machine { return e.cur.Load().m }
 
+// SplitSends reports whether a large message whose last field is a chunk
+// reaches the Sender through SplitSender.SendSplit, its chunk as the tail
+// (the Sender is a SplitSender and no WireTo or Wire trace wants whole
+// frames).
+func (e *Engine) SplitSends() bool { return e.sendSplit != nil }
+
 // Reload makes new instances run m; instances already running finish on
 // the machine they started with. m must have the same role and protocol.
 func (e *Engine) Reload(m *Machine) error {

@@ -52,6 +52,9 @@ func TestSendSplitLargeChunk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if e.SplitSends() == wire {
+			t.Fatalf("wire %v: SplitSends() = %v", wire, e.SplitSends())
+		}
 		for _, msg := range []interface{ Append([]byte) ([]byte, error) }{ohai("ada"), icanhaz("tea", nil), icanhaz(big, nil)} {
 			b, err := msg.Append(nil)
 			if err != nil {
