@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -155,27 +156,29 @@ func (q *writeQueue) writeSection(c *gconn, s *Section) error {
 	return nil
 }
 
-// sectionOut writes a section to the connection in pieces of writeBatch,
-// each under WriteTimeout (the queue's writer, or a direct send with c.wmu
-// held), telling q (if any) what drained. A file that ends early is padded
-// with zeros. An error cuts the connection.
+// sectionOut writes a section to the connection (the queue's writer, or a
+// direct send with c.wmu held), each writeBatch bytes under WriteTimeout as
+// the queue's batches are, telling q (if any) what drained. The section
+// goes in one sendfile call where the socket takes it: one TCP push per
+// section, not per batch. A file that ends early is padded with zeros. An
+// error cuts the connection.
 func (c *gconn) sectionOut(s *Section, q *writeQueue) error {
 	if c.isClosed() {
 		return c.closedErr()
 	}
 	off, left := s.Off, s.N
 	short := false
+	deadline := func() { c.raw.SetWriteDeadline(time.Now().Add(c.opt.WriteTimeout)) }
 	for left > 0 {
-		k := min(left, writeBatch)
-		c.raw.SetWriteDeadline(time.Now().Add(c.opt.WriteTimeout))
+		deadline()
 		var m int64
 		var err error
 		if short {
 			var n int
-			n, err = c.raw.Write(zeroPad[:min(k, int64(len(zeroPad)))])
+			n, err = c.raw.Write(zeroPad[:min(left, int64(len(zeroPad)))])
 			m = int64(n)
 		} else {
-			m, err = sendFile(c.raw, s.File, off, k)
+			m, err = sendFile(c.raw, s.File, off, left, deadline)
 		}
 		off += m
 		left -= m
@@ -201,7 +204,7 @@ func (c *gconn) sectionOut(s *Section, q *writeQueue) error {
 var zeroPad [64 << 10]byte
 
 // copySection is sendFile by reading and writing (no sendfile here).
-func copySection(w io.Writer, f *os.File, off, n int64) (int64, error) {
+func copySection(w net.Conn, f *os.File, off, n int64, progress func()) (int64, error) {
 	bp := sectionBufs.Get().(*[]byte)
 	defer sectionBufs.Put(bp)
 	buf := *bp
@@ -214,6 +217,7 @@ func copySection(w io.Writer, f *os.File, off, n int64) (int64, error) {
 			if werr != nil {
 				return done, werr
 			}
+			progress()
 		}
 		if err == io.EOF || (err == nil && k == 0) {
 			return done, io.ErrUnexpectedEOF

@@ -254,7 +254,10 @@ func Sink(z *ZMTPDealer, path string, window int64, ready func()) (SinkResult, e
 	if ready != nil {
 		ready()
 	}
-	ic := &filemq.Icanhaz{Path: path, Options: map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1"}}
+	// The options of fmqrun sync that shape what the server sends: chunk
+	// digests too (the server then sends large chunks from the file).
+	ic := &filemq.Icanhaz{Path: path, Options: map[string]string{"RESYNC": "1", "SYNCED": "1", "INLINE-EOF": "1",
+		"CHUNK-DIGEST": "XXH3-128"}}
 	if err := z.Send(ic); err != nil {
 		return res, err
 	}
