@@ -104,6 +104,12 @@ type pendingSection struct {
 // placeholder included, is encoded as a whole and TakeSection never sees it.
 const sectionMin = 256 << 10
 
+// sectionBacklog is backlogHigh for a chunk sent as a file section: a
+// queued section holds no buffer (only the file, open anyway), so more of
+// them may wait, and the connection's writer goes from one to the next
+// without waiting for the session to queue it.
+const sectionBacklog = 4 << 20
+
 // placeholders holds zeros, the content of a message whose chunk is a file
 // section (never written: the sender writes the section in its place; a
 // placeholder sent by mistake fails the client's chunk digest check).
@@ -1169,32 +1175,39 @@ func (p *FMQServerPeer) step(ctx *interp.Ctx, out *filemq.Cheezburger, chunkMax,
 		if n <= 0 && size > p.curOff {
 			return false, nil // wait for credit
 		}
-		if q := p.queued(ctx); q > 0 && q+int(n) > backlogHigh {
-			// The connection holds enough already: wait off the dispatch
-			// path for it to drain (enough for this chunk), then go on
-			// (send-more).
-			if !p.more {
-				p.more = true
-				peer := ctx.PeerID()
-				below := max(1, min(backlogLow, backlogHigh-int(n)+1))
-				ctx.Go("send-more", func(c context.Context) (any, error) { p.srv.waitDrained(c, peer, below); return nil, nil })
-			}
-			return false, nil
-		}
 		var (
-			bp   *chunk
-			ps   *pendingSection
-			buf  []byte
-			got  int
-			eof  bool
-			err  error
 			dig  chunksum.Digest
 			have bool // dig is the chunk's digest, from the version's table
 		)
 		if p.ChunkDigest {
 			dig, have = p.cur.ChunkDigest(p.curOff, n)
 		}
-		if have && p.srv.SendFiles && n >= sectionMin {
+		section := have && p.srv.SendFiles && n >= sectionMin
+		high := backlogHigh
+		if section {
+			high = sectionBacklog
+		}
+		if q := p.queued(ctx); q > 0 && q+int(n) > high {
+			// The connection holds enough already: wait off the dispatch
+			// path for it to drain (enough for this chunk), then go on
+			// (send-more).
+			if !p.more {
+				p.more = true
+				peer := ctx.PeerID()
+				below := max(1, min(backlogLow, high-int(n)+1))
+				ctx.Go("send-more", func(c context.Context) (any, error) { p.srv.waitDrained(c, peer, below); return nil, nil })
+			}
+			return false, nil
+		}
+		var (
+			bp  *chunk
+			ps  *pendingSection
+			buf []byte
+			got int
+			eof bool
+			err error
+		)
+		if section {
 			// Sent from the file: the client checks it against dig, which
 			// describes the version the change check below vouches for.
 			var sec *publish.Section
