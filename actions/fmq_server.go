@@ -85,7 +85,7 @@ type FMQServer struct {
 	// chunk's digest comes from the version's table (publish.Reader.
 	// ChunkDigest), the chunk is not read, the message's chunk is a
 	// placeholder of zeros, and the sender, which must call TakeSection
-	// for every split send, writes it from the file (sendfile). Set it only
+	// for every split send, writes it from the file's pages. Set it only
 	// with such a sender, without a wire trace of the frames (it would show
 	// the placeholder) and without CURVE (which reads the chunk anyway).
 	SendFiles bool

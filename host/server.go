@@ -129,7 +129,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		tree.Close()
 		return nil, err
 	}
-	// Chunks of large files straight from the file (sendfile) where the
+	// Chunks of large files straight from the file's pages where the
 	// engine hands chunks to chunkSender as they lie (no wire trace of
 	// whole frames) and the connection sends bytes as they are (not CURVE).
 	shared.SendFiles = eng.SplitSends() && topt.CurveServer == nil

@@ -19,7 +19,7 @@ import (
 // from offset 0 with the server's default chunk size sends). A transfer
 // whose chunk lies on that grid takes its digest from the table instead of
 // hashing the chunk, and so need not read the chunk at all: the connection
-// can send it straight from the file (Reader.Section, sendfile).
+// can send it straight from the file's pages (Reader.Section).
 
 // DefaultChunkGrid is the chunk size of the chunk digest table: the server
 // machine's default chunk_size.
@@ -117,7 +117,7 @@ func (r *fileRef) release() error {
 }
 
 // Section is a part of a published file version to be sent from the file
-// itself (sendfile) instead of a buffer. It keeps the file open until
+// itself (its pages) instead of a buffer of ours. It keeps the file open until
 // Release, which must be called exactly once, whatever becomes of it.
 type Section struct {
 	File   *os.File

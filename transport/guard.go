@@ -695,7 +695,7 @@ type qbuf struct {
 	// release gives a handed-over tail back once written (SendSplitOwned),
 	// or, for a plaintext, once boxed; or a section's file (SendSection)
 	release func()
-	sec     *Section // a file section, written with sendfile; b is nil
+	sec     *Section // a file section, written from the file (sendFile); b is nil
 }
 
 // writer drains the queue until the connection is cut.

@@ -173,7 +173,7 @@ type Stats struct {
 	Pooled       uint64            // large frames a Dealer read into pooled buffers (Msg.Release)
 	Recycled     uint64            // of those, given back by Msg.Release
 	// Sections: file sections sent from their file (Router.SendSection,
-	// sendfile); SectionsShort: those whose file had become shorter,
+	// sendFile); SectionsShort: those whose file had become shorter,
 	// padded with zeros.
 	Sections, SectionsShort uint64
 }

@@ -14,10 +14,10 @@ import (
 // reading each chunk into a buffer and writing the buffer costs a copy
 // and a pass over the bytes. A chunk whose digest the sender knows
 // without reading it can instead go as a section of the file: the message
-// head is written as bytes, the chunk straight from the file with
-// sendfile(2), by the connection's writer goroutine, in order with the
-// connection's other writes. CURVE connections box every byte and keep
-// reading the section into a buffer.
+// head is written as bytes, the chunk straight from the file's pages
+// (sendFile: mapped and written, on Linux), by the connection's writer
+// goroutine, in order with the connection's other writes. CURVE
+// connections box every byte and keep reading the section into a buffer.
 
 // Section is the last n bytes of a message body, taken from File at Off
 // when the message is written. Release, if set, is called exactly once,
@@ -38,8 +38,8 @@ func (s *Section) release() {
 }
 
 // SendSection is SendSplit whose tail is sec: one message of head followed
-// by sec.N bytes of sec.File from sec.Off, written with sendfile where the
-// connection allows it (NULL or PLAIN security; CURVE reads the section
+// by sec.N bytes of sec.File from sec.Off, written from the file's pages
+// where the connection allows it (NULL or PLAIN security; CURVE reads the section
 // and boxes it). A file shorter than the section when it is written gives
 // zeros in place of what is missing (the frame must stay whole; a receiver
 // that checks the chunk's digest refuses it). sec is released whatever
@@ -158,10 +158,8 @@ func (q *writeQueue) writeSection(c *gconn, s *Section) error {
 
 // sectionOut writes a section to the connection (the queue's writer, or a
 // direct send with c.wmu held), each writeBatch bytes under WriteTimeout as
-// the queue's batches are, telling q (if any) what drained. The section
-// goes in one sendfile call where the socket takes it: one TCP push per
-// section, not per batch. A file that ends early is padded with zeros. An
-// error cuts the connection.
+// the queue's batches are, telling q (if any) what drained. A file that
+// ends early is padded with zeros. An error cuts the connection.
 func (c *gconn) sectionOut(s *Section, q *writeQueue) error {
 	if c.isClosed() {
 		return c.closedErr()
@@ -203,7 +201,7 @@ func (c *gconn) sectionOut(s *Section, q *writeQueue) error {
 // zeroPad stands in for the bytes of a section past its file's end.
 var zeroPad [64 << 10]byte
 
-// copySection is sendFile by reading and writing (no sendfile here).
+// copySection is sendFile by reading into a buffer and writing it.
 func copySection(w net.Conn, f *os.File, off, n int64, progress func()) (int64, error) {
 	bp := sectionBufs.Get().(*[]byte)
 	defer sectionBufs.Put(bp)
