@@ -277,24 +277,7 @@ func TestSendSplitOwned(t *testing.T) {
 	}
 	p.c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	for i := 0; i < n; i++ {
-		flags, err := p.br.ReadByte()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var size uint64
-		if flags&flagLong != 0 {
-			var b [8]byte
-			io.ReadFull(p.br, b[:])
-			size = binary.BigEndian.Uint64(b[:])
-		} else {
-			b, _ := p.br.ReadByte()
-			size = uint64(b)
-		}
-		body := make([]byte, size)
-		if _, err := io.ReadFull(p.br, body); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(body, want[i]) {
+		if body := p.readFrame(t); !bytes.Equal(body, want[i]) {
 			t.Fatalf("message %d (%d bytes) differs from what was sent: the tail was released before it was written", i, len(want[i]))
 		}
 	}
