@@ -23,12 +23,29 @@ func (z *ZMTPDealer) discard(n uint64) error {
 	if cap(z.trunc) == 0 {
 		z.trunc = make([]byte, 1<<20) // never written: MSG_TRUNC
 	}
+	lowat := 1
+	defer func() {
+		if lowat != 1 { // the next header must wake the reader
+			rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, 1) })
+		}
+	}()
 	for n > 0 {
 		var got int
 		var rerr error
 		err := rc.Read(func(fd uintptr) bool {
-			got, _, rerr = syscall.Recvfrom(int(fd), z.trunc[:min(n, uint64(len(z.trunc)))], syscall.MSG_TRUNC)
-			return rerr != syscall.EAGAIN
+			want := min(n, uint64(len(z.trunc)))
+			got, _, rerr = syscall.Recvfrom(int(fd), z.trunc[:want], syscall.MSG_TRUNC)
+			if rerr != syscall.EAGAIN {
+				return true
+			}
+			// Nothing there yet: be woken when the rest of the chunk
+			// is (the kernel caps it at half the receive buffer), not
+			// for every burst of segments.
+			if lowat != int(want) {
+				lowat = int(want)
+				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, lowat)
+			}
+			return false
 		})
 		if err == nil {
 			err = rerr
