@@ -193,10 +193,12 @@ func startSink(b *testing.B, ep, kind string) *sinkProc {
 // (Linux: when it is near 0, the machine, shared with the sinks and
 // whatever else runs, was the limit, not the server), and the server's
 // share of the CPU that everything else left it (its CPU over its CPU
-// plus the idle time). On a machine with more than one core, the 8-sink
-// run is repeated with the server confined to one core (GOMAXPROCS 1,
-// the sessions then taking turns on it), the same-run baseline for what
-// running sessions in parallel adds.
+// plus the idle time), and its utilisation while all the sinks were
+// still receiving (up to the first one's end: in the run's tail, fewer
+// and fewer sinks cannot load the server as much). On a machine with more
+// than one core, the 8-sink run is repeated with the server confined to
+// one core (GOMAXPROCS 1, the sessions then taking turns on it), the
+// same-run baseline for what running sessions in parallel adds.
 func BenchmarkFanoutSink(b *testing.B) {
 	pub := b.TempDir()
 	var total, files int64
@@ -246,7 +248,7 @@ func BenchmarkFanoutSink(b *testing.B) {
 			if r.procs > 0 {
 				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(r.procs))
 			}
-			var wall, cpu, sinkCPU, idle time.Duration
+			var wall, cpu, sinkCPU, idle, allWall, allCPU time.Duration
 			idleOK := true
 			var bytesOut int64
 			for i := 0; i < b.N; i++ {
@@ -262,8 +264,27 @@ func BenchmarkFanoutSink(b *testing.B) {
 				for _, s := range sinks {
 					io.WriteString(s.stdin, "go\n")
 				}
+				// Each sink's line as it finishes; the first one ends
+				// the span in which all of them were loading the server.
+				type done struct {
+					k    int
+					line string
+				}
+				lines := make(chan done, n)
 				for k, s := range sinks {
-					line, _ := s.out.ReadString('\n')
+					go func() {
+						line, _ := s.out.ReadString('\n')
+						lines <- done{k, line}
+					}()
+				}
+				for i := range sinks {
+					d := <-lines
+					if i == 0 {
+						allWall += time.Since(t0)
+						self, _ := cpuSelfChildren()
+						allCPU += self - self0
+					}
+					k, line, s := d.k, d.line, sinks[d.k]
 					if err := s.cmd.Wait(); err != nil {
 						b.Fatalf("sink %d: %v", k, err)
 					}
@@ -285,6 +306,11 @@ func BenchmarkFanoutSink(b *testing.B) {
 			gib := float64(bytesOut) / (1 << 30)
 			b.ReportMetric(cpu.Seconds()/gib, "server-cpu-s/GiB")
 			b.ReportMetric(cpu.Seconds()/wall.Seconds(), "server-cores")
+			if n > 1 {
+				// while every sink was still receiving (up to the
+				// first one's end): the server loaded by all of them
+				b.ReportMetric(allCPU.Seconds()/allWall.Seconds(), "server-cores-all-loading")
+			}
 			b.ReportMetric(sinkCPU.Seconds()/gib, "sink-cpu-s/GiB")
 			b.ReportMetric(float64(bytesOut)/(1<<20)/wall.Seconds(), "MiB/s")
 			if idleOK {
