@@ -66,7 +66,12 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, hashBufSize); return
 // hexSum formats a SHA-1 sum as FileMQ does: uppercase hex.
 func hexSum(h hash.Hash) string {
 	var b [sha1.Size]byte
-	return strings.ToUpper(hex.EncodeToString(h.Sum(b[:0])))
+	var x [2 * sha1.Size]byte
+	const digits = "0123456789ABCDEF"
+	for i, v := range h.Sum(b[:0]) {
+		x[2*i], x[2*i+1] = digits[v>>4], digits[v&15]
+	}
+	return string(x[:])
 }
 
 // openFile opens a published file through its mount's os.Root.

@@ -51,6 +51,7 @@ type Reader struct {
 	h      hash.Hash
 	hashed int64       // bytes [0, hashed) have been fed to h (or read, when known is set)
 	known  string      // digest from the tree's cache for this exact file version: no hashing
+	sum    string      // h's sum, once every byte was hashed (ReadChunk of the last chunk)
 	call   *digestCall // the shared background digest of this version (large files): no hashing here
 	table  *chunkTable // the version's chunk digests, once known (ChunkDigest)
 	tree   *Tree       // to record the digest once computed
@@ -197,7 +198,9 @@ func (r *Reader) ReadChunk(buf []byte, offset int64) (n int, eof bool, err error
 	}
 	eof = offset+int64(n) == size
 	if eof && r.h != nil && r.hashed == size {
-		r.tree.rememberDigest(r.vpath, r.key, hexSum(r.h))
+		// Kept: Digest (the eof chunk's headers) need not format it again.
+		r.sum = hexSum(r.h)
+		r.tree.rememberDigest(r.vpath, r.key, r.sum)
 	}
 	return n, eof, nil
 }
@@ -242,6 +245,9 @@ func (r *Reader) Digest() (string, error) {
 		}
 		return r.call.sum, nil
 	}
+	if r.sum != "" {
+		return r.sum, nil
+	}
 	return hexSum(r.h), nil
 }
 
@@ -265,7 +271,7 @@ func (r *Reader) Headers() (map[string]string, error) {
 // names on this machine (left out when it has none).
 func MetaHeaders(mode os.FileMode, mtime time.Time, uid, gid int) map[string]string {
 	h := make(map[string]string, 8)
-	h["MODE"] = fmt.Sprintf("%04o", mode.Perm())
+	h["MODE"] = modeString(mode)
 	h["MTIME"] = strconv.FormatInt(mtime.UnixNano(), 10)
 	if uid >= 0 {
 		h["UID"] = strconv.Itoa(uid)
@@ -280,6 +286,14 @@ func MetaHeaders(mode os.FileMode, mtime time.Time, uid, gid int) map[string]str
 		}
 	}
 	return h
+}
+
+// modeString is fmt.Sprintf("%04o", mode.Perm()) without fmt (once per
+// file sent).
+func modeString(mode os.FileMode) string {
+	p := uint32(mode.Perm())
+	b := [4]byte{'0', byte('0' + p>>6&7), byte('0' + p>>3&7), byte('0' + p&7)}
+	return string(b[:])
 }
 
 // Close closes the file. It is safe to call more than once.
