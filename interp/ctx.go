@@ -224,7 +224,9 @@ func (c *Ctx) Terminate() { c.inst.dead = true }
 
 // Notify reports to the application (Engine.Notifications). It never
 // blocks: if the application does not keep up, the notification is dropped
-// and counted in Stats.NotifyDropped.
+// and counted in Stats.NotifyDropped. A client's Run hands a busy
+// dispatcher's notifications over in batches, in order: before it waits
+// for more input, or once 64 are held.
 func (c *Ctx) Notify(name string, v any) {
 	c.e.notifyApp(c.d, Notification{Peer: c.inst.id, Name: name, Value: v})
 }

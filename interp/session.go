@@ -458,8 +458,11 @@ func (e *Engine) shutdown() {
 func (e *Engine) runClient(ctx context.Context, in <-chan Frame) error {
 	d := e.sd
 	e.inRun = true
+	d.holdNotes = true
 	defer func() {
 		e.inRun = false
+		d.holdNotes = false
+		e.flushNotes(d)
 		d.publish()
 		e.mu.Lock()
 		e.closed = true
@@ -512,6 +515,7 @@ func (e *Engine) runClient(ctx context.Context, in <-chan Frame) error {
 			}
 		}
 		d.publish() // about to wait: Stats is exact while the engine is idle
+		e.flushNotes(d)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
