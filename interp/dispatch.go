@@ -42,6 +42,11 @@ type disp struct {
 	release     func()
 	cold        bool // a counter other than frames, events, sent moved
 	unpublished int
+	// sends counts the messages of the macrostep (Batcher); held is the
+	// peer held from its second on, flushed when the macrostep ends.
+	sends   int
+	held    string
+	holding bool
 	// holdNotes (a client's Run) keeps the notifications of a busy
 	// dispatcher in notes until it is about to wait, or notesBatch of them
 	// are held: the application's goroutine wakes once per batch instead of
@@ -549,10 +554,20 @@ func (d *disp) contain(inst *instance) {
 	d.gt, c.action, c.raiseErr = nil, nil, nil
 	d.resetQueue()
 	d.unbind()
+	d.flushSends()
 	c.inst, c.msg = nil, nil
 	d.env = genv{}
 	inst.dead = true
 	d.remove(inst, "panic")
+}
+
+// flushSends ends a macrostep's sending: what the Batcher held goes out.
+func (d *disp) flushSends() {
+	d.sends = 0
+	if d.holding {
+		d.holding = false
+		d.e.batch.Flush(d.held)
+	}
 }
 
 // drain handles the queued events (steps have been taken already), then
@@ -579,6 +594,7 @@ func (d *disp) drain(inst *instance, steps int) {
 		d.resetQueue()
 	}
 	d.unbind()
+	d.flushSends()
 	if inst.dead {
 		d.remove(inst, "terminated")
 		return
@@ -843,6 +859,15 @@ func (d *disp) emit(inst *instance, msg codec.Message, buf, tail []byte) error {
 		d.n.sendErr++
 		d.cold = true
 		return ErrForgotten
+	}
+	if e.batch != nil {
+		if d.holding && d.held != inst.id {
+			d.flushSends() // not expected: one macrostep, one peer
+		}
+		if d.sends++; d.sends == 2 {
+			e.batch.Hold(inst.id)
+			d.held, d.holding = inst.id, true
+		}
 	}
 	var err error
 	if tail != nil {

@@ -33,6 +33,17 @@ type SplitSender interface {
 	SendSplit(peer string, head, tail []byte) error
 }
 
+// Batcher is a Sender that can hold what is sent to a peer back and write
+// it together: the engine calls Hold(peer) before the second message one
+// macrostep sends to peer, and Flush(peer) once that macrostep is over
+// (also when it ends in a panic), so a burst (a dispatch of many small
+// files) leaves in a few writes instead of one each. A macrostep that
+// sends one message never holds. Every Hold is followed by a Flush.
+type Batcher interface {
+	Hold(peer string)
+	Flush(peer string)
+}
+
 // SenderFunc adapts a function to Sender.
 type SenderFunc func(peer string, body []byte) error
 
@@ -248,6 +259,7 @@ type Engine struct {
 	// it has none or WireTo needs whole frames.
 	sendFn    func(peer string, body []byte) error
 	sendSplit func(peer string, head, tail []byte) error
+	batch     Batcher // Options.Sender's, if it is one
 
 	inRun bool // the engine goroutine is in Run (client, or server scheduler)
 	// stats: the session goroutines add their counts here; sdStats is
@@ -312,6 +324,7 @@ func newEngine(m *Machine, role string, opts Options) (*Engine, error) {
 	if ss, ok := e.opts.Sender.(SplitSender); ok && e.opts.WireTo == nil {
 		e.sendSplit = ss.SendSplit
 	}
+	e.batch, _ = e.opts.Sender.(Batcher)
 	e.shared = opts.Shared
 	if e.shared == nil && m.Library.NewShared != nil {
 		e.shared = m.Library.NewShared()

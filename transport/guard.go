@@ -92,6 +92,7 @@ type gconn struct {
 	wmu         sync.Mutex
 	queue       *writeQueue // nil: direct writes
 	lend        *lent       // the tail being written was handed over (sendSplit); c.wmu held
+	held        bool        // Router.Hold: writes wait in the queue for Flush; c.wmu held
 	outbound    outTrack
 	pendingPong []byte
 }
@@ -561,7 +562,16 @@ func (q *writeQueue) waitBelow(below int) chan struct{} {
 	}
 	ch := make(chan struct{})
 	q.waiters = append(q.waiters, queueWaiter{below, ch})
+	q.kick() // what a Hold keeps back drains for the waiter too
 	return ch
+}
+
+// kick wakes the writer (it may be asleep while bytes wait: Router.Hold).
+func (q *writeQueue) kick() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
 }
 
 // cancelWait forgets a waiter that stopped waiting.
@@ -591,6 +601,7 @@ func (q *writeQueue) drained(n int) {
 const (
 	smallWrite = 4 << 10   // writes up to this size are coalesced
 	smallBuf   = 64 << 10  // capacity of a coalescing buffer
+	holdMax    = smallBuf  // bytes a Hold keeps back at most before the writer starts
 	writeBatch = 256 << 10 // bytes per deadline-bounded write: a peer slower than writeBatch/WriteTimeout is cut
 )
 
@@ -605,7 +616,7 @@ func (q *writeQueue) write(c *gconn, p []byte, owned bool) (int, error) {
 	idle := q.size == 0
 	q.mu.Unlock()
 	n := 0
-	if idle && fastWrite > 0 {
+	if idle && fastWrite > 0 && !c.held {
 		// Fast path: nothing queued, so the writer goroutine is idle and we
 		// may write in place, without copying, for at most fastWrite. What
 		// the socket does not take by then is queued.
@@ -631,29 +642,36 @@ func (q *writeQueue) write(c *gconn, p []byte, owned bool) (int, error) {
 		c.cut(ReasonWriteOverflow, fmt.Errorf("%d bytes queued, limit %d", size, q.limit))
 		return n, c.closedErr()
 	}
+	lent := c.lend != nil && c.lend.release != nil
+	// Coalesced: small writes, and while held (a burst of small files'
+	// messages) whole messages up to joinWrite that are not handed over.
+	join := len(rest) <= smallWrite || (c.held && !lent && len(rest) <= joinWrite)
 	switch k := len(q.bufs); {
-	case len(rest) > smallWrite && c.lend != nil && c.lend.release != nil:
+	case !join && lent:
 		// A tail handed over (Router.SendSplitOwned): kept, not copied,
 		// and released by the writer once written.
 		q.bufs = append(q.bufs, qbuf{b: rest, release: c.lend.release})
 		c.lend.release = nil
-	case len(rest) > smallWrite && (c.opt.KeepBodies || owned):
+	case !join && (c.opt.KeepBodies || owned):
 		// Large writes are zmq4 passing the body given to Router.Send (its
 		// NULL Encrypt writes the caller's slice as is): kept, not copied.
 		q.bufs = append(q.bufs, qbuf{b: rest})
-	case len(rest) > smallWrite:
+	case !join:
 		// The caller may reuse its buffer once Send returns: keep a copy.
 		q.bufs = append(q.bufs, qbuf{b: append(make([]byte, 0, len(rest)), rest...)})
 	case k > 0 && q.bufs[k-1].owned && len(q.bufs[k-1].b)+len(rest) <= smallBuf:
 		q.bufs[k-1].b = append(q.bufs[k-1].b, rest...)
+	case c.held:
+		bp := holdPool.Get().(*[]byte)
+		q.bufs = append(q.bufs, qbuf{b: append((*bp)[:0], rest...), owned: true, pooled: bp})
 	default:
 		q.bufs = append(q.bufs, qbuf{b: append(make([]byte, 0, 512), rest...), owned: true})
 	}
 	q.size += len(rest)
+	wake := !c.held || q.size >= holdMax
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	if wake {
+		q.kick()
 	}
 	return len(p), nil
 }
@@ -675,10 +693,10 @@ func (q *writeQueue) writePlain(c *gconn, m plainMsg) error {
 	}
 	q.bufs = append(q.bufs, qbuf{b: m.plain, tail: m.tail, release: m.release, seal: true})
 	q.size += n
+	wake := !c.held || q.size >= holdMax
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	if wake {
+		q.kick()
 	}
 	return nil
 }
@@ -696,7 +714,13 @@ type qbuf struct {
 	// or, for a plaintext, once boxed; or a section's file (SendSection)
 	release func()
 	sec     *Section // a file section, written from the file (sendFile); b is nil
+	pooled  *[]byte  // b's buffer, from holdPool: given back once written
 }
+
+// holdPool holds the coalescing buffers of held writes (Router.Hold): a
+// burst of small files would otherwise leave one 64 KiB buffer of garbage
+// per write.
+var holdPool = sync.Pool{New: func() any { b := make([]byte, 0, smallBuf); return &b }}
 
 // writer drains the queue until the connection is cut.
 func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
@@ -734,6 +758,7 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 				}
 				var batch net.Buffers
 				var written [][]byte // boxed frames wholly in this batch
+				var pooled []*[]byte // holdPool buffers wholly in this batch
 				releases = releases[:0]
 				total := 0
 				for len(bufs) > 0 && total < writeBatch && bufs[0].sec == nil {
@@ -757,6 +782,9 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 						if bufs[0].frame != nil {
 							written = append(written, bufs[0].frame)
 						}
+						if bufs[0].pooled != nil {
+							pooled = append(pooled, bufs[0].pooled)
+						}
 						if bufs[0].release != nil {
 							releases = append(releases, bufs[0].release)
 						}
@@ -773,6 +801,10 @@ func (q *writeQueue) writer(c *gconn, wg *sync.WaitGroup) {
 				}
 				for _, f := range written {
 					c.curve.sealBufs.put(f)
+				}
+				for _, bp := range pooled {
+					*bp = (*bp)[:0]
+					holdPool.Put(bp)
 				}
 				for _, f := range releases {
 					f()

@@ -104,3 +104,33 @@ func (c *gconn) sendSplit(head, tail []byte, l *lent) (ok bool, err error) {
 // joinWrite is the largest message written in one write whatever its
 // parts: copying this much costs less than a second system call.
 const joinWrite = 16 << 10
+
+// Hold makes peer's connection keep what is sent to it in its write queue,
+// unwritten, until Flush (or until holdMax bytes wait, or a file section,
+// a WaitQueued or a write that is not held wakes the writer): the messages
+// of a burst (a dispatch of many small files) leave in one write of up to
+// holdMax bytes instead of one write each (issue 14). Order is kept (the
+// queue is the connection's only way out while it holds anything), so are
+// the queue's limit, WaitQueued and CURVE's boxing per message (the writer
+// boxes in queue order). Every Hold needs its Flush (interp.Batcher). A
+// peer that is unknown or has no write queue is left as it is.
+func (r *Router) Hold(peer string) {
+	if c := r.conn(peer); c != nil && c.queue != nil {
+		c.wmu.Lock()
+		c.held = true
+		c.wmu.Unlock()
+	}
+}
+
+// Flush ends a Hold: what it kept back is written.
+func (r *Router) Flush(peer string) {
+	if c := r.conn(peer); c != nil && c.queue != nil {
+		c.wmu.Lock()
+		held := c.held
+		c.held = false
+		c.wmu.Unlock()
+		if held {
+			c.queue.kick()
+		}
+	}
+}
