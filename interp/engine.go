@@ -87,6 +87,8 @@ type Options struct {
 	Now    func() time.Time
 	Limits *codec.Limits
 	// NotifyBuffer is the capacity of the Notifications channel (default 1024).
+	// With 128 or more, a client's Run hands notifications over in batches
+	// of up to 64 (Ctx.Notify); with less, one at a time.
 	NotifyBuffer int
 	// Mailbox bounds the inputs waiting for one session under Run (frames,
 	// posted and broadcast events, results of off-dispatch work). A session

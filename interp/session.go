@@ -458,7 +458,7 @@ func (e *Engine) shutdown() {
 func (e *Engine) runClient(ctx context.Context, in <-chan Frame) error {
 	d := e.sd
 	e.inRun = true
-	d.holdNotes = true
+	d.holdNotes = cap(e.notify) >= 2*notesBatch // a small buffer: one at a time, as the application reads
 	defer func() {
 		e.inRun = false
 		d.holdNotes = false
