@@ -325,6 +325,14 @@ func syncRun(ctx context.Context, env *Env, cc host.ClientConfig, progress strin
 	bar := newBar(env.Stderr, progress)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
+	procs := newProcsFollower()
+	defer procs.stop()
+	var procsTick <-chan time.Time
+	if procs != nil {
+		t := time.NewTicker(procsEvery)
+		defer t.Stop()
+		procsTick = t.C
+	}
 	var deadline <-chan time.Time
 	if timeout > 0 {
 		t := time.NewTimer(timeout)
@@ -359,6 +367,9 @@ loop:
 			break loop
 		case <-tick.C:
 			bar.update(cl.Stats())
+		case <-procsTick:
+			st := cl.Stats()
+			procs.update(st.Files.Load(), st.Bytes.Load())
 		}
 	}
 	bar.update(cl.Stats())
