@@ -270,7 +270,9 @@ func (r *Reader) Headers() (map[string]string, error) {
 // decimal (left out when negative: unknown), and USER and GROUP, their
 // names on this machine (left out when it has none).
 func MetaHeaders(mode os.FileMode, mtime time.Time, uid, gid int) map[string]string {
-	h := make(map[string]string, 8)
+	// Room for the transfer's own headers too (SHA1, SIZE, BACKLOG,
+	// ORIGIN, a chunk digest: actions), so the map never grows.
+	h := make(map[string]string, 12)
 	h["MODE"] = modeString(mode)
 	h["MTIME"] = strconv.FormatInt(mtime.UnixNano(), 10)
 	if uid >= 0 {
