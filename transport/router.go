@@ -198,14 +198,9 @@ func (r *Router) SendSplitOwned(peer string, head, tail []byte, release func()) 
 
 func (r *Router) sendSplit(peer string, head, tail []byte, l *lent) error {
 	defer l.done() // unless the queue took it
-	select {
-	case <-r.done:
-		return ErrClosed
-	default:
-	}
-	c := r.conn(peer)
-	if c == nil {
-		return fmt.Errorf("%w: %q", ErrUnknownPeer, peer)
+	c, err := r.sendConn(peer)
+	if err != nil {
+		return err
 	}
 	// Straight through the peer's connection, not zmq4's socket-wide
 	// send (see send.go).
@@ -219,6 +214,21 @@ func (r *Router) sendSplit(peer string, head, tail []byte, l *lent) error {
 		head = append(head[:len(head):len(head)], tail...)
 	}
 	return r.sck.Send(zmq4.NewMsgFrom([]byte(peer), head))
+}
+
+// sendConn is peer's live connection to send on: ErrClosed once the
+// Router is closed, ErrUnknownPeer without one.
+func (r *Router) sendConn(peer string) (*gconn, error) {
+	select {
+	case <-r.done:
+		return nil, ErrClosed
+	default:
+	}
+	c := r.conn(peer)
+	if c == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownPeer, peer)
+	}
+	return c, nil
 }
 
 // conn is peer's live connection, nil if none.

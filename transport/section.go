@@ -49,14 +49,9 @@ func (r *Router) SendSection(peer string, head []byte, sec Section) error {
 	if sec.N < 0 || sec.Off < 0 {
 		return fmt.Errorf("transport: section of %d bytes at %d", sec.N, sec.Off)
 	}
-	select {
-	case <-r.done:
-		return ErrClosed
-	default:
-	}
-	c := r.conn(peer)
-	if c == nil {
-		return fmt.Errorf("%w: %q", ErrUnknownPeer, peer)
+	c, err := r.sendConn(peer)
+	if err != nil {
+		return err
 	}
 	ok, err := c.sendSection(head, &sec)
 	if err != nil {
