@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	//lint:ignore SA1019 the reference Poly1305 the AVX-512 one is checked against (it is crypto_secretbox's MAC)
 	"golang.org/x/crypto/poly1305"
 )
 
