@@ -17,21 +17,10 @@ import (
 // hands them over before it waits).
 func TestRunClientNotificationsBatchedInOrder(t *testing.T) {
 	seq := 0
-	lib := func(string, string) *interp.Library {
-		return &interp.Library{Actions: interp.Actions{"record": {Fn: func(ctx *interp.Ctx) error {
-			seq++ // the engine's goroutine only
-			ctx.Notify(ctx.Event(), seq)
-			return nil
-		}}}}
-	}
-	m, err := interp.LoadBytes("co.toml", []byte(clientOrderMachine), interp.LoadOptions{Library: lib})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := interp.NewClient(m, interp.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newOrderClient(t, func(ctx *interp.Ctx) {
+		seq++ // the engine's goroutine only
+		ctx.Notify(ctx.Event(), seq)
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() {

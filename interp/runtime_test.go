@@ -389,18 +389,13 @@ on.mark    = { do = ["record"] }
 on."*"  = {}
 `
 
-// A client's frames (Deliver), calls and departure (Forget) are handled in
-// the order they were made from the hosting goroutine, beyond the backlog
-// where Deliver waits for Run; Run returns ErrForgotten once what came
-// before the departure is handled.
-func TestRunClientDeliverOrderedWithCalls(t *testing.T) {
-	var mu sync.Mutex
-	var got []string
+// newOrderClient is a client engine of clientOrderMachine whose "record"
+// action calls record (on the engine's goroutine).
+func newOrderClient(t *testing.T, record func(*interp.Ctx)) *interp.Engine {
+	t.Helper()
 	lib := func(string, string) *interp.Library {
 		return &interp.Library{Actions: interp.Actions{"record": {Fn: func(ctx *interp.Ctx) error {
-			mu.Lock()
-			got = append(got, ctx.Event())
-			mu.Unlock()
+			record(ctx)
 			return nil
 		}}}}
 	}
@@ -412,6 +407,21 @@ func TestRunClientDeliverOrderedWithCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+// A client's frames (Deliver), calls and departure (Forget) are handled in
+// the order they were made from the hosting goroutine, beyond the backlog
+// where Deliver waits for Run; Run returns ErrForgotten once what came
+// before the departure is handled.
+func TestRunClientDeliverOrderedWithCalls(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	e := newOrderClient(t, func(ctx *interp.Ctx) {
+		mu.Lock()
+		got = append(got, ctx.Event())
+		mu.Unlock()
+	})
 	hugz, _ := (&nom.HugzOk{}).Append(nil)
 	ran := make(chan struct{})
 	var want []string
