@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,12 +47,14 @@ func TestDeliverOwnedReleasesAfterUse(t *testing.T) {
 				t.Fatal(err)
 			}
 			var released, delivered atomic.Int64
+			var outstanding sync.WaitGroup // frames not released yet
 			deliver := func(msg interface{ Append([]byte) ([]byte, error) }) {
 				b, err := msg.Append(nil)
 				if err != nil {
 					t.Fatal(err)
 				}
 				delivered.Add(1)
+				outstanding.Add(1)
 				var once atomic.Bool
 				e.DeliverOwned("", b, func() {
 					if !once.CompareAndSwap(false, true) {
@@ -61,6 +64,7 @@ func TestDeliverOwnedReleasesAfterUse(t *testing.T) {
 						b[i] = 0xAA
 					}
 					released.Add(1)
+					outstanding.Done()
 				})
 				e.Tick(now)
 			}
@@ -99,9 +103,11 @@ func TestDeliverOwnedReleasesAfterUse(t *testing.T) {
 				deliver(&filemq.Cheezburger{Sequence: seq, Operation: actions.OpCreate, Filename: "/f.bin", Offset: uint64(off), EOF: eof, Headers: h, Chunk: part})
 				seq++
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for released.Load() != delivered.Load() && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond) // bounded poll of a counter
+			allReleased := make(chan struct{})
+			go func() { outstanding.Wait(); close(allReleased) }()
+			select {
+			case <-allReleased:
+			case <-time.After(10 * time.Second):
 			}
 			if r, d := released.Load(), delivered.Load(); r != d {
 				t.Fatalf("%d of %d frames released", r, d)
