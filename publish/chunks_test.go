@@ -17,6 +17,21 @@ func randomContent(n int) string {
 	return string(b)
 }
 
+// openDigested opens vpath once its digest (and chunk table) is known,
+// closed when the test ends.
+func openDigested(t *testing.T, tr *Tree, vpath string) *Reader {
+	t.Helper()
+	if _, err := tr.Digest(vpath); err != nil {
+		t.Fatal(err)
+	}
+	r, err := tr.Open(vpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
 // The chunk digest table made with a large file's SHA-1 holds the XXH3-128
 // of every chunk of its grid (the last one short), and nothing else.
 func TestChunkDigestTable(t *testing.T) {
@@ -27,14 +42,7 @@ func TestChunkDigestTable(t *testing.T) {
 	write(t, d, "small", content[:grid])
 	write(t, d, "small2", content[:grid])
 	tr := newTree(t, []Mount{{d, "/"}}, Options{ChunkGrid: grid})
-	if _, err := tr.Digest("/big"); err != nil {
-		t.Fatal(err)
-	}
-	r, err := tr.Open("/big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openDigested(t, tr, "/big")
 	size := int64(len(content))
 	chunks := 0
 	for off := int64(0); off < size; off += grid {
@@ -54,15 +62,7 @@ func TestChunkDigestTable(t *testing.T) {
 		}
 	}
 	// A file hashed as it is read (under 1 MiB) has no table.
-	if _, err := tr.Digest("/small"); err != nil {
-		t.Fatal(err)
-	}
-	rs, err := tr.Open("/small")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	if _, ok := rs.ChunkDigest(0, grid); ok {
+	if _, ok := openDigested(t, tr, "/small").ChunkDigest(0, grid); ok {
 		t.Error("a chunk digest for a small file")
 	}
 	// One not hashed yet is hashed as it is read: it gives no sections.
@@ -77,15 +77,7 @@ func TestChunkDigestTable(t *testing.T) {
 
 	// No tables with a negative grid.
 	tn := newTree(t, []Mount{{d, "/"}}, Options{ChunkGrid: -1})
-	if _, err := tn.Digest("/big"); err != nil {
-		t.Fatal(err)
-	}
-	rn, err := tn.Open("/big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rn.Close()
-	if _, ok := rn.ChunkDigest(0, grid); ok {
+	if _, ok := openDigested(t, tn, "/big").ChunkDigest(0, grid); ok {
 		t.Error("a chunk digest without tables")
 	}
 }
